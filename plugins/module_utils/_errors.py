@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to this collection: error types of the registry core (may change without notice).
+
+Every error carries the registry, the pack and a short ``kind`` so that
+modules can report Attune's named errors (see docs/architecture.md) and tests
+can assert on them without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class AttuneError(Exception):
+    """Base class of every error raised by the core."""
+
+    kind = "error"
+
+    def __init__(self, message, registry=None, pack=None, cause=None):
+        self.registry = registry
+        self.pack = pack
+        self.cause = cause
+        self.message = message
+        super(AttuneError, self).__init__(self.format())
+
+    def format(self):
+        parts = []
+        if self.registry:
+            parts.append("registry %s" % self.registry)
+        if self.pack:
+            parts.append("pack %s" % self.pack)
+        prefix = (", ".join(parts) + ": ") if parts else ""
+        return prefix + self.message
+
+    def to_dict(self):
+        return {"kind": self.kind, "registry": self.registry, "pack": self.pack, "message": str(self)}
+
+
+class ConfigError(AttuneError):
+    """The registry configuration (file or options) is invalid or missing."""
+
+    kind = "invalid_config"
+
+
+class RegistryDisabled(AttuneError):
+    """``pack_registry.enabled`` is false."""
+
+    kind = "registry_disabled"
+
+
+class SpecError(AttuneError):
+    """A pack spec such as ``slack@^2.1`` cannot be parsed."""
+
+    kind = "invalid_spec"
+
+
+class IndexFormatError(AttuneError):
+    """An index does not follow the v1.0 format (Attune: invalid index format)."""
+
+    kind = "invalid_index_format"
+
+
+class RegistryUnreachable(AttuneError):
+    """The registry could not be fetched (network, TLS, HTTP status, size)."""
+
+    kind = "registry_unreachable"
+
+
+class AuthenticationFailed(RegistryUnreachable):
+    """The registry answered 401 or 403."""
+
+    kind = "authentication_failed"
+
+    def __init__(self, message, status=None, **kwargs):
+        self.status = status
+        super(AuthenticationFailed, self).__init__(message, **kwargs)
+
+
+class PackNotFound(AttuneError):
+    """No registry holds the ref, or the holding registry has no matching version."""
+
+    kind = "pack_not_found"
+
+
+class ChecksumError(AttuneError):
+    """A checksum string is malformed or uses a refused algorithm."""
+
+    kind = "invalid_checksum"
+
+
+class ChecksumMismatch(AttuneError):
+    """Downloaded or checked-out content does not match its checksum."""
+
+    kind = "checksum_mismatch"
+
+
+class SourceError(AttuneError):
+    """An install source could not be fetched or is not allowed."""
+
+    kind = "source_error"
+
+
+class UnsafeArchive(AttuneError):
+    """An archive breaks one of the extraction rules."""
+
+    kind = "unsafe_archive"
+
+
+class InvalidPackStructure(AttuneError):
+    """The fetched tree has no valid pack.yaml, or it does not match the entry."""
+
+    kind = "invalid_pack_structure"
+
+
+class AlreadyInstalled(AttuneError):
+    kind = "already_installed"
+
+
+class DependencyNotMet(AttuneError):
+    kind = "dependency_not_met"
+
+
+class LockFileError(AttuneError):
+    kind = "lock_file_error"
