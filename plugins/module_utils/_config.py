@@ -1,0 +1,348 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to this collection: the ``pack_registry`` configuration (may change without notice).
+
+Sources, weakest first (attune-format.md section 2):
+
+1. built-in defaults (Attune's);
+2. the Attune config file (``config_path``, else ``$ATTUNE_CONFIG``, else
+   ``/etc/attune/config.yaml``), overlaid with ``config.<environment>.yaml``
+   from the same directory when an environment is given (``environment``
+   option or ``$ATTUNE_ENV``);
+3. ``ATTUNE__PACK_REGISTRY__<KEY>`` environment variables (and
+   ``ATTUNE__PACKS_BASE_DIR``), values parsed as YAML scalars like Attune;
+4. plugin options (``registries`` replaces ``indices`` as a whole).
+
+``validate_section()`` is the single validator of a ``pack_registry`` mapping;
+the ``registry_config`` role uses it too.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+import re
+import traceback
+from urllib.parse import urlsplit, urlunsplit
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover
+    yaml = None
+    YAML_IMPORT_ERROR = traceback.format_exc()
+else:
+    YAML_IMPORT_ERROR = None
+
+from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
+from ansible_collections.attune.packs.plugins.module_utils._index import check_url
+
+DEFAULT_CONFIG_PATH = "/etc/attune/config.yaml"
+DEFAULT_PACKS_BASE_DIR = "/opt/attune/packs"
+DEFAULT_PRIORITY = 100
+CURRENT_PUBLIC_HOSTS = ["github.com", "codeload.github.com", "raw.githubusercontent.com"]
+
+# key -> (type, default); the table of attune-format.md section 2
+SECTION_KEYS = {
+    "enabled": (bool, True),
+    "indices": (list, []),
+    "cache_ttl": (int, 3600),
+    "cache_enabled": (bool, True),
+    "timeout": (int, 120),
+    "connect_timeout": (int, 10),
+    "index_max_bytes": (int, 10485760),
+    "archive_max_bytes": (int, 104857600),
+    "verify_checksums": (bool, True),
+    "allow_http": (bool, False),
+    "allow_unverified_direct_remote_installs": (bool, False),
+    "approved_public_hosts": (list, CURRENT_PUBLIC_HOSTS),
+    "approved_private_hosts": (list, []),
+    "approved_private_cidrs": (list, []),
+}
+INDEX_KEYS = ("url", "name", "priority", "enabled", "headers", "ca_path")
+
+FORBIDDEN_HEADERS = frozenset(
+    (
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade",
+        "proxy-authenticate", "proxy-authorization", "forwarded", "via", "x-real-ip",
+    )
+)
+FORBIDDEN_HEADER_PREFIXES = ("x-forwarded", "proxy-")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+ENV_PREFIX = "ATTUNE__PACK_REGISTRY__"
+
+
+def _fail(path, message):
+    error = ConfigError("%s: %s" % (path, message))
+    error.path = path
+    raise error
+
+
+def _check_type(path, value, kind):
+    if kind is bool:
+        if not isinstance(value, bool):
+            _fail(path, "expected a boolean (true/false), got %r" % (value,))
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(path, "expected an integer, got %r" % (value,))
+        if value < 0:
+            _fail(path, "must not be negative")
+    elif kind is list:
+        if not isinstance(value, list):
+            _fail(path, "expected a list, got %s" % type(value).__name__)
+    return value
+
+
+def check_header(path, name, value):
+    """Refuse managed/hop-by-hop headers and malformed names or values."""
+    if not isinstance(name, str) or not _TOKEN.match(name):
+        _fail(path, "invalid header name %r" % (name,))
+    lowered = name.lower()
+    if lowered in FORBIDDEN_HEADERS or lowered.startswith(FORBIDDEN_HEADER_PREFIXES):
+        _fail(path, "header %r is managed by the HTTP client or a proxy and cannot be set as a registry header" % name)
+    if not isinstance(value, str):
+        _fail(path, "value of header %r must be a string" % name)
+    if "\r" in value or "\n" in value or "\0" in value:
+        _fail(path, "value of header %r contains a line break or NUL" % name)
+
+
+def check_registry_url(path, url, allow_http):
+    schemes = ("https", "http", "file") if allow_http else ("https", "file")
+    try:
+        check_url(url, schemes, "registry URL")
+    except ValueError as exc:
+        message = str(exc)
+        if url.lower().startswith("http://") and not allow_http:
+            message = "plain http:// registry URL refused (set allow_http: true to permit it)"
+        _fail(path, "%s (%s)" % (message, redact_url(url)))
+    return url
+
+
+def redact_url(url):
+    """Drop credentials, query string and fragment from a URL for display."""
+    if not isinstance(url, str):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
+def validate_section(section, origin="pack_registry"):
+    """Validate and normalise a ``pack_registry`` mapping; return a new dict with every key.
+
+    Errors are :class:`ConfigError` whose message starts with the path of the
+    bad value (``pack_registry.indices[1].headers``) and whose ``path``
+    attribute holds it.
+    """
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        _fail(origin, "expected a mapping, got %s" % type(section).__name__)
+    unknown = sorted(set(section) - set(SECTION_KEYS))
+    if unknown:
+        _fail("%s.%s" % (origin, unknown[0]), "unknown key (known keys: %s)" % ", ".join(sorted(SECTION_KEYS)))
+    result = {}
+    for key, (kind, default) in SECTION_KEYS.items():
+        value = section.get(key)
+        if value is None:
+            value = copy.deepcopy(default)
+        result[key] = _check_type("%s.%s" % (origin, key), value, kind)
+    for key in ("timeout", "connect_timeout", "index_max_bytes", "archive_max_bytes"):
+        if result[key] == 0:
+            _fail("%s.%s" % (origin, key), "must be greater than 0")
+    for key in ("approved_public_hosts", "approved_private_hosts"):
+        for position, host in enumerate(result[key]):
+            if not isinstance(host, str) or not (_HOSTNAME.match(host) or _is_ip(host)):
+                _fail("%s.%s[%d]" % (origin, key, position), "invalid host name %r" % (host,))
+    for position, cidr in enumerate(result["approved_private_cidrs"]):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except (TypeError, ValueError):
+            _fail("%s.approved_private_cidrs[%d]" % (origin, position), "invalid CIDR %r" % (cidr,))
+    names = {}
+    indices = []
+    for position, entry in enumerate(result["indices"]):
+        indices.append(_validate_index_entry("%s.indices[%d]" % (origin, position), entry, result["allow_http"], names))
+    result["indices"] = indices
+    return result
+
+
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _validate_index_entry(path, entry, allow_http, names):
+    if not isinstance(entry, dict):
+        _fail(path, "expected a mapping with at least 'url'")
+    label = path + (" (%s)" % entry["name"] if isinstance(entry.get("name"), str) else "")
+    unknown = sorted(set(entry) - set(INDEX_KEYS))
+    if unknown:
+        _fail("%s.%s" % (label, unknown[0]), "unknown key (known keys: %s)" % ", ".join(INDEX_KEYS))
+    url = entry.get("url")
+    if not isinstance(url, str) or not url:
+        _fail(label + ".url", "required: the index URL (https://, file://, or http:// with allow_http)")
+    check_registry_url(label + ".url", url, allow_http)
+    name = entry.get("name")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            _fail(label + ".name", "must be a non-empty string")
+        if name in names:
+            _fail(label + ".name", "duplicate registry name %r (also %s)" % (name, names[name]))
+        names[name] = path
+    priority = entry.get("priority")
+    priority = DEFAULT_PRIORITY if priority is None else _check_type(label + ".priority", priority, int)
+    enabled = entry.get("enabled")
+    enabled = True if enabled is None else _check_type(label + ".enabled", enabled, bool)
+    headers = entry.get("headers") or {}
+    if not isinstance(headers, dict):
+        _fail(label + ".headers", "expected a mapping of header names to values")
+    seen = set()
+    for header, value in headers.items():
+        check_header(label + ".headers", header, value)
+        if header.lower() in seen:
+            _fail(label + ".headers", "header %r given twice" % header)
+        seen.add(header.lower())
+    ca_path = entry.get("ca_path")
+    if ca_path is not None and not isinstance(ca_path, str):
+        _fail(label + ".ca_path", "expected a path")
+    return {"url": url, "name": name, "priority": priority, "enabled": enabled, "headers": dict(headers), "ca_path": ca_path}
+
+
+def _deep_merge(base, overlay):
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def read_yaml_file(path):
+    """Read a YAML mapping; ConfigError naming the file and the cause."""
+    if yaml is None:
+        raise ConfigError("PyYAML is required to read %s" % path)
+    try:
+        with open(path, "rb") as handle:
+            data = yaml.safe_load(handle)
+    except (IOError, OSError) as exc:
+        raise ConfigError("cannot read Attune config file %s: %s" % (path, exc.strerror or exc))
+    except yaml.YAMLError as exc:
+        raise ConfigError("Attune config file %s is not valid YAML: %s" % (path, str(exc).replace("\n", " ")))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("Attune config file %s must contain a mapping at the top level" % path)
+    return data
+
+
+def load_config_file(path, environment=None):
+    """The whole config (all sections) with the environment overlay applied."""
+    config = read_yaml_file(path)
+    if environment:
+        base, ext = os.path.splitext(path)
+        overlay_path = os.path.join(os.path.dirname(path), "config.%s%s" % (environment, ext or ".yaml"))
+        if os.path.exists(overlay_path):
+            _deep_merge(config, read_yaml_file(overlay_path))
+    return config
+
+
+def env_overrides(environ):
+    """``ATTUNE__PACK_REGISTRY__*`` -> dict of pack_registry keys (YAML-typed values)."""
+    result = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        if key not in SECTION_KEYS:
+            raise ConfigError("environment variable %s: unknown pack_registry key %r" % (name, key))
+        if yaml is not None:
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise ConfigError("environment variable %s: value is not a valid YAML scalar or list" % name)
+        result[key] = value
+    return result
+
+
+class Settings(object):
+    """Effective registry settings for one plugin run."""
+
+    def __init__(self, section, config_path=None, packs_base_dir=DEFAULT_PACKS_BASE_DIR, runtime=None):
+        self.section = section
+        self.config_path = config_path
+        self.packs_base_dir = packs_base_dir
+        runtime = runtime or {}
+        self.validate_certs = runtime.get("validate_certs", True) is not False
+        self.ca_path = runtime.get("ca_path")
+        self.cache_dir = runtime.get("cache_dir") or default_cache_dir()
+        self.refresh = bool(runtime.get("refresh"))
+        self.strict = bool(runtime.get("strict"))
+
+    def __getattr__(self, name):
+        section = self.__dict__.get("section") or {}
+        if name in section:
+            return section[name]
+        raise AttributeError(name)
+
+    def verify_for(self, registry_ca_path=None):
+        """The ``verify`` argument for requests."""
+        if not self.validate_certs:
+            return False
+        return registry_ca_path or self.ca_path or True
+
+
+def default_cache_dir(environ=None):
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "attune-packs")
+
+
+def load_settings(options, environ=None):
+    """Build :class:`Settings` from plugin options (None = not set), the config file and the environment."""
+    environ = os.environ if environ is None else environ
+    options = dict(options or {})
+    explicit = options.get("config_path") or environ.get("ATTUNE_CONFIG")
+    path = explicit or DEFAULT_CONFIG_PATH
+    inline_registries = options.get("registries")
+    config = {}
+    if os.path.exists(path):
+        config = load_config_file(path, options.get("environment") or environ.get("ATTUNE_ENV"))
+    elif explicit and inline_registries is None:
+        raise ConfigError("Attune config file %s not found (set config_path to an existing file, or give registries)" % path)
+    elif inline_registries is None:
+        raise ConfigError(
+            "no pack registries configured: %s does not exist; give the registries option, set config_path, "
+            "or put a pack_registry section on the host (role attune.packs.registry_config)" % path
+        )
+    else:
+        path = None
+    section = config.get("pack_registry") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("pack_registry in %s must be a mapping" % path)
+    section = dict(section)
+    section.update(env_overrides(environ))
+    if inline_registries is not None:
+        section["indices"] = [dict((k, v) for k, v in entry.items() if v is not None) for entry in inline_registries]
+    for key in SECTION_KEYS:
+        if key != "indices" and options.get(key) is not None:
+            section[key] = options[key]
+    origin = "registries option" if inline_registries is not None else ("pack_registry in %s" % path)
+    try:
+        normalised = validate_section(section, origin="pack_registry")
+    except ConfigError as exc:
+        exc.message = "invalid registry configuration (%s): %s" % (origin, exc.message)
+        exc.args = (exc.format(),)
+        raise
+    packs_base_dir = environ.get("ATTUNE__PACKS_BASE_DIR") or config.get("packs_base_dir") or DEFAULT_PACKS_BASE_DIR
+    return Settings(normalised, config_path=path, packs_base_dir=packs_base_dir, runtime=options)
