@@ -192,9 +192,10 @@ class RegistryClient(object):
             return self.index(registry).entries(ref)
 
     # -- probe / search -------------------------------------------------------------
-    def probe(self, include_disabled=True):
+    def probe(self, registries=None):
+        """Fetch each registry (all configured ones by default) and report its state."""
         results = []
-        for registry in self.registries(include_disabled):
+        for registry in self.all_registries if registries is None else registries:
             item = registry.public()
             if not registry.enabled or not self.settings.enabled:
                 item.update({"reachable": None, "error": "disabled"})

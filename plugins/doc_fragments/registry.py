@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+    """Options shared by every plugin that reads pack registries.
+
+    Keep in sync with ``registry_argument_spec()`` in
+    ``plugins/module_utils/_common.py``; ``tests/unit/plugins/doc_fragments/test_registry.py``
+    checks that they agree.
+    """
+
+    DOCUMENTATION = r"""
+options:
+  registries:
+    description:
+      - The registries to consult, replacing C(pack_registry.indices) of the Attune config file.
+      - When omitted, the registries come from the Attune config file on the host that runs the plugin
+        (see O(config_path)).
+      - Registries are consulted in ascending O(registries[].priority); equal priorities keep list order.
+    type: list
+    elements: dict
+    suboptions:
+      url:
+        description:
+          - URL of the index file. V(https://…), V(file:///path), or V(http://…) when O(allow_http=true).
+          - Query strings and credentials in the URL are refused; put credentials in O(registries[].headers).
+        type: str
+        required: true
+      name:
+        description:
+          - Name of the registry, used in results, errors and O(registry). Defaults to the URL.
+        type: str
+      priority:
+        description:
+          - Lower numbers are consulted first.
+        type: int
+        default: 100
+      enabled:
+        description:
+          - Disabled registries are listed but never consulted.
+        type: bool
+        default: true
+      headers:
+        description:
+          - HTTP headers sent to this registry, typically C(Authorization). Values are secret; they never appear in
+            results, errors, logs or cache files.
+          - Headers managed by the HTTP client (C(Host), C(Content-Length), C(Connection), C(Proxy-*), C(X-Forwarded*) …)
+            are refused.
+        type: dict
+      ca_path:
+        description:
+          - CA bundle (PEM) used to verify this registry's TLS certificate, instead of O(ca_path).
+        type: path
+  config_path:
+    description:
+      - Attune config file to read C(pack_registry) and C(packs_base_dir) from.
+      - Defaults to E(ATTUNE_CONFIG), else C(/etc/attune/config.yaml). C(config.<environment>.yaml) in the same
+        directory is overlaid when O(environment) (or E(ATTUNE_ENV)) is set, and E(ATTUNE__PACK_REGISTRY__<KEY>)
+        environment variables override single keys, as in Attune.
+      - A missing file is an error when it was named explicitly, or when O(registries) is not given.
+      - Options given to the plugin win over the file.
+    type: path
+  environment:
+    description:
+      - Attune environment whose C(config.<environment>.yaml) overlay is applied. Defaults to E(ATTUNE_ENV).
+    type: str
+  registry:
+    description:
+      - Consult only the registry with this name (or URL). An unknown name is an error.
+    type: str
+  allow_http:
+    description:
+      - Permit plain V(http://) registries. Defaults to C(pack_registry.allow_http), else V(false).
+    type: bool
+  validate_certs:
+    description:
+      - Verify TLS certificates. Only set V(false) for testing.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) used to verify registry certificates instead of the system trust store.
+      - A registry's own O(registries[].ca_path) takes precedence.
+    type: path
+  timeout:
+    description:
+      - Total time allowed for one index download, in seconds. Defaults to C(pack_registry.timeout), else V(120).
+    type: int
+  connect_timeout:
+    description:
+      - Time allowed to establish a connection, in seconds. Defaults to C(pack_registry.connect_timeout), else V(10).
+    type: int
+  index_max_bytes:
+    description:
+      - Larger index bodies are refused, whatever C(Content-Length) says. Defaults to
+        C(pack_registry.index_max_bytes), else V(10485760).
+    type: int
+  cache_enabled:
+    description:
+      - Use the on-disk index cache. Defaults to C(pack_registry.cache_enabled), else V(true).
+    type: bool
+  cache_ttl:
+    description:
+      - Seconds a cached index is used without asking the registry. After that it is revalidated with
+        C(ETag)/C(If-Modified-Since). Defaults to C(pack_registry.cache_ttl), else V(3600).
+    type: int
+  cache_dir:
+    description:
+      - Directory of the index cache, shared by runs and parallel processes of the same user.
+      - Defaults to C($XDG_CACHE_HOME/attune-packs), else C(~/.cache/attune-packs) of the user running the plugin.
+    type: path
+  refresh:
+    description:
+      - Revalidate every consulted index now, even if the cached copy is still fresh.
+    type: bool
+    default: false
+  strict:
+    description:
+      - Refuse unknown keys in indices (for registry operators checking their index). By default unknown keys are
+        tolerated for forward compatibility.
+    type: bool
+    default: false
+notes:
+  - Registry options that are not set are taken from the C(pack_registry) section of the Attune config file, then
+    from Attune's defaults.
+"""
+
+    RESOLVE = r"""
+options:
+  prefer_source:
+    description:
+      - Source type reported as RV(packs[].source) when an entry has several.
+      - The other sources are listed in RV(packs[].sources).
+    type: str
+    choices: [git, archive]
+    default: git
+  on_registry_error:
+    description:
+      - What resolution does when a registry that comes before the one holding the pack cannot be fetched or validated.
+      - V(fail) (default) stops, because a lower-priority registry could carry a different pack with the same ref
+        (dependency confusion). V(skip) reports the registry in RV(packs[].skipped_registries) and goes on.
+    type: str
+    choices: [fail, skip]
+    default: fail
+"""

@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to this collection: glue between Ansible plugins and the registry core (may change without notice).
+
+One argument-spec builder for the options every registry plugin shares (the
+doc fragment ``attune.packs.registry`` documents the same options; a unit test
+keeps them equal), the library check, and the conversion of core errors into
+``fail_json`` results.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.attune.packs.plugins.module_utils import _config, _fetch, _index
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+
+REQUIRED_LIBRARIES = (
+    # (distribution name, import error, minimum version)
+    ("requests", lambda: _fetch.REQUESTS_IMPORT_ERROR, "2.25"),
+    ("PyYAML", lambda: _config.YAML_IMPORT_ERROR, "5.1"),
+    ("voluptuous", lambda: _index.VOLUPTUOUS_IMPORT_ERROR, "0.12"),
+)
+
+REGISTRY_OPTION_NAMES = (
+    "registries", "config_path", "environment", "registry", "allow_http", "validate_certs", "ca_path", "timeout",
+    "connect_timeout", "index_max_bytes", "cache_enabled", "cache_ttl", "cache_dir", "refresh", "strict",
+)
+
+
+def registry_argument_spec():
+    """Argument spec of the options documented in the ``attune.packs.registry`` doc fragment."""
+    return dict(
+        registries=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                url=dict(type="str", required=True),
+                name=dict(type="str"),
+                priority=dict(type="int", default=100),
+                enabled=dict(type="bool", default=True),
+                headers=dict(type="dict", no_log=True),
+                ca_path=dict(type="path"),
+            ),
+        ),
+        config_path=dict(type="path"),
+        environment=dict(type="str"),
+        registry=dict(type="str"),
+        allow_http=dict(type="bool"),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        timeout=dict(type="int"),
+        connect_timeout=dict(type="int"),
+        index_max_bytes=dict(type="int"),
+        cache_enabled=dict(type="bool"),
+        cache_ttl=dict(type="int"),
+        cache_dir=dict(type="path"),
+        refresh=dict(type="bool", default=False),
+        strict=dict(type="bool", default=False),
+    )
+
+
+def resolve_argument_spec():
+    """Options documented in ``attune.packs.registry.resolve``."""
+    return dict(
+        prefer_source=dict(type="str", choices=["git", "archive"], default="git"),
+        on_registry_error=dict(type="str", choices=["fail", "skip"], default="fail"),
+    )
+
+
+def missing_libraries():
+    """``[(name, minimum, traceback)]`` of the libraries that cannot be imported."""
+    return [(name, minimum, error()) for name, error, minimum in REQUIRED_LIBRARIES if error()]
+
+
+def check_libraries(module):
+    missing = missing_libraries()
+    if missing:
+        names = ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)
+        module.fail_json(msg=missing_required_lib(names), exception=missing[0][2])
+
+
+def registry_options(params):
+    return dict((name, params.get(name)) for name in REGISTRY_OPTION_NAMES)
+
+
+def load_settings(params):
+    return _config.load_settings(registry_options(params))
+
+
+def fail(module, exc, **result):
+    """fail_json with the message of a core error and its kind/registry/pack."""
+    result["error"] = exc.to_dict()
+    module.fail_json(msg=str(exc), **result)
+
+
+def run(module, body):
+    """Run ``body(client)``; core errors become a failed result."""
+    check_libraries(module)
+    from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient  # after the library check
+
+    try:
+        client = RegistryClient(load_settings(module.params))
+        result = body(client)
+    except AttuneError as exc:
+        fail(module, exc, changed=False)
+    module.exit_json(**result)
+
+
+def normalise_names(value):
+    """``name`` accepts one spec or a list; a string is never split on commas (ranges contain commas)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value]

@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: attune_pack_registries
+short_description: List the Attune pack registries a host is configured with
+version_added: 0.1.0
+description:
+  - Lists the pack registries of the host's Attune configuration (or of O(registries)) in the order they are
+    consulted, that is by ascending priority, equal priorities in configuration order.
+  - With O(probe=true) each enabled registry's index is fetched (through the shared cache) and validated, and its
+    reachability, pack count, published name and last update are added.
+  - Header values are never returned, only header names; credentials in URLs are redacted.
+author:
+  - attune.packs contributors
+requirements:
+  - requests >= 2.25
+  - PyYAML >= 5.1
+  - voluptuous >= 0.12
+extends_documentation_fragment:
+  - attune.packs.registry
+  - attune.packs.attributes
+  - attune.packs.attributes.info_module
+options:
+  probe:
+    description:
+      - Fetch and validate every enabled registry's index and report the outcome per registry.
+      - A failing registry does not fail the task; it is reported in RV(registries[].error).
+    type: bool
+    default: false
+seealso:
+  - module: attune.packs.attune_pack_search
+  - module: attune.packs.attune_pack_info
+  - role: attune.packs.registry_config
+    description: Writes the registry configuration this module reads.
+"""
+
+EXAMPLES = r"""
+---
+- name: List the registries configured in /etc/attune/config.yaml
+  attune.packs.attune_pack_registries:
+  register: registries
+
+- name: Check that every registry answers with a valid index
+  attune.packs.attune_pack_registries:
+    probe: true
+  register: probe
+
+- name: Fail when a registry is unreachable
+  ansible.builtin.assert:
+    that: probe.registries | selectattr('enabled') | rejectattr('reachable') | list | length == 0
+
+- name: List registries given inline instead of the config file
+  attune.packs.attune_pack_registries:
+    registries:
+      - name: corp
+        url: https://packs.example.com/index.json
+        priority: 1
+        headers:
+          Authorization: "Bearer {{ corp_registry_token }}"
+      - name: public
+        url: https://raw.githubusercontent.com/attune-system/index/main/index.json
+        priority: 10
+"""
+
+RETURN = r"""
+registries:
+  description: The configured registries in search order, disabled ones included.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Configured name, else the redacted URL.
+      type: str
+      sample: corp
+    url:
+      description: Index URL with credentials and query string redacted.
+      type: str
+      sample: https://packs.example.com/index.json
+    priority:
+      description: Priority; lower is consulted first.
+      type: int
+      sample: 1
+    enabled:
+      description: Whether the registry is consulted.
+      type: bool
+      sample: true
+    headers:
+      description: Names of the headers sent to the registry (never their values).
+      type: list
+      elements: str
+      sample: [Authorization]
+    reachable:
+      description: Whether the index was fetched and validated. V(null) for disabled registries.
+      returned: O(probe=true)
+      type: bool
+      sample: true
+    pack_count:
+      description: Number of pack entries in the index.
+      returned: O(probe=true) and the registry is reachable
+      type: int
+      sample: 44
+    registry_name:
+      description: The C(registry_name) the index publishes.
+      returned: O(probe=true) and the registry is reachable
+      type: str
+      sample: Attune Standard Pack Index
+    last_updated:
+      description: The C(last_updated) timestamp the index publishes.
+      returned: O(probe=true) and the registry is reachable
+      type: str
+      sample: "2026-08-22T01:53:58Z"
+    error:
+      description: Why the registry could not be used (V(disabled) for disabled registries).
+      returned: O(probe=true) and the registry is disabled or unreachable
+      type: str
+      sample: "registry corp: authentication failed: HTTP 401 from https://packs.example.com/index.json"
+enabled:
+  description: Value of C(pack_registry.enabled). When V(false), no registry is consulted and RV(msg) says so.
+  returned: success
+  type: bool
+  sample: true
+config_path:
+  description: The Attune config file that was read, V(null) when only O(registries) was used.
+  returned: success
+  type: str
+  sample: /etc/attune/config.yaml
+msg:
+  description: Summary for people.
+  returned: success
+  type: str
+  sample: 2 registries configured (2 enabled)
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.attune.packs.plugins.module_utils._common import registry_argument_spec, run
+
+
+def main():
+    argument_spec = registry_argument_spec()
+    argument_spec.update(probe=dict(type="bool", default=False))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+
+    def body(client):
+        settings = client.settings
+        selected = client.all_registries
+        if module.params["registry"]:
+            selected = [r for r in selected if module.params["registry"] in (r.name, r.url, r.label)]
+            if not selected:
+                client.select(module.params["registry"])  # raises the "unknown registry" error
+        if module.params["probe"]:
+            results = client.probe(selected)
+        else:
+            results = [r.public() for r in selected]
+        enabled_count = len([r for r in selected if r.enabled])
+        if settings.enabled:
+            msg = "%d registries configured (%d enabled)" % (len(selected), enabled_count)
+        else:
+            msg = "pack registry disabled (pack_registry.enabled is false): %d registries configured, none consulted" % len(selected)
+        return dict(changed=False, registries=results, enabled=settings.enabled, config_path=settings.config_path, msg=msg)
+
+    run(module, body)
+
+
+if __name__ == "__main__":
+    main()

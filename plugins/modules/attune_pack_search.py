@@ -1,0 +1,177 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: attune_pack_search
+short_description: Search Attune pack registries by keyword
+version_added: 0.1.0
+description:
+  - Searches the enabled pack registries, in priority order, for packs whose ref, label, description or one of whose
+    keywords contains O(query) (case-insensitive). An empty O(query) lists every pack.
+  - Search is best-effort, like Attune's. A registry that cannot be fetched or validated is reported in
+    RV(failed_registries) and as a warning while the others answer. The task fails only when every registry failed.
+  - Results are de-duplicated by ref, the first registry wins and RV(packs[].also_in) names the registries it
+    shadows. When a registry lists several versions of a ref, the highest is shown.
+  - Works ad hoc, for example C(ansible workers -m attune.packs.attune_pack_search -a query=slack).
+author:
+  - attune.packs contributors
+requirements:
+  - requests >= 2.25
+  - PyYAML >= 5.1
+  - voluptuous >= 0.12
+extends_documentation_fragment:
+  - attune.packs.registry
+  - attune.packs.attributes
+  - attune.packs.attributes.info_module
+options:
+  query:
+    description:
+      - Text to look for. Matches a substring of the ref, label, description or any keyword, ignoring case.
+    type: str
+    default: ""
+  dedupe:
+    description:
+      - Return one result per ref (the first registry's). With V(false), every matching entry of every registry is
+        returned, each version separately.
+    type: bool
+    default: true
+seealso:
+  - module: attune.packs.attune_pack_info
+  - module: attune.packs.attune_pack_registries
+  - plugin: attune.packs.attune_pack
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+---
+- name: Search every configured registry for Slack packs
+  attune.packs.attune_pack_search:
+    query: slack
+  register: found
+
+- name: Show what was found
+  ansible.builtin.debug:
+    msg: "{{ found.packs | map(attribute='ref') | list }}"
+
+- name: List everything one registry offers
+  attune.packs.attune_pack_search:
+    registry: corp
+
+- name: Search a registry given inline, with a private CA
+  attune.packs.attune_pack_search:
+    query: monitoring
+    registries:
+      - name: corp
+        url: https://packs.corp.example/index.json
+        headers:
+          Authorization: "Bearer {{ vault_registry_token }}"
+    ca_path: /etc/pki/corp-ca.pem
+"""
+
+RETURN = r"""
+packs:
+  description: Matching packs in registry priority order.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    ref:
+      description: Pack ref.
+      type: str
+      sample: slack
+    version:
+      description: Version in the index (the highest of the registry's entries for this ref).
+      type: str
+      sample: 2.1.0
+    label:
+      description: Human-readable name.
+      type: str
+      sample: Slack Integration
+    description:
+      description: Description from the index.
+      type: str
+      sample: Send messages and monitor Slack channels
+    author:
+      description: Author from the index.
+      type: str
+      sample: Attune Community
+    keywords:
+      description: Keywords from the index.
+      type: list
+      elements: str
+      sample: [chat, notifications]
+    registry:
+      description: Configured name of the registry the result comes from.
+      type: str
+      sample: corp
+    registry_url:
+      description: URL of that registry (redacted).
+      type: str
+      sample: https://packs.corp.example/index.json
+    priority:
+      description: Priority of that registry.
+      type: int
+      sample: 1
+    also_in:
+      description: Lower-priority registries that also list this ref (shadowed). Empty when O(dedupe=false).
+      type: list
+      elements: str
+      sample: [public]
+failed_registries:
+  description: Registries that could not be searched.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Configured name.
+      type: str
+      sample: mirror
+    url:
+      description: Registry URL (redacted).
+      type: str
+      sample: https://mirror.example/index.json
+    error:
+      description: Why, naming the registry and the cause.
+      type: str
+      sample: "registry mirror: registry unreachable: https://mirror.example/index.json: connection refused"
+msg:
+  description: Summary for people.
+  returned: always
+  type: str
+  sample: 3 packs found in 2 registries
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.attune.packs.plugins.module_utils._common import registry_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._errors import RegistryUnreachable
+
+
+def main():
+    argument_spec = registry_argument_spec()
+    argument_spec.update(query=dict(type="str", default=""), dedupe=dict(type="bool", default=True))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+
+    def body(client):
+        packs, failed = client.search(module.params["query"], registry=module.params["registry"], dedupe=module.params["dedupe"])
+        consulted = len(client.select(module.params["registry"]))
+        if failed and len(failed) == consulted:
+            raise RegistryUnreachable("search failed: no registry could be searched: " + "; ".join(item["error"] for item in failed))
+        for item in failed:
+            module.warn("search skipped a registry: %s" % item["error"])
+        msg = "%d pack%s found in %d registr%s" % (len(packs), "" if len(packs) == 1 else "s", consulted - len(failed),
+                                                   "y" if consulted - len(failed) == 1 else "ies")
+        if failed:
+            msg += " (%d failed)" % len(failed)
+        return dict(changed=False, packs=packs, failed_registries=failed, msg=msg)
+
+    run(module, body)
+
+
+if __name__ == "__main__":
+    main()
