@@ -10,7 +10,7 @@ import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DIR = os.path.join(os.path.dirname(REPO_ROOT), "shared")
-FIXTURES_DIR = os.path.join(SHARED_DIR, "fixtures")
+FIXTURES_DIR = os.path.join(SHARED_DIR, "fixtures")  # also in tests/testdata.py
 COLLECTIONS_ROOT = os.path.join(REPO_ROOT, ".build", "collections")
 
 
