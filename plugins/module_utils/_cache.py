@@ -160,7 +160,10 @@ class IndexCache(object):
 
     # -- reading ----------------------------------------------------------------
     def load(self, key):
-        """Return ``(view, age_seconds)`` or ``None``; a corrupt entry is deleted."""
+        """Return ``(view, mtime)`` or ``None``; a corrupt entry is deleted.
+
+        The mtime is when the entry was last fetched or revalidated.
+        """
         path = self.path(key)
         try:
             handle = open(path, "rb")
@@ -177,7 +180,7 @@ class IndexCache(object):
             self.discard(key)
             return None
         view = IndexView(header, self._entry_loader(path, data_start, key))
-        return view, max(0.0, time.time() - info.st_mtime)
+        return view, info.st_mtime
 
     def _entry_loader(self, path, data_start, key):
         def load(row):
@@ -191,8 +194,8 @@ class IndexCache(object):
                 raise CacheCorrupt("cache entry %s is corrupt" % path)
         return load
 
-    def is_fresh(self, age):
-        return self.ttl > 0 and age < self.ttl
+    def is_fresh(self, mtime):
+        return self.ttl > 0 and time.time() - mtime < self.ttl
 
     # -- writing ------------------------------------------------------------------
     def store(self, key, index, url, etag=None, last_modified=None):

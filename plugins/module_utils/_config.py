@@ -288,6 +288,7 @@ class Settings(object):
         self.cache_dir = runtime.get("cache_dir") or default_cache_dir()
         self.refresh = bool(runtime.get("refresh"))
         self.strict = bool(runtime.get("strict"))
+        self.registry = runtime.get("registry")
 
     def __getattr__(self, name):
         section = self.__dict__.get("section") or {}

@@ -16,6 +16,7 @@ Rules (attune-format.md section 3):
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 
@@ -28,7 +29,6 @@ from ansible_collections.attune.packs.plugins.module_utils._errors import (
     IndexFormatError,
     PackNotFound,
     RegistryDisabled,
-    RegistryUnreachable,
 )
 from ansible_collections.attune.packs.plugins.module_utils._index import fallback_source, preferred_source, validate_index
 from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec, try_parse_version
@@ -98,6 +98,7 @@ class RegistryClient(object):
     def select(self, name=None):
         """Enabled registries to consult; ``name`` restricts to one (unknown or disabled: ConfigError)."""
         self.ensure_enabled()
+        name = name or self.settings.registry
         if name is None:
             chosen = self.registries()
             if not chosen:
@@ -163,11 +164,11 @@ class RegistryClient(object):
             self.stats["cache_hits"] += 1
             return cached[0]
         with cache.lock(key):
+            # another process may have refreshed the entry while we waited for the lock
             cached = cache.load(key)
             if cached:
-                view, age = cached
-                refreshed_meanwhile = self._clock() - age >= started - 1.0
-                if cache.is_fresh(age) and (not self.settings.refresh or refreshed_meanwhile):
+                view, mtime = cached
+                if cache.is_fresh(mtime) and (not self.settings.refresh or mtime >= started):
                     self.stats["cache_hits"] += 1
                     return view
             etag = last_modified = None
@@ -264,12 +265,14 @@ class RegistryClient(object):
                 if on_registry_error == "skip":
                     skipped.append({"name": reg.label, "url": redact_url(reg.url), "error": str(exc)})
                     continue
-                raise RegistryUnreachable(
+                failure = copy.copy(exc)  # same class (authentication failed, invalid index format ...)
+                failure.pack = parsed.ref
+                failure.message = (
                     "cannot resolve %s: %s; resolution is fail-closed (a lower-priority registry could carry a different "
-                    "pack with the same ref), so it stops here — fix the registry or set on_registry_error=skip"
-                    % (parsed.text, exc.message),
-                    registry=reg.label, pack=parsed.ref,
+                    "pack with the same ref), so it stops here: fix the registry or set on_registry_error=skip" % (parsed.text, exc.message)
                 )
+                failure.args = (failure.format(),)
+                raise failure
             if not has_ref:
                 continue
             if winner is None:
