@@ -49,8 +49,8 @@ def run_git(args, cwd=None, env=None, date=FIXED_DATE):
     proc = subprocess.run(["git"] + list(args), cwd=cwd, env=env or git_env(date=date), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if proc.returncode != 0:
-        raise RuntimeError("git %s failed (%d): %s" % (" ".join(args), proc.returncode,
-                                                        proc.stderr.decode("utf-8", "replace").strip()))
+        stderr = proc.stderr.decode("utf-8", "replace").strip()
+        raise RuntimeError("git %s failed (%d): %s" % (" ".join(args), proc.returncode, stderr))
     return proc.stdout.decode("utf-8", "replace")
 
 
