@@ -1,0 +1,568 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: attune_registry_config
+short_description: Write the pack_registry section of an Attune config file
+version_added: 0.1.0
+description:
+  - Writes the C(pack_registry) section of Attune's C(config.yaml) so that Attune and the modules of this collection
+    (which read that file by default) use the same pack registries.
+  - The section is validated with the collection's own validator before anything is written; invalid input fails with
+    a message naming the bad key and registry entry, and the file is left untouched.
+  - The module owns the top-level C(pack_registry) key only. Every other top-level section (C(database), C(security),
+    C(packs_base_dir), ...) keeps its values. The text outside the C(pack_registry) block, comments included, is kept
+    as it is; the block itself, comments inside it included, is replaced as a whole. When the block cannot be spliced
+    without changing another section (for example a top-level flow mapping, or an anchor defined inside the block
+    and used elsewhere), the whole file is rewritten with every value kept but without comments, and
+    RV(comments_preserved) is V(false).
+  - The section is written in full, every key with an explicit value, so that what Attune reads does not depend on
+    its built-in defaults.
+  - The file is replaced atomically (a temporary file in the same directory, renamed over the old one). Owner, group
+    and mode are applied to the temporary file before the rename, so the file, which carries registry tokens, never
+    exists with looser permissions, not even for an instant. A failure at any point leaves the previous file as it
+    was.
+  - Header values are secret. They are never returned and are shown as C(<redacted>) in diffs.
+author:
+  - attune.packs contributors
+requirements:
+  - PyYAML >= 5.1
+extends_documentation_fragment:
+  - ansible.builtin.files
+  - attune.packs.attributes
+options:
+  path:
+    description:
+      - The Attune config file.
+      - Created, with its directory when O(create_dirs=true), when missing.
+      - An existing file that is not valid YAML, or whose top level is not a mapping, is never rewritten; the module
+        fails instead.
+    type: path
+    default: /etc/attune/config.yaml
+    aliases: [dest]
+  pack_registry:
+    description:
+      - The whole C(pack_registry) section. Keys that are not given get Attune's defaults.
+      - The keys and their meaning are those of Attune's configuration (see the collection's docs).
+    type: dict
+    default: {}
+    suboptions:
+      enabled:
+        description:
+          - V(false) disables index resolution and all remote pack traffic in Attune.
+        type: bool
+        default: true
+      indices:
+        description:
+          - The registries, consulted in ascending O(pack_registry.indices[].priority); equal priorities keep list order.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          url:
+            description:
+              - URL of the index file. V(https://…), V(file:///path), or V(http://…) when
+                O(pack_registry.allow_http=true).
+              - Query strings and credentials in the URL are refused; put credentials in
+                O(pack_registry.indices[].headers).
+              - Required in every entry.
+            type: str
+          name:
+            description:
+              - Name of the registry, unique among the entries.
+            type: str
+          priority:
+            description:
+              - Lower numbers are consulted first.
+            type: int
+            default: 100
+          enabled:
+            description:
+              - Disabled registries are kept in the file but never consulted.
+            type: bool
+            default: true
+          headers:
+            description:
+              - HTTP headers sent to this registry, typically C(Authorization: Bearer <token>). Values are literal
+                (Attune does not expand C(${VAR})).
+              - Values are secret; they never appear in results or diffs.
+              - Headers managed by the HTTP client (C(Host), C(Content-Length), C(Connection), C(Proxy-*),
+                C(X-Forwarded*), ...) are refused.
+            type: dict
+          ca_path:
+            description:
+              - CA bundle (PEM) used by the modules of this collection to verify this registry's certificate.
+              - An extension of this collection; written only when set.
+            type: path
+      cache_enabled:
+        description:
+          - Whether fetched indices are cached.
+        type: bool
+        default: true
+      cache_ttl:
+        description:
+          - Seconds a fetched index stays fresh.
+        type: int
+        default: 3600
+      timeout:
+        description:
+          - Total download timeout in seconds.
+        type: int
+        default: 120
+      connect_timeout:
+        description:
+          - Connection timeout in seconds.
+        type: int
+        default: 10
+      index_max_bytes:
+        description:
+          - Larger index bodies are rejected.
+        type: int
+        default: 10485760
+      archive_max_bytes:
+        description:
+          - Larger pack archives are rejected.
+        type: int
+        default: 104857600
+      verify_checksums:
+        description:
+          - Verify pack checksums.
+        type: bool
+        default: true
+      allow_http:
+        description:
+          - Permit plain V(http://) registries and sources.
+        type: bool
+        default: false
+      allow_unverified_direct_remote_installs:
+        description:
+          - Permit direct git/archive URL installs without registry checksums.
+        type: bool
+        default: false
+      approved_public_hosts:
+        description:
+          - Public hosts that may be contacted. The default is the GitHub hosts the Attune standard index needs.
+        type: list
+        elements: str
+        default: [github.com, codeload.github.com, raw.githubusercontent.com]
+      approved_private_hosts:
+        description:
+          - Private hosts that may be contacted.
+        type: list
+        elements: str
+        default: []
+      approved_private_cidrs:
+        description:
+          - Private networks (CIDR) that may be contacted.
+        type: list
+        elements: str
+        default: []
+  backup:
+    description:
+      - Keep a copy of the old file, named after it with a time stamp, when the file changes.
+      - The backup gets the same owner, group and mode as the new file, since it carries the old tokens.
+    type: bool
+    default: false
+  create_dirs:
+    description:
+      - Create the directory of O(path) (mode C(0755)) when it is missing. When V(false), a missing directory is an error.
+    type: bool
+    default: true
+  variable_prefix:
+    description:
+      - Report errors in terms of variables with this prefix instead of C(pack_registry.) keys, for example
+        C(registry_config_indices[1] (corp).headers) instead of C(pack_registry.indices[1] (corp).headers).
+      - Used by the P(attune.packs.registry_config#role) role.
+    type: str
+  mode:
+    description:
+      - When not given, a new file gets mode C(0600) and an existing file keeps its mode.
+notes:
+  - The comparison that decides RV(changed) is made on the parsed C(pack_registry) section, so reformatting or
+    comments alone never cause a rewrite; a file whose section was written with implicit defaults is rewritten once
+    with explicit values.
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Computes the new file, its permissions and the diff without writing anything.
+  diff_mode:
+    support: full
+    details:
+      - Shows the C(pack_registry) section before and after, header values shown as C(<redacted>) (or
+        C(<redacted (changed)>) when a value changes), plus owner, group and mode changes.
+  idempotent:
+    support: full
+seealso:
+  - role: attune.packs.registry_config
+    description: Configures this section from inventory variables on a whole fleet.
+  - module: attune.packs.attune_pack_registries
+  - module: attune.packs.attune_pack_search
+"""
+
+EXAMPLES = r"""
+---
+- name: Configure a private registry before the public index
+  attune.packs.attune_registry_config:
+    path: /etc/attune/config.yaml
+    owner: root
+    group: attune
+    mode: "0640"
+    backup: true
+    pack_registry:
+      indices:
+        - name: corp
+          url: https://packs.example.com/index.json
+          priority: 1
+          headers:
+            Authorization: "Bearer {{ vault_corp_registry_token }}"
+        - name: public
+          url: https://raw.githubusercontent.com/attune-system/index/main/index.json
+          priority: 10
+      cache_ttl: 600
+      approved_private_hosts:
+        - packs.example.com
+
+- name: Disable all remote pack traffic
+  attune.packs.attune_registry_config:
+    pack_registry:
+      enabled: false
+"""
+
+RETURN = r"""
+path:
+  description: The config file.
+  returned: always
+  type: str
+  sample: /etc/attune/config.yaml
+pack_registry:
+  description:
+    - The section as written (or as it would be written in check mode), every key explicit.
+    - Header values are replaced by C(<redacted>); URLs are redacted.
+  returned: success
+  type: dict
+  sample:
+    enabled: true
+    indices:
+      - url: https://packs.example.com/index.json
+        name: corp
+        priority: 1
+        enabled: true
+        headers:
+          Authorization: <redacted>
+    cache_ttl: 600
+    cache_enabled: true
+    timeout: 120
+    connect_timeout: 10
+    index_max_bytes: 10485760
+    archive_max_bytes: 104857600
+    verify_checksums: true
+    allow_http: false
+    allow_unverified_direct_remote_installs: false
+    approved_public_hosts: [github.com, codeload.github.com, raw.githubusercontent.com]
+    approved_private_hosts: [packs.example.com]
+    approved_private_cidrs: []
+content_changed:
+  description: Whether the C(pack_registry) section differs (or differed) from the desired one.
+  returned: success
+  type: bool
+  sample: true
+created:
+  description: Whether the file did not exist before.
+  returned: success
+  type: bool
+  sample: false
+comments_preserved:
+  description:
+    - Whether the text outside the C(pack_registry) block, comments included, is kept as it was.
+    - V(false) when the file had to be rewritten as a whole; every value of the other sections is still kept.
+  returned: success
+  type: bool
+  sample: true
+backup_file:
+  description: The backup of the old file.
+  returned: O(backup=true) and the file changed (in check mode, the name it would have had)
+  type: str
+  sample: /etc/attune/config.yaml.2851.2026-09-01@10:11:12~
+msg:
+  description: Summary for people.
+  returned: always
+  type: str
+  sample: pack_registry written to /etc/attune/config.yaml (2 registries)
+"""
+
+import errno
+import grp
+import os
+import pwd
+import stat
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.attune.packs.plugins.module_utils import _config, _config_file
+from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
+
+SECTION_OPTION_TYPES = {bool: "bool", int: "int"}
+
+
+def section_argument_spec():
+    """The suboptions of ``pack_registry``, built from the shared model (``_config.SECTION_KEYS``)."""
+    options = {}
+    for key, (kind, default) in _config.SECTION_KEYS.items():
+        if key == "indices":
+            options[key] = dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    url=dict(type="str"),
+                    name=dict(type="str"),
+                    priority=dict(type="int", default=_config.DEFAULT_PRIORITY),
+                    enabled=dict(type="bool", default=True),
+                    headers=dict(type="dict", no_log=True),
+                    ca_path=dict(type="path"),
+                ),
+            )
+        elif kind is list:
+            options[key] = dict(type="list", elements="str", default=list(default))
+        else:
+            options[key] = dict(type=SECTION_OPTION_TYPES[kind], default=default)
+    return options
+
+
+def argument_spec():
+    return dict(
+        path=dict(type="path", default=_config.DEFAULT_CONFIG_PATH, aliases=["dest"]),
+        pack_registry=dict(type="dict", default={}, options=section_argument_spec()),
+        backup=dict(type="bool", default=False),
+        create_dirs=dict(type="bool", default=True),
+        variable_prefix=dict(type="str"),
+    )
+
+
+def _drop_none(value):
+    if isinstance(value, dict):
+        return dict((k, _drop_none(v)) for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return [_drop_none(item) for item in value]
+    return value
+
+
+def validate(params):
+    """The normalised section; ConfigError named after the role variables when ``variable_prefix`` is set."""
+    section = _drop_none(params["pack_registry"] or {})
+    # header values are data, not structure: keep them exactly as given
+    for given, cleaned in zip((params["pack_registry"] or {}).get("indices") or [], section.get("indices") or []):
+        if isinstance(given, dict) and given.get("headers") is not None:
+            cleaned["headers"] = given["headers"]
+    try:
+        return _config.validate_section(section, origin=_config_file.SECTION_NAME)
+    except ConfigError as exc:
+        prefix = params["variable_prefix"]
+        message = str(exc)
+        if prefix and message.startswith(_config_file.SECTION_NAME):
+            rest = message[len(_config_file.SECTION_NAME):]
+            message = prefix + rest[1:] if rest.startswith(".") else prefix.rstrip("_.") + rest
+        raise ConfigError("invalid pack_registry configuration: %s" % message)
+
+
+def target_mode(module, requested, current_stat):
+    """The octal mode the new file gets: the requested one, else the current file's, else 0600."""
+    base = stat.S_IMODE(current_stat.st_mode) if current_stat else 0o600
+    if requested is None:
+        return base
+    if isinstance(requested, int):
+        return requested
+    try:
+        return int(requested, 8)
+    except ValueError:
+        pass
+
+    class _Stat(object):
+        st_mode = (current_stat.st_mode if current_stat else stat.S_IFREG | base)
+
+    try:
+        return module._symbolic_mode_to_octal(_Stat, requested)  # pylint: disable=protected-access
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="mode must be in octal or symbolic form: %s" % to_native(exc), path=module.params["path"])
+
+
+def read_current(module, path):
+    """``(text or None, stat or None)``; fails (changing nothing) when the file cannot be used."""
+    try:
+        current_stat = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None, None
+        module.fail_json(msg="cannot access %s: %s" % (path, to_native(exc.strerror or exc)), path=path)
+    if not stat.S_ISREG(current_stat.st_mode):
+        module.fail_json(msg="%s exists and is not a regular file" % path, path=path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="cannot read %s: %s" % (path, to_native(exc.strerror or exc)), path=path)
+    try:
+        return data.decode("utf-8"), current_stat
+    except UnicodeDecodeError:
+        module.fail_json(msg="%s is not UTF-8 text, refusing to rewrite it" % path, path=path)
+
+
+def check_owner_group(module, file_args):
+    """Fail before anything is written when the owner or group does not exist."""
+    for kind, value, lookup in (("owner", file_args["owner"], pwd.getpwnam), ("group", file_args["group"], grp.getgrnam)):
+        if value is None or str(value).isdigit():
+            continue
+        try:
+            lookup(value)
+        except KeyError:
+            module.fail_json(msg="%s %r does not exist on this host" % (kind, value), path=module.params["path"])
+
+
+def apply_owner_mode(module, path, file_args, mode):
+    """Owner, group and mode of ``path`` (the temporary file or the backup)."""
+    module.set_owner_if_different(path, file_args["owner"], False)
+    module.set_group_if_different(path, file_args["group"], False)
+    os.chmod(path, mode)
+
+
+def write_file(module, path, text, file_args, mode, current_stat):
+    """Atomically replace ``path``; owner, group and mode are on the temporary file before the rename."""
+    directory = os.path.dirname(path) or "."
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(to_bytes(text, errors="surrogate_or_strict"))
+            stream.flush()
+            os.fsync(stream.fileno())
+        if current_stat is not None:
+            # keep the current owner unless another one is requested (as root; EPERM otherwise is fine)
+            try:
+                os.chown(tmp, current_stat.st_uid, current_stat.st_gid)
+            except OSError as exc:
+                if exc.errno != errno.EPERM:
+                    raise
+        apply_owner_mode(module, tmp, file_args, mode)
+        if current_stat is not None:
+            # keep_dest_attrs=False: atomic_move must not copy the old mode over the one set above
+            module.atomic_move(tmp, path, unsafe_writes=module.params["unsafe_writes"], keep_dest_attrs=False)
+        else:
+            # atomic_move() chmods a file it creates to 0666 & ~umask after the rename, which would expose the
+            # tokens until the mode is set again: rename in the same directory ourselves instead (atomic too).
+            os.rename(tmp, path)
+            if module.selinux_enabled():
+                module.set_context_if_different(path, module.selinux_default_context(path), False)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def make_backup(module, path, file_args, mode):
+    """``module.backup_local`` under a private umask, then the new file's owner, group and mode."""
+    old_umask = os.umask(0o077)
+    try:
+        backup = module.backup_local(path)
+    finally:
+        os.umask(old_umask)
+    apply_owner_mode(module, backup, file_args, mode)
+    return backup
+
+
+def count_message(section):
+    count = len(section["indices"])
+    return "%d registr%s" % (count, "y" if count == 1 else "ies")
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
+    if _config_file.YAML_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyYAML>=5.1"), exception=_config_file.YAML_IMPORT_ERROR)
+    path = module.params["path"]
+    if os.path.islink(path):
+        path = os.path.realpath(path)  # write through a symlink to the file it names
+    result = dict(changed=False, path=path)
+    try:
+        normalised = validate(module.params)
+    except ConfigError as exc:
+        module.fail_json(msg=str(exc), error=exc.to_dict(), **result)
+    desired = _config_file.file_form(normalised)
+
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory) and not module.params["create_dirs"]:
+        module.fail_json(msg="directory %s of the Attune config file does not exist (set create_dirs=true to create it)" % directory, **result)
+    text, current_stat = read_current(module, path)
+    try:
+        plan = _config_file.plan_update(text, desired, path)
+    except ConfigError as exc:
+        module.fail_json(msg=str(exc), error=exc.to_dict(), **result)
+
+    file_args = module.load_file_common_arguments(module.params, path=path)
+    check_owner_group(module, file_args)
+    mode = target_mode(module, file_args["mode"], current_stat)
+    file_args["mode"] = mode
+    result.update(
+        pack_registry=_config_file.redact_section(desired),
+        content_changed=plan.changed,
+        created=plan.created,
+        comments_preserved=plan.comments_preserved,
+    )
+    diffs = []
+    if module._diff:  # pylint: disable=protected-access
+        before_view = _config_file.redact_section(plan.before)
+        diffs.append(dict(
+            before_header="%s (pack_registry)" % path,
+            after_header="%s (pack_registry)" % path,
+            before=_config_file.diff_text(before_view),
+            after=_config_file.diff_text(_config_file.redact_section(desired, previous=plan.before)),
+        ))
+
+    if not plan.changed:
+        attr_diff = {}
+        result["changed"] = module.set_fs_attributes_if_different(file_args, False, diff=attr_diff if module._diff else None)  # pylint: disable=protected-access
+        if attr_diff.get("before") or attr_diff.get("after"):
+            attr_diff.setdefault("before_header", path)
+            attr_diff.setdefault("after_header", path)
+            diffs.append(attr_diff)
+        result["msg"] = "pack_registry in %s is up to date (%s)%s" % (
+            path, count_message(desired), "; owner, group or mode changed" if result["changed"] else "")
+    else:
+        result["changed"] = True
+        if current_stat is not None:
+            attr_diff = {"before": {}, "after": {}}
+            if stat.S_IMODE(current_stat.st_mode) != mode:
+                attr_diff["before"]["mode"] = "0%03o" % stat.S_IMODE(current_stat.st_mode)
+                attr_diff["after"]["mode"] = "0%03o" % mode
+                diffs.append(attr_diff)
+        if module.params["backup"] and current_stat is not None:
+            if module.check_mode:
+                result["backup_file"] = module.backup_local(path)  # only computes the name in check mode
+            else:
+                result["backup_file"] = make_backup(module, path, file_args, mode)
+        if not module.check_mode:
+            try:
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, 0o755)
+                write_file(module, path, plan.text, file_args, mode, current_stat)
+            except Exception as exc:  # pylint: disable=broad-except
+                if result.get("backup_file") and os.path.exists(result["backup_file"]):
+                    os.unlink(result["backup_file"])
+                    del result["backup_file"]
+                module.fail_json(msg="cannot write %s: %s" % (path, to_native(exc)), **result)
+            # SELinux context and file attributes, which cannot be set before the rename
+            module.set_fs_attributes_if_different(file_args, False)
+        verb = "would be written to" if module.check_mode else "written to"
+        result["msg"] = "pack_registry %s %s (%s)%s" % (
+            verb, path, count_message(desired), "" if plan.comments_preserved else "; the file was rewritten as a whole, comments were not kept")
+    if diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
