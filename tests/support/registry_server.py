@@ -544,6 +544,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    block_on_close = False  # stop() wakes and disconnects handlers; never wait for a stuck client
     request_queue_size = 128
 
     def __init__(self, address, app, ssl_context):
@@ -561,17 +562,24 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
     def process_request_thread(self, request, client_address):
         conn = request
+        with self._conn_lock:
+            self._connections.add(request)
         try:
             if self.ssl_context is not None:
                 request.settimeout(HANDSHAKE_TIMEOUT)
-                conn = self.ssl_context.wrap_socket(request, server_side=True)
-            with self._conn_lock:
-                self._connections.add(conn)
+                # The handshake runs here, in the worker thread, after the socket is
+                # tracked: a silent client cannot stall the accept loop nor stop().
+                conn = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                with self._conn_lock:
+                    self._connections.discard(request)
+                    self._connections.add(conn)
+                conn.do_handshake()
             self.RequestHandlerClass(conn, client_address, self)
         except Exception:  # pylint: disable=broad-except
             self.handle_error(conn, client_address)
         finally:
             with self._conn_lock:
+                self._connections.discard(request)
                 self._connections.discard(conn)
             self.shutdown_request(conn)
 

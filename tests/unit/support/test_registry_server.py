@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 
 import pytest
 import requests
@@ -67,6 +68,32 @@ def test_static_files_get_etag_304_head_and_404(server):
     assert head.status_code == 200 and head.content == b"" and head.headers["Content-Length"] == "13"
     assert requests.get(server.url("missing.tar.gz"), verify=server.ca_path, timeout=10).status_code == 404
     assert requests.get(server.url("../files/archive.tar.gz"), verify=server.ca_path, timeout=10).status_code == 404
+
+
+def test_static_tree_with_required_headers_and_head_on_routes(tmp_path):
+    (tmp_path / "private.tgz").write_bytes(b"private")
+    with RegistryServer() as srv:
+        srv.add_directory("/private", str(tmp_path), required_headers={"Authorization": TOKEN})
+        url = srv.url("private/private.tgz")
+        assert requests.get(url, verify=srv.ca_path, timeout=10).status_code == 401
+        assert requests.get(url, verify=srv.ca_path, headers={"Authorization": TOKEN}, timeout=10).content == b"private"
+        srv.add_json("/index.json", {"a": 1})
+        head = requests.head(srv.url("index.json"), verify=srv.ca_path, timeout=10)
+        assert head.status_code == 200 and head.content == b"" and head.headers["Content-Length"] == "8"
+        assert srv.count("/index.json", method="HEAD") == 1 and srv.count("/index.json") == 0
+
+
+def test_stop_drops_clients_stuck_before_the_tls_handshake():
+    srv = RegistryServer().start()
+    stuck = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    try:
+        srv.add_json("/ok.json", {})  # the server still answers others meanwhile
+        assert requests.get(srv.url("ok.json"), verify=srv.ca_path, timeout=10).status_code == 200
+        srv.stop()
+        assert stuck.recv(1) == b""
+    finally:
+        stuck.close()
+        srv.stop()
 
 
 def test_chunked_response_has_no_content_length(server):
