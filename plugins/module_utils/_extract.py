@@ -310,6 +310,8 @@ class _TreeWriter(object):
             fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=parent)
         except OSError as exc:
             if exc.errno == errno.EEXIST:
+                if stat.S_ISLNK(os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode):
+                    raise UnsafeArchive("entry %s: %s is a symlink; refusing to write through it" % (show_name(name), "/".join(parts)))
                 raise UnsafeArchive("entry %s: %s already exists" % (show_name(name), "/".join(parts)))
             self._component_error(exc, parent, parts[-1], parts, name)
         written = 0
