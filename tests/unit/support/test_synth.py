@@ -105,7 +105,7 @@ def test_git_pack_repos_are_reproducible(tmp_path):
     bare_b, sha_b = make_git_pack_repo(str(tmp_path / "b"), "slack", "2.1.0")
     assert sha_a == sha_b == head_commit(bare_a) == head_commit(bare_b)
     assert os.path.isfile(os.path.join(bare_a, "info", "refs"))
-    _, sha_pack = make_git_pack_repo(str(tmp_path / "c"), "slack", "2.1.0", subdir="pack")
+    sha_pack = make_git_pack_repo(str(tmp_path / "c"), "slack", "2.1.0", subdir="pack")[1]
     assert sha_pack != sha_a
     new = add_commit(bare_a, version="2.2.0")
     assert new != sha_a and head_commit(bare_a) == new
