@@ -316,8 +316,11 @@ def _matches(row, needle):
 
 
 def _newer(candidate, current):
+    """Search shows the version ``ref@latest`` resolves to: the highest release, pre-releases only if nothing else."""
     a, b = try_parse_version(candidate), try_parse_version(current)
-    return a is not None and (b is None or a > b)
+    if a is None:
+        return False
+    return b is None or (not a.is_prerelease, a) > (not b.is_prerelease, b)
 
 
 def _search_item(row, registry):

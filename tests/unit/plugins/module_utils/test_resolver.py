@@ -205,3 +205,11 @@ def test_standard_index_vault(standard_index_path, tmp_path):
     assert result["version"] == expected["version"]
     assert result["source"] == expected["install_sources"][0]
     assert result["fallback_source"] == expected["install_sources"][1]
+
+
+def test_search_shows_the_latest_release_not_a_prerelease(tmp_path):
+    url = write_index(tmp_path, "pre", [make_entry("slack", "2.1.0"), make_entry("slack", "3.0.0-beta.1"), make_entry("new", "0.1.0-rc.1")])
+    c = RegistryClient(load_settings({"registries": [{"url": url}], "cache_dir": str(tmp_path / "c")}, environ={}))
+    versions = dict((p["ref"], p["version"]) for p in c.search("")[0])
+    assert versions == {"slack": "2.1.0", "new": "0.1.0-rc.1"}
+    assert c.resolve("slack")["version"] == versions["slack"]
