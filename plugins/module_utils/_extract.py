@@ -418,8 +418,9 @@ def _extract_zip(path, writer):
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
         if len(infos) > limits.max_entries:
+            first_extra = infos[limits.max_entries].filename
             raise UnsafeArchive(
-                "entry %s: the archive has %d entries, more than %d (max_entries)" % (show_name(infos[limits.max_entries].filename), len(infos), limits.max_entries)
+                "entry %s: the archive has %d entries, more than %d (max_entries)" % (show_name(first_extra), len(infos), limits.max_entries)
             )
         declared = 0
         for info in infos:

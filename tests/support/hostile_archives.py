@@ -27,7 +27,7 @@ import warnings
 import zipfile
 
 PACK_YAML = b"ref: demo\nlabel: Demo\ndescription: A demo pack\nversion: 1.0.0\n"
-SYMLINK_TARGET = os.path.join(tempfile.gettempdir(), "attune-hostile-symlink-target")
+SYMLINK_TARGET = os.path.join(tempfile.gettempdir(), "attune-hostile-symlink-target-%d" % os.getpid())  # per process (xdist)
 MIB = 1024 * 1024
 
 HostileCase = collections.namedtuple("HostileCase", "id build message limits")

@@ -90,7 +90,7 @@ def test_benign_archives_extract_identically(fmt, top_dir, tmp_path, parent):
     assert stat.S_IMODE(os.stat(os.path.join(root, "bin", "run.sh")).st_mode) == 0o755
     assert stat.S_IMODE(os.stat(os.path.join(root, "pack.yaml")).st_mode) == 0o644
     assert stat.S_IMODE(os.stat(os.path.join(root, "deep", "a")).st_mode) == 0o755
-    assert stats.bytes == sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(dest) for f in fs)
+    assert stats.bytes == sum(os.path.getsize(os.path.join(d, f)) for d, _dirs, fs in os.walk(dest) for f in fs)
 
 
 def test_format_is_detected_from_content_not_name(tmp_path, parent):

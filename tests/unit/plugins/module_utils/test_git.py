@@ -305,7 +305,8 @@ def test_https_headers_are_sent_and_required(https_repo, parent):
 
 def test_https_redirects_are_not_followed(https_repo, parent):
     server, _repo = https_repo
-    with pytest.raises(SourceError, match=r"answered https://127\.0\.0\.1:\d+/moved/demo\.git with a redirect \(HTTP 302\); redirects are not followed") as info:
+    expected = r"answered https://127\.0\.0\.1:\d+/moved/demo\.git with a redirect \(HTTP 302\); redirects are not followed"
+    with pytest.raises(SourceError, match=expected) as info:
         clone(server.url("moved/demo.git"), str(parent / "co"), version="main", ca_path=server.ca_path)
     assert not isinstance(info.value, AuthenticationFailed)
     assert server.count("/git/demo.git/info/refs") == 0
