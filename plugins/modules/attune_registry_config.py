@@ -299,6 +299,7 @@ import errno
 import grp
 import os
 import pwd
+import re
 import stat
 import tempfile
 
@@ -366,9 +367,9 @@ def validate(params):
     except ConfigError as exc:
         prefix = params["variable_prefix"]
         message = str(exc)
-        if prefix and message.startswith(_config_file.SECTION_NAME):
-            rest = message[len(_config_file.SECTION_NAME):]
-            message = prefix + rest[1:] if rest.startswith(".") else prefix.rstrip("_.") + rest
+        if prefix:
+            # pack_registry.indices[1] (corp).headers -> registry_config_indices[1] (corp).headers, everywhere in the message
+            message = re.sub(r"\b%s\." % re.escape(_config_file.SECTION_NAME), lambda match: prefix, message)
         raise ConfigError("invalid pack_registry configuration: %s" % message)
 
 
