@@ -38,6 +38,18 @@ Activation (:meth:`Staging.activate`):
 3. the previous version is deleted (renamed to ``.attune-trash-…`` first, so a
    partially deleted tree is never mistaken for a restorable one).
 
+Typical use by a module (archive source; a git source clones into
+``stage.workdir('git')`` with ``_git.clone`` and activates ``checkout.tree``)::
+
+    with staging(packs_dir, ref) as stage:                # lock + recover + fresh staging dir
+        with open(stage.workdir('download'), 'wb') as f:  # same file system as packs_dir
+            download(url, f, hashers=[hasher], ...)
+        checksum.verify(hasher.hexdigest(), ...)
+        root, pack_yaml, _stats = prepare_archive(stage.workdir('download'), stage.workdir('extract'),
+                                                  ref, version, pack=ref)
+        result = stage.activate(root, build_metadata(ref, version, source, checksum, ...))
+    # result: {'path', 'metadata', 'previous'}; nothing is left in packs_dir but <ref>
+
 :func:`recover` runs at the start of every operation (under the same lock):
 it restores ``<ref>`` from the newest ``.attune-old-<ref>-*`` when ``<ref>`` is
 missing, and deletes every other leftover of that ref.  All operations hold
@@ -325,15 +337,28 @@ def _copy_tree(src, dst, checkpoint, rel=""):
 
 
 def _check_tree(root, rel=""):
-    """Refuse symlinks and special files in a tree that was moved (not copied) into staging."""
+    """Vet a tree that was moved (not copied) into staging, like :func:`_copy_tree` would.
+
+    Symlinks and special files are refused, ``.git`` entries removed (a git
+    checkout's metadata is not part of the pack) and modes normalised
+    (directories 0755, files 0644 or 0755 when executable by their owner).
+    """
     with os.scandir(root) as entries:
-        for entry in entries:
-            mode = entry.stat(follow_symlinks=False).st_mode
-            if stat.S_ISDIR(mode):
-                _check_tree(entry.path, rel + entry.name + "/")
-            elif not stat.S_ISREG(mode):
-                kind = "a symlink" if stat.S_ISLNK(mode) else "a special file"
-                raise UnsafeArchive("the pack tree contains %s: %s%s" % (kind, rel, entry.name))
+        items = list(entries)
+    for entry in items:
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if entry.name == ".git" and (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            _remove_tree(entry.path)
+        elif stat.S_ISDIR(mode):
+            _check_tree(entry.path, rel + entry.name + "/")
+        elif stat.S_ISREG(mode):
+            wanted = EXEC_MODE if mode & stat.S_IXUSR else FILE_MODE
+            if stat.S_IMODE(mode) != wanted:
+                os.chmod(entry.path, wanted)
+        else:
+            kind = "a symlink" if stat.S_ISLNK(mode) else "a special file"
+            raise UnsafeArchive("the pack tree contains %s: %s%s" % (kind, rel, entry.name))
+    os.chmod(root, DIR_MODE)
 
 
 # renameat2(RENAME_EXCHANGE) ------------------------------------------------
@@ -669,9 +694,9 @@ class Staging(object):
         """Install ``tree`` as ``packs_dir/<ref>`` with ``metadata``; return a result dict.
 
         ``tree`` is renamed into place when it lies inside this staging area
-        (e.g. extracted into :meth:`workdir`) or ``move`` is true, else copied
-        (regular files and directories only, ``.git`` skipped, modes
-        normalised).  Returns ``{"path", "metadata", "previous"}`` where
+        (e.g. extracted or cloned into :meth:`workdir`) or ``move`` is true,
+        else copied.  Either way only regular files and directories are
+        accepted, ``.git`` entries are left out and modes are normalised.  Returns ``{"path", "metadata", "previous"}`` where
         ``previous`` is the metadata of the replaced version (or None).
         """
         if self.activated is not None:
@@ -707,7 +732,6 @@ class Staging(object):
                 _check_tree(final)
             except UnsafeArchive as exc:
                 raise UnsafeArchive(exc.message, pack=ref)
-            os.chmod(final, DIR_MODE)
         checkpoint("tree-staged")
         record = dict(metadata)
         record["pack_ref"] = ref

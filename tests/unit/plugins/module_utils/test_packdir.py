@@ -575,3 +575,31 @@ def test_remove_killed_after_rename_is_finished_by_recover(tmp_path, packs_dir):
     recover(packs_dir)
     _only(packs_dir, "other")
     assert remove(packs_dir, "demo") is None
+
+
+def test_git_checkout_cloned_into_staging_is_moved_without_its_git_dir(tmp_path, packs_dir):
+    from ansible_collections.attune.packs.plugins.module_utils._git import clone
+    from support.gitrepo import checkout_checksum, make_git_pack_repo
+
+    bare, commit = make_git_pack_repo(str(tmp_path), "demo", "1.0.0", files={"bin/tool": "#!/bin/sh\n"})
+    old = os.umask(0o077)
+    try:
+        with staging(packs_dir, "demo") as stage:
+            checkout = clone("file://" + bare, stage.workdir("git"), version=commit, expected_checksum=checkout_checksum(bare),
+                             allow_local_git=True)
+            inode = os.stat(os.path.join(checkout.tree, "pack.yaml")).st_ino
+            metadata = build_metadata("demo", "1.0.0", {"type": "git", "url": "file://" + bare, "ref": commit},
+                                      checksum=checkout.checksum, commit=checkout.commit)
+            result = stage.activate(checkout.tree, metadata)
+    finally:
+        os.umask(old)
+    target = result["path"]
+    assert os.stat(os.path.join(target, "pack.yaml")).st_ino == inode  # moved, not copied
+    assert not os.path.exists(os.path.join(target, ".git"))
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(os.path.join(target, "actions")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(os.path.join(target, "pack.yaml")).st_mode) == 0o644
+    _only(packs_dir, "demo")
+    stored = read_metadata(packs_dir, "demo")
+    assert stored["tree_checksum"] == stored["checksum"] == checkout_checksum(bare)
+    assert stored["installed_from"] == {"type": "git", "url": "file://" + bare, "ref": commit, "commit": commit}
