@@ -26,7 +26,7 @@ WEAK_ALGORITHMS = {"sha1": 40, "md5": 32}
 BLOCK_SIZE = 1024 * 1024
 FRAME_MAGIC = b"attune-pack-file-v1"
 
-_HEX = re.compile(r"^[0-9a-f]+$")
+_HEX = re.compile(r"^[0-9a-f]+\Z")
 
 
 class Checksum(object):
@@ -112,7 +112,7 @@ def file_digest(path, algorithm="sha256"):
     return hasher.hexdigest()
 
 
-def _walk_sorted(root, rel_parts):
+def _walk_sorted(root, rel_parts, exclude_top=()):
     """Yield (relative path, absolute path) of regular files, component-wise sorted.
 
     Attune's verifier orders component by component: the children of a
@@ -126,7 +126,7 @@ def _walk_sorted(root, rel_parts):
     with os.scandir(directory) as entries:
         names = sorted((entry.name for entry in entries), key=lambda n: n.encode("utf-8", "surrogateescape"))
     for name in names:
-        if name == ".git":
+        if name == ".git" or (not rel_parts and name in exclude_top):
             continue
         full = os.path.join(directory, name)
         mode = os.lstat(full).st_mode
@@ -141,10 +141,14 @@ def _walk_sorted(root, rel_parts):
             raise ChecksumError("cannot checksum %s: %s is a %s (only regular files are allowed)" % (root, "/".join(parts), kind))
 
 
-def framed_dir_checksum(root, algorithm="sha256"):
-    """Attune's framed directory checksum of ``root`` (hex digest)."""
+def framed_dir_checksum(root, algorithm="sha256", exclude_top=()):
+    """Attune's framed directory checksum of ``root`` (hex digest).
+
+    ``exclude_top`` names top-level entries left out (the installed pack's
+    ``.attune`` provenance directory); ``.git`` is always left out.
+    """
     hasher = hashlib.new(algorithm)
-    for rel, full in _walk_sorted(root, []):
+    for rel, full in _walk_sorted(root, [], exclude_top):
         path_bytes = rel.encode("utf-8", "surrogateescape")
         with open(full, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size

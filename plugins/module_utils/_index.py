@@ -30,8 +30,8 @@ from ansible_collections.attune.packs.plugins.module_utils._version import INDEX
 INDEX_FORMAT_VERSION = "1.0"
 CONTENT_SECTIONS = ("actions", "sensors", "triggers", "rules", "workflows")
 MAX_REPORTED_ERRORS = 5
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-_GIT_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+_GIT_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
 _SPACE = re.compile(r"\s")
 
 

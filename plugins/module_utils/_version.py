@@ -25,12 +25,12 @@ import re
 
 from ansible_collections.attune.packs.plugins.module_utils._errors import SpecError
 
-REF_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
-VERSION_PATTERN = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
+REF_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*\Z")
+VERSION_PATTERN = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?\Z")
 # the index schema's own (looser) version pattern: leading zeros allowed, one suffix
-INDEX_VERSION_PATTERN = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$")
-_LOOSE = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)(?:-([0-9A-Za-z.-]+?))?(?:\+([0-9A-Za-z.-]+))?$")
-_PARTIAL = re.compile(r"^v?([0-9]+|[xX*])(?:\.([0-9]+|[xX*]))?(?:\.([0-9]+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+INDEX_VERSION_PATTERN = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?\Z")
+_LOOSE = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)(?:-([0-9A-Za-z.-]+?))?(?:\+([0-9A-Za-z.-]+))?\Z")
+_PARTIAL = re.compile(r"^v?([0-9]+|[xX*])(?:\.([0-9]+|[xX*]))?(?:\.([0-9]+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\Z")
 _OPERATOR = re.compile(r"^(>=|<=|!=|==|>|<|=|\^|~)?(.*)$")
 
 

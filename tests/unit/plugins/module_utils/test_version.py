@@ -69,3 +69,12 @@ def test_spec_errors(spec, fragment):
     with pytest.raises(SpecError) as info:
         PackSpec.parse(spec)
     assert fragment in str(info.value)
+
+
+
+def test_patterns_do_not_accept_a_trailing_newline():
+    from ansible_collections.attune.packs.plugins.module_utils._version import INDEX_VERSION_PATTERN, REF_PATTERN
+    assert REF_PATTERN.match("demo") and not REF_PATTERN.match("demo\n")
+    assert INDEX_VERSION_PATTERN.match("1.0.0") and not INDEX_VERSION_PATTERN.match("1.0.0\n")
+    with pytest.raises(SpecError):
+        Version.parse("1.0.0\n\n1")
