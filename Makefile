@@ -24,6 +24,7 @@ BUILD := .build
 DIST := $(BUILD)/dist
 INSTALLED := $(BUILD)/installed
 STAGE := $(BUILD)/src/ansible_collections/attune/packs
+LINT_STAGE := $(BUILD)/lint/ansible_collections/attune/packs
 VERSION = $(shell sed -n 's/^version: *//p' galaxy.yml)
 ARTIFACT = $(DIST)/attune-packs-$(VERSION).tar.gz
 
@@ -31,19 +32,20 @@ VENV_STAMP := $(VENV)/.attune-stamp
 LATEST_STAMP := $(LATEST_VENV)/.attune-stamp
 
 .PHONY: help venv venv-latest collection demo demo-from-build check-build pytest unit functional \
-        sanity sanity-stable sanity-latest lint bench test clean
+        sanity sanity-stable sanity-latest compat lint bench test clean
 
 help:
 	@echo "make venv             create $(VENV) ($(PYTHON)) with requirements.txt + tests/requirements.txt"
 	@echo "make venv-latest      create $(LATEST_VENV) with the newest ansible-core (.ci/requirements-latest.txt)"
 	@echo "make pytest           unit + functional tests (pytest $(PYTEST_ARGS)); also: make unit / make functional"
 	@echo "make sanity           ansible-test sanity on ansible-core 2.19 (sanity-stable) and the newest one (sanity-latest)"
+	@echo "make compat           vermin: module-side code runs on Python 3.8+"
 	@echo "make lint             ansible-lint --profile production on playbooks/ and roles/"
 	@echo "make collection       build $(DIST)/attune-packs-<version>.tar.gz and install it into $(INSTALLED)"
 	@echo "make demo             run playbooks/demo.yml from the installed collection"
 	@echo "make demo-from-build  collection + check-build (artifact contents, ansible-doc) + demo"
 	@echo "make bench            run bench/*.py"
-	@echo "make test             pytest, sanity, lint, demo-from-build (with a summary); CI: .ci/run"
+	@echo "make test             pytest, sanity, compat, lint, demo-from-build (with a summary); CI: .ci/run"
 	@echo "make clean            remove $(BUILD) (venvs are kept)"
 
 # --- virtual environments ------------------------------------------------------------------------
@@ -88,9 +90,18 @@ sanity-stable: venv
 sanity-latest: venv-latest
 	.ci/ansible-test $(LATEST_VENV) $(LATEST_SANITY_PYTHON) sanity
 
+# Module-side code (modules, module_utils, doc fragments) must run on target Pythons 3.8+:
+# vermin flags newer syntax and stdlib APIs (match, functools.cache, "".removeprefix, ...).
+compat: venv
+	$(VENV)/bin/vermin --no-tips --violations -t=3.8- plugins/modules plugins/module_utils plugins/doc_fragments
+
+# ansible-lint runs on a staged copy of the tracked files (at .../ansible_collections/attune/packs, so that
+# attune.packs.* resolves to this collection), keeping its .ansible/ cache out of the checkout.
 lint: venv
 	@if [ -z "$(LINT_PATHS)" ]; then echo "lint: no playbooks/ or roles/ yet"; exit 0; fi
-	$(VENV)/bin/ansible-lint --offline --profile production $(LINT_PATHS)
+	.ci/stage $(LINT_STAGE)
+	cd $(LINT_STAGE) && env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH=$(abspath $(BUILD)/lint) NO_COLOR=1 PATH=$(abspath $(VENV))/bin:$$PATH \
+	    $(abspath $(VENV))/bin/ansible-lint --offline --profile production $(LINT_PATHS)
 
 # --- build, install, demo --------------------------------------------------------------------------
 
@@ -120,7 +131,7 @@ bench: venv
 
 # `make test` runs every step even when one fails, then prints a summary (exit 1 if any failed).
 test: venv venv-latest
-	MAKE="$(MAKE)" .ci/steps pytest sanity-stable sanity-latest lint demo-from-build
+	MAKE="$(MAKE)" .ci/steps pytest sanity-stable sanity-latest compat lint demo-from-build
 
 clean:
 	rm -rf $(BUILD)
