@@ -63,19 +63,17 @@ import contextlib
 import datetime
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
 import stat
-import struct
 import sys
 import time
 import traceback
 
-from ansible_collections.attune.packs.plugins.module_utils._checksum import BLOCK_SIZE, FRAME_MAGIC, _walk_sorted, framed_dir_checksum
+from ansible_collections.attune.packs.plugins.module_utils._checksum import BLOCK_SIZE, framed_dir_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidPackStructure, UnsafeArchive
 from ansible_collections.attune.packs.plugins.module_utils._extract import extract_archive, find_pack_root
@@ -225,33 +223,8 @@ def prepare_archive(archive, dest, expected_ref=None, expected_version=None, pac
 
 
 def tree_checksum(root, algorithm="sha256"):
-    """Framed directory checksum of an installed tree, ``algo:hex``, ignoring the top-level ``.attune``.
-
-    Same framing and order as ``_checksum.framed_dir_checksum`` (which also
-    skips ``.git``); only the metadata directory is left out.
-    """
-    hasher = hashlib.new(algorithm)
-    prefix = META_DIR + "/"
-    for rel, full in _walk_sorted(root, []):
-        if rel.startswith(prefix):
-            continue
-        path_bytes = rel.encode("utf-8", "surrogateescape")
-        with open(full, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            hasher.update(FRAME_MAGIC)
-            hasher.update(struct.pack(">Q", len(path_bytes)))
-            hasher.update(path_bytes)
-            hasher.update(struct.pack(">Q", size))
-            read = 0
-            while True:
-                block = handle.read(BLOCK_SIZE)
-                if not block:
-                    break
-                read += len(block)
-                hasher.update(block)
-        if read != size:
-            raise AttuneError("file %s changed while it was being checksummed" % rel)
-    return "%s:%s" % (algorithm, hasher.hexdigest())
+    """Framed directory checksum of an installed tree, ``algo:hex``, ignoring the top-level ``.attune``."""
+    return "%s:%s" % (algorithm, framed_dir_checksum(root, algorithm, exclude_top=(META_DIR,)))
 
 
 # --------------------------------------------------------------------------
