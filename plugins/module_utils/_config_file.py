@@ -41,7 +41,7 @@ from ansible_collections.attune.packs.plugins.module_utils._errors import Config
 
 SECTION_NAME = "pack_registry"
 REDACTED = "<redacted>"
-REDACTED_CHANGED = "<redacted (changed)>"
+REDACTED_CHANGED = "<redacted, changed>"
 MANAGED_COMMENT = "# Managed by Ansible (attune.packs): this block is replaced as a whole on every change."
 # Index keys that are written only when they have a value (``ca_path`` is a collection extension).
 OPTIONAL_INDEX_KEYS = ("name", "ca_path")
@@ -251,7 +251,7 @@ def redact_section(section, previous=None):
 
     With ``previous`` (the section it replaces), a header whose value differs
     from the same header of the same registry (matched by name, else URL) is
-    shown as ``<redacted (changed)>`` so that a token rotation is visible in a
+    shown as ``<redacted, changed>`` so that a token rotation is visible in a
     diff without showing either token.
     """
     if section is None:

@@ -28,7 +28,7 @@ description:
     was.
   - Header values are secret. They are never returned and are shown as C(<redacted>) in diffs.
 author:
-  - attune.packs contributors
+  - attune.packs contributors (@attune-system)
 requirements:
   - PyYAML >= 5.1
 extends_documentation_fragment:
@@ -87,7 +87,7 @@ options:
             default: true
           headers:
             description:
-              - HTTP headers sent to this registry, typically C(Authorization: Bearer <token>). Values are literal
+              - HTTP headers sent to this registry, typically C(Authorization) with a bearer token. Values are literal
                 (Attune does not expand C(${VAR})).
               - Values are secret; they never appear in results or diffs.
               - Headers managed by the HTTP client (C(Host), C(Content-Length), C(Connection), C(Proxy-*),
@@ -180,9 +180,13 @@ options:
     type: str
   mode:
     description:
+      - The permissions of the file, in octal (quote it, for example V("0640"), so that YAML keeps the leading zero) or in
+        symbolic form (V(u=rw,g=r)).
       - When not given, a new file gets mode C(0600) and an existing file keeps its mode.
+      - Backups get the same mode.
+    type: raw
 notes:
-  - The comparison that decides RV(changed) is made on the parsed C(pack_registry) section, so reformatting or
+  - The comparison that decides whether the task reports a change is made on the parsed C(pack_registry) section, so reformatting or
     comments alone never cause a rewrite; a file whose section was written with implicit defaults is rewritten once
     with explicit values.
 attributes:
@@ -194,12 +198,13 @@ attributes:
     support: full
     details:
       - Shows the C(pack_registry) section before and after, header values shown as C(<redacted>) (or
-        C(<redacted (changed)>) when a value changes), plus owner, group and mode changes.
+        C(<redacted, changed>) when a value changes), plus owner, group and mode changes.
   idempotent:
     support: full
 seealso:
-  - role: attune.packs.registry_config
-    description: Configures this section from inventory variables on a whole fleet.
+  - name: The attune.packs.registry_config role
+    link: https://github.com/attune-system/attune.packs/tree/main/roles/registry_config
+    description: Configures this section from inventory variables on a whole fleet (C(ansible-doc -t role attune.packs.registry_config)).
   - module: attune.packs.attune_pack_registries
   - module: attune.packs.attune_pack_search
 """
@@ -514,7 +519,8 @@ def main():
         comments_preserved=plan.comments_preserved,
     )
     diffs = []
-    if module._diff:  # pylint: disable=protected-access
+    want_diff = module._diff  # pylint: disable=protected-access
+    if want_diff:
         before_view = _config_file.redact_section(plan.before)
         diffs.append(dict(
             before_header="%s (pack_registry)" % path,
@@ -525,7 +531,7 @@ def main():
 
     if not plan.changed:
         attr_diff = {}
-        result["changed"] = module.set_fs_attributes_if_different(file_args, False, diff=attr_diff if module._diff else None)  # pylint: disable=protected-access
+        result["changed"] = module.set_fs_attributes_if_different(file_args, False, diff=attr_diff if want_diff else None)
         if attr_diff.get("before") or attr_diff.get("after"):
             attr_diff.setdefault("before_header", path)
             attr_diff.setdefault("after_header", path)

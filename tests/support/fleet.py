@@ -161,7 +161,7 @@ def run_playbook(workdir, playbook, inventory, check=False, diff=False, verbosit
     run_env = ansible_env(workdir, env)
     run_env["ATTUNE_TEST_EVENTS"] = events_path
     proc = subprocess.run(cmd, cwd=workdir, env=run_env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
     events = []
     if os.path.exists(events_path):
         with open(events_path) as handle:

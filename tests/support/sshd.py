@@ -52,10 +52,10 @@ def ensure_sshd():
         created_policy = True
     try:
         install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "openssh-server"]
-        proc = subprocess.run(install, env=env, capture_output=True, text=True)
+        proc = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, text=True)
-            proc = subprocess.run(install, env=env, capture_output=True, text=True)
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, text=True, check=False)
+            proc = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
     finally:
         if created_policy:
             os.unlink(POLICY_RC)
@@ -133,7 +133,7 @@ class SshServer(object):
             with open(self.known_hosts, "w") as handle:
                 handle.write("[127.0.0.1]:%d %s %s\n" % (self.port, key_type, key))
             self._write_config()
-            check = subprocess.run([self.sshd, "-t", "-f", self.config], capture_output=True, text=True)
+            check = subprocess.run([self.sshd, "-t", "-f", self.config], capture_output=True, text=True, check=False)
             if check.returncode != 0:
                 raise RuntimeError("sshd rejects its test configuration: %s" % check.stderr)
             log = open(self.log, "ab")
@@ -159,7 +159,7 @@ class SshServer(object):
             if self.process.poll() is not None:
                 raise RuntimeError("sshd exited with %s; log:\n%s" % (self.process.returncode, self.read_log()))
             try:
-                proc = subprocess.run(self.ssh_command("true"), capture_output=True, text=True, timeout=15)
+                proc = subprocess.run(self.ssh_command("true"), capture_output=True, text=True, timeout=15, check=False)
             except subprocess.TimeoutExpired:
                 continue
             if proc.returncode == 0:

@@ -72,7 +72,7 @@ def test_splice_keeps_everything_outside_the_block():
     assert new["pack_registry"] == desired()
     assert {k: v for k, v in new.items() if k != "pack_registry"} == {k: v for k, v in old.items() if k != "pack_registry"}
     # text before and after the block is byte-identical; the comment inside the block is gone
-    head = EXISTING.split("pack_registry:")[0]
+    head = EXISTING.split("pack_registry:", maxsplit=1)[0]
     tail = EXISTING[EXISTING.index("# about security"):]
     assert plan.text.startswith(head) and plan.text.endswith(tail)
     assert "an old comment inside the block" not in plan.text
