@@ -23,7 +23,7 @@ GALAXY_META_SCHEMA = os.path.join(os.path.dirname(ansible.galaxy.__file__), "dat
 
 # Modules that belong to the registry action group but have not landed yet.  Remove a name from
 # here when its module file arrives; an empty set means the group and plugins/modules agree exactly.
-PLANNED_MODULES = {"attune_pack", "attune_pack_installed", "attune_pack_lock"}
+PLANNED_MODULES = {"attune_pack", "attune_pack_installed"}
 
 
 def load_yaml(relpath):
