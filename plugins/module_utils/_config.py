@@ -309,8 +309,12 @@ def default_cache_dir(environ=None):
     return os.path.join(base, "attune-packs")
 
 
-def load_settings(options, environ=None):
-    """Build :class:`Settings` from plugin options (None = not set), the config file and the environment."""
+def load_settings(options, environ=None, require_registries=True):
+    """Build :class:`Settings` from plugin options (None = not set), the config file and the environment.
+
+    With ``require_registries=False`` (installs from a direct source or a
+    lock) a missing default config file is not an error.
+    """
     environ = os.environ if environ is None else environ
     options = dict(options or {})
     explicit = options.get("config_path") or environ.get("ATTUNE_CONFIG")
@@ -321,7 +325,7 @@ def load_settings(options, environ=None):
         config = load_config_file(path, options.get("environment") or environ.get("ATTUNE_ENV"))
     elif explicit and inline_registries is None:
         raise ConfigError("Attune config file %s not found (set config_path to an existing file, or give registries)" % path)
-    elif inline_registries is None:
+    elif inline_registries is None and require_registries:
         raise ConfigError(
             "no pack registries configured: %s does not exist; give the registries option, set config_path, "
             "or put a pack_registry section on the host (role attune.packs.registry_config)" % path
