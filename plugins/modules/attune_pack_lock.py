@@ -29,7 +29,7 @@ description:
   - Usually runs once, on the controller, where the registries are reachable and the lock file lives. Use
     C(delegate_to) V(localhost) and C(run_once) V(true), as in the examples.
 author:
-  - attune.packs contributors
+  - attune.packs contributors (@attune-system)
 requirements:
   - PyYAML >= 5.1
   - requests >= 2.25 and voluptuous >= 0.12 when a spec has to be resolved
