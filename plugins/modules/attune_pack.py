@@ -1,0 +1,387 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: attune_pack
+short_description: Install, upgrade and remove Attune packs, verified and atomic
+version_added: 0.1.0
+description:
+  - Puts Attune packs on a host from a registry spec (V(slack), V(slack@2.1.0), V(slack@^2.1), V(slack@latest)), from
+    a resolution made elsewhere (O(source), e.g. by M(attune.packs.attune_pack_info) or the
+    P(attune.packs.attune_pack#lookup) lookup on the controller), or from a direct O(src) (git URL, archive URL, local
+    directory or local archive).
+  - Archives are streamed to a temporary file with O(archive_max_bytes) enforced and their C(sha256)/C(sha512) checksum
+    verified before anything is extracted. Extraction is in-process and refuses absolute paths, C(..), links, devices,
+    FIFOs and paths under symlinks, with limits on entries and sizes. Git sources are cloned with the system and
+    global git configuration ignored, https only, no redirects, and verified with Attune's framed directory
+    checksum. If a registry entry's git source fails, its first archive source is tried with its own checksum.
+  - The tree must contain a valid C(pack.yaml) whose C(ref) (and C(version), for registry installs) equal the
+    requested pack's.
+  - The new version is staged inside O(packs_dir) and swapped in atomically; the previous version stays complete until
+    the swap succeeded, even if the process is killed, and the next run cleans up. With a list in O(name), every pack
+    is fetched and verified before any is activated, so one failing pack fails the task and changes none.
+  - Provenance is recorded in C(<packs_dir>/<ref>/.attune/metadata.json) (C(pack_ref), C(version), C(installed_at),
+    C(installed_from), C(checksum), C(registry), C(registry_url), C(spec), C(tree_checksum)).
+author:
+  - attune.packs contributors
+requirements:
+  - requests >= 2.25
+  - PyYAML >= 5.1
+  - voluptuous >= 0.12
+  - git (for git sources)
+extends_documentation_fragment:
+  - attune.packs.registry
+  - attune.packs.registry.resolve
+  - attune.packs.attributes
+options:
+  name:
+    description:
+      - Pack spec, or a list of specs installed in one run (like M(ansible.builtin.package)). A string is never split
+        on commas.
+      - With O(src) or O(state=absent), the ref of the pack.
+      - Not needed with O(source), which names its ref.
+    type: raw
+    aliases: [pack]
+  state:
+    description:
+      - V(present) installs a missing pack and keeps an installed version that satisfies the spec, without consulting
+        any registry.
+      - V(latest) resolves the spec and upgrades this pack to the newest version the registries offer. Other packs are
+        never touched.
+      - V(absent) removes the pack.
+    type: str
+    choices: [present, latest, absent]
+    default: present
+  src:
+    description:
+      - Install from this source instead of a registry. A C(https://) git URL (O(version) is the branch, tag or commit),
+        an archive URL ending in C(.zip), C(.tar.gz) or C(.tgz), a local directory, or a local archive.
+      - Remote sources need O(checksum) unless O(allow_unverified=true).
+    type: str
+  version:
+    description:
+      - With a git O(src), the branch, tag or commit to check out. Refs starting with C(-) are refused.
+      - With an archive O(src), the version its C(pack.yaml) must have.
+    type: str
+  checksum:
+    description:
+      - C(sha256:<hex>) or C(sha512:<hex>) of O(src). For archives, of the archive bytes; for git and directories,
+        Attune's framed directory checksum of the tree.
+    type: str
+  source:
+    description:
+      - A resolution made elsewhere, as returned in RV(attune.packs.attune_pack_info#module:packs[]) or by the lookup
+        (needs C(ref), C(version) and C(source); C(fallback_source), C(registry), C(registry_url) and C(spec) are used
+        when present). No registry is consulted on the host.
+    type: dict
+  force:
+    description:
+      - Reinstall even when the wanted version is already installed.
+    type: bool
+    default: false
+  packs_dir:
+    description:
+      - Where packs are installed. Defaults to C(packs_base_dir) of the host's Attune config file, else
+        C(/opt/attune/packs).
+    type: path
+  allow_unverified:
+    description:
+      - Permit a remote O(src) without O(checksum). Defaults to C(pack_registry.allow_unverified_direct_remote_installs),
+        else V(false).
+    type: bool
+  verify_checksums:
+    description:
+      - Verify checksums. Defaults to C(pack_registry.verify_checksums), else V(true). V(false) is honoured only when
+        set explicitly (here or in the config file) and produces a warning.
+    type: bool
+  allow_local_git:
+    description:
+      - Permit C(file://) git URLs, for development.
+    type: bool
+    default: false
+  archive_max_bytes:
+    description:
+      - Larger archives are refused while downloading. Defaults to C(pack_registry.archive_max_bytes), else V(104857600).
+    type: int
+  max_entries:
+    description: Most entries an archive may have.
+    type: int
+    default: 10000
+  max_entry_bytes:
+    description: Largest size of one extracted file, counted on the bytes actually written.
+    type: int
+    default: 104857600
+  max_total_bytes:
+    description: Largest total extracted size, counted on the bytes actually written.
+    type: int
+    default: 1073741824
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Resolves (a registry is consulted only when needed) and reports what would be installed, upgraded or removed,
+        without downloading or writing anything.
+  diff_mode:
+    support: full
+    details:
+      - Shows the installed and the target version and source of each pack.
+  idempotent:
+    support: full
+    details:
+      - When the installed version and its verified checksum already match, nothing is downloaded.
+notes:
+  - Registry headers are never sent to install sources.
+seealso:
+  - module: attune.packs.attune_pack_info
+  - module: attune.packs.attune_pack_installed
+  - plugin: attune.packs.attune_pack
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+---
+- name: Install the Slack pack from the registries configured on the host
+  attune.packs.attune_pack:
+    name: slack@^2.1
+
+- name: Install several packs in one run (none is changed if one fails)
+  attune.packs.attune_pack:
+    name:
+      - slack@>=2.0,<3
+      - aws@1.2.0
+      - monitoring
+
+- name: Keep a pack at the newest version
+  attune.packs.attune_pack:
+    name: github
+    state: latest
+
+- name: Resolve once on the controller, install the same source on every host
+  attune.packs.attune_pack:
+    source: "{{ lookup('attune.packs.attune_pack', 'slack@^2.1') }}"
+
+- name: Install from an archive URL, verified
+  attune.packs.attune_pack:
+    name: mypack
+    src: https://files.example.com/mypack-1.0.0.tar.gz
+    checksum: sha256:9f2c0d1e5a7b3c4d6e8f00112233445566778899aabbccddeeff001122334455
+
+- name: Install from a git tag
+  attune.packs.attune_pack:
+    name: mypack
+    src: https://git.example.com/packs/mypack.git
+    version: v1.0.0
+    checksum: sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9
+
+- name: Remove a pack
+  attune.packs.attune_pack:
+    name: slack
+    state: absent
+"""
+
+RETURN = r"""
+pack:
+  description: The pack after the run (or, in check mode, what it would be). Only when O(name) named one pack.
+  returned: success and O(state) is not V(absent)
+  type: dict
+  contains:
+    ref:
+      description: Pack ref.
+      type: str
+      sample: slack
+    version:
+      description: Installed version.
+      type: str
+      sample: 2.1.0
+    path:
+      description: Directory of the pack. V(null) in check mode for a pack not yet installed.
+      type: str
+      sample: /opt/attune/packs/slack
+    source:
+      description: Where it was installed from (C(type), C(url), C(ref) and C(commit) for git, C(path) for local).
+      type: dict
+      sample: {type: git, url: "https://github.com/attune-packs/slack.git", ref: 64db444b0926e56b996af66084e7e8ab6f4d3d81}
+    checksum:
+      description: The checksum that was verified.
+      type: str
+      sample: "sha256:36dc2af6af0bc0ed97ce413e5eee35c06d8bdd1bb65900eda14616aca7b28a58"
+    registry:
+      description: Registry it was resolved from, V(null) for direct sources.
+      type: str
+      sample: public
+previous:
+  description: What was replaced or removed (same keys as RV(pack)), V(null) when nothing was installed before.
+  returned: success and O(name) named one pack
+  type: dict
+  sample: {ref: slack, version: 2.0.0, path: /opt/attune/packs/slack}
+packs:
+  description: One item per requested pack.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    ref:
+      description: Pack ref.
+      type: str
+    action:
+      description: V(none), V(install), V(upgrade), V(downgrade), V(reinstall) or V(remove).
+      type: str
+    reason:
+      description: Why.
+      type: str
+    pack:
+      description: As RV(pack).
+      type: dict
+    previous:
+      description: As RV(previous).
+      type: dict
+  sample: [{ref: slack, action: upgrade, reason: "installed 2.0.0, target 2.1.0"}]
+packs_dir:
+  description: The packs directory used.
+  returned: success
+  type: str
+  sample: /opt/attune/packs
+msg:
+  description: What was done, for people.
+  returned: always
+  type: str
+  sample: "slack: upgrade 2.0.0 -> 2.1.0"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.attune.packs.plugins.module_utils._common import (
+    check_libraries, fail, normalise_names, registry_argument_spec, registry_options, resolve_argument_spec,
+)
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+
+
+def argument_spec():
+    spec = registry_argument_spec()
+    spec.update(resolve_argument_spec())
+    spec.update(
+        name=dict(type="raw", aliases=["pack"]),
+        state=dict(type="str", choices=["present", "latest", "absent"], default="present"),
+        src=dict(type="str"),
+        version=dict(type="str"),
+        checksum=dict(type="str"),
+        source=dict(type="dict"),
+        force=dict(type="bool", default=False),
+        packs_dir=dict(type="path"),
+        allow_unverified=dict(type="bool"),
+        verify_checksums=dict(type="bool"),
+        allow_local_git=dict(type="bool", default=False),
+        archive_max_bytes=dict(type="int"),
+        max_entries=dict(type="int", default=10000),
+        max_entry_bytes=dict(type="int", default=104857600),
+        max_total_bytes=dict(type="int", default=1073741824),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        supports_check_mode=True,
+        mutually_exclusive=[("src", "source")],
+        required_by={"version": "src", "checksum": "src"},
+        required_one_of=[("name", "source")],
+    )
+    check_libraries(module)
+    from ansible_collections.attune.packs.plugins.module_utils import _install
+    from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+    from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+
+    params = module.params
+    names = normalise_names(params["name"])
+    state = params["state"]
+    try:
+        needs_registry = not (params["src"] or params["source"] or state == "absent")
+        settings = load_settings(registry_options(params), require_registries=needs_registry)
+        packs_dir = params["packs_dir"] or settings.packs_base_dir
+        verify_checksums = settings.verify_checksums if params["verify_checksums"] is None else params["verify_checksums"]
+        allow_unverified = params["allow_unverified"]
+        if allow_unverified is None:
+            allow_unverified = settings.allow_unverified_direct_remote_installs
+        options = _install.Options(
+            packs_dir, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout, archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes,
+            verify_checksums=verify_checksums, allow_unverified=allow_unverified, allow_http=settings.allow_http,
+            allow_local_git=params["allow_local_git"], max_entries=params["max_entries"], max_entry_bytes=params["max_entry_bytes"],
+            max_total_bytes=params["max_total_bytes"],
+        )
+        if not verify_checksums:
+            module.warn("verify_checksums is false: pack checksums are not verified")
+        client = RegistryClient(settings) if needs_registry else None
+
+        def resolve(spec):
+            return client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
+                                  on_registry_error=params["on_registry_error"])
+
+        steps = []
+        if state == "absent":
+            if params["src"] or params["source"]:
+                module.fail_json(msg="state=absent takes name only (the refs to remove), not src or source")
+            from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec
+            for name in names:
+                steps.append(_install.plan_absent(packs_dir, PackSpec.parse(name).ref))
+        elif params["source"]:
+            resolution = params["source"]
+            if not isinstance(resolution.get("source"), dict) or not resolution.get("ref"):
+                module.fail_json(msg="source must be a resolution with at least ref, version and source (as attune_pack_info returns)")
+            if names and names != [resolution["ref"]]:
+                module.fail_json(msg="name %s does not match source ref %s" % (", ".join(names), resolution["ref"]))
+            steps.append(_install.plan_target(packs_dir, _install.Target.from_resolution(resolution, origin="source"), params["force"]))
+        elif params["src"]:
+            if len(names) != 1:
+                module.fail_json(msg="src needs exactly one name: the ref the pack must have")
+            target = _install.src_target(names[0], params["src"], params["version"], params["checksum"], options)
+            steps.append(_install.plan_target(packs_dir, target, params["force"]))
+        else:
+            seen = set()
+            for name in names:
+                step = _install.plan_present(packs_dir, name, resolve, state=state, force=params["force"])
+                if step.ref in seen:
+                    module.fail_json(msg="pack %s is requested twice" % step.ref)
+                seen.add(step.ref)
+                steps.append(step)
+        if not module.check_mode and any(step.changes for step in steps):
+            _install.apply(steps, options, warn=module.warn)
+    except AttuneError as exc:
+        fail(module, exc, changed=False)
+
+    module.exit_json(**result_of(steps, packs_dir, module))
+
+
+def result_of(steps, packs_dir, module):
+    from ansible_collections.attune.packs.plugins.module_utils._install import pack_summary
+
+    items = []
+    for step in steps:
+        previous = step.current_summary() if step.changes else None
+        items.append({"ref": step.ref, "action": step.action, "reason": step.reason, "pack": pack_summary(step), "previous": previous})
+    changed = any(step.changes for step in steps)
+    result = {"changed": changed, "packs": items, "packs_dir": packs_dir}
+    if len(items) == 1:
+        result["pack"] = items[0]["pack"]
+        result["previous"] = items[0]["previous"]
+    prefix = "would " if module.check_mode else ""
+    result["msg"] = "; ".join(
+        "%s: %s" % (step.ref, step.reason if not step.changes else "%s%s (%s)" % (prefix, step.action, step.reason)) for step in steps
+    ) or "nothing to do"
+    if module._diff and changed:
+        result["diff"] = {
+            "before": "".join(step.diff_text("before") for step in steps),
+            "after": "".join(step.diff_text("after") for step in steps),
+            "before_header": packs_dir,
+            "after_header": packs_dir,
+        }
+    return result
+
+
+if __name__ == "__main__":
+    main()
