@@ -27,7 +27,7 @@ description:
   - Provenance is recorded in C(<packs_dir>/<ref>/.attune/metadata.json) (C(pack_ref), C(version), C(installed_at),
     C(installed_from), C(checksum), C(registry), C(registry_url), C(spec), C(tree_checksum)).
 author:
-  - attune.packs contributors
+  - attune.packs contributors (@attune-system)
 requirements:
   - requests >= 2.25
   - PyYAML >= 5.1
