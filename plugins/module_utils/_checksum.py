@@ -132,8 +132,7 @@ def _walk_sorted(root, rel_parts, exclude_top=()):
         mode = os.lstat(full).st_mode
         parts = rel_parts + [name]
         if stat.S_ISDIR(mode):
-            for item in _walk_sorted(root, parts):
-                yield item
+            yield from _walk_sorted(root, parts)
         elif stat.S_ISREG(mode):
             yield "/".join(parts), full
         else:

@@ -76,7 +76,7 @@ def _describe_connection_error(exc):
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return "timed out waiting for the server"
     if any(marker in lowered for marker in ("name or service not known", "nodename nor servname", "failed to resolve",
-                                             "temporary failure in name resolution", "no address associated", "nameresolutionerror")):
+                                            "temporary failure in name resolution", "no address associated", "nameresolutionerror")):
         return "host name does not resolve"
     if "connection refused" in lowered or "errno 111" in lowered:
         return "connection refused"
