@@ -104,7 +104,7 @@ def run_tasks(workdir, tasks, inventory=None, hosts="localhost", check=False, di
     if verbosity:
         cmd.append("-" + "v" * verbosity)
     cmd.extend(extra_args)
-    proc = subprocess.run(cmd, cwd=workdir, env=base_env(env), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, cwd=workdir, env=base_env(env), capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
     results = {}
     for path in glob.glob(os.path.join(out_dir, "*.json")):
         with open(path) as handle:
@@ -123,7 +123,7 @@ def run_adhoc(workdir, module, args, inventory=None, pattern="localhost", env=No
         with open(inventory, "w") as handle:
             handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
     cmd = [ansible_bin("ansible"), pattern, "-i", inventory, "-m", module, "-a", args, "-t", tree] + list(extra_args)
-    proc = subprocess.run(cmd, cwd=workdir, env=base_env(env), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, cwd=workdir, env=base_env(env), capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
     results = {}
     if os.path.isdir(tree):
         for name in os.listdir(tree):

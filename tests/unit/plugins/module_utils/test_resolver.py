@@ -17,8 +17,8 @@ def fleet(tmp_path):
     """Three registries: corp (priority 1), public (10), mirror (10, after public)."""
     corp = write_index(tmp_path, "corp", [make_entry("slack", "1.4.2", "c"), make_entry("internal", "0.1.0", "d")])
     public = write_index(tmp_path, "public", [make_entry("slack", "2.1.0"), make_entry("slack", "2.0.0"),
-                                               make_entry("aws", "1.2.0"), make_entry("github", "3.0.0"),
-                                               make_entry("internal", "9.9.9", "e", description="typo-squat")])
+                                              make_entry("aws", "1.2.0"), make_entry("github", "3.0.0"),
+                                              make_entry("internal", "9.9.9", "e", description="typo-squat")])
     mirror = write_index(tmp_path, "mirror", [make_entry("aws", "1.3.0", "f"), make_entry("monitoring", "1.0.0")])
     registries = [
         {"url": public, "name": "public", "priority": 10},
@@ -180,7 +180,7 @@ def test_header_change_gets_its_own_cache_entry(fleet):
 
 
 def test_cache_disabled_always_fetches(fleet):
-    for _ in range(2):
+    for dummy in range(2):
         c = client(fleet, cache_enabled=False)
         c.search("")
         assert c.stats["fetched"] == 3

@@ -6,7 +6,9 @@ from ansible_collections.attune.packs.plugins.module_utils._version import Const
 HISTORY = ["1.4.2", "2.0.0", "2.1.0", "2.1.5", "2.2.0-rc.1", "3.0.0-beta.1", "0.2.3", "0.2.9", "0.3.0", "2.1.0+build.7"]
 
 
-def pick(constraint, versions=HISTORY):
+def pick(constraint, versions=None):
+    if versions is None:
+        versions = HISTORY
     chosen = Constraint(constraint).select([(Version.parse(v), v) for v in versions])
     return chosen[1] if chosen else None
 
@@ -69,7 +71,6 @@ def test_spec_errors(spec, fragment):
     with pytest.raises(SpecError) as info:
         PackSpec.parse(spec)
     assert fragment in str(info.value)
-
 
 
 def test_patterns_do_not_accept_a_trailing_newline():
