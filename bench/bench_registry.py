@@ -23,7 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import conftest  # noqa: E402,F401  (sets up the ansible_collections path)
+# conftest is imported for its side effect: it sets up the ansible_collections path.
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from support.play import base_env  # noqa: E402
 from support.registry_server import ServerProcess  # noqa: E402
 from support.synth import make_index  # noqa: E402
@@ -37,7 +38,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 def timed(func, repeat):
     samples = []
     result = None
-    for _ in range(repeat):
+    for dummy in range(repeat):
         start = time.perf_counter()
         result = func()
         samples.append(time.perf_counter() - start)
@@ -59,14 +60,14 @@ def adhoc_vs_ping(workdir, index_url, ca_path):
     ping = [ansible, "localhost", "-i", inventory, "-m", "ansible.builtin.ping"]
 
     def run(cmd):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
         if proc.returncode != 0:
             raise RuntimeError(proc.stdout + proc.stderr)
 
     run(search)  # warm the cache
     run(ping)
     times = {"search": [], "ping": []}
-    for _ in range(RUNS):
+    for dummy in range(RUNS):
         for name, cmd in (("ping", ping), ("search", search)):
             start = time.perf_counter()
             run(cmd)
@@ -94,8 +95,8 @@ def index_bench(workdir, server, name, n_packs):
         c.cache.discard(c.cache.key(c.registries()[0].url, {}))
         return c.search("zzz-no-match")
 
-    cold_samples, _ = timed(cold, 3)
-    cold_cache_samples, _ = timed(cold_cached, 3)
+    cold_samples, dummy = timed(cold, 3)
+    cold_cache_samples, dummy = timed(cold_cached, 3)
     warm_samples, (packs, _failed) = timed(lambda: client().search("slack"), RUNS)
     target = "slack-%05d" % 0
     refs = [p["ref"] for p in packs]
