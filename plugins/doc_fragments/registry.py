@@ -133,8 +133,8 @@ notes:
 options:
   prefer_source:
     description:
-      - Source type reported as RV(packs[].source) when an entry has several.
-      - The other sources are listed in RV(packs[].sources).
+      - Source type reported as RV(attune.packs.attune_pack_info#module:packs[].source) when an entry has several.
+      - The other sources are listed in RV(attune.packs.attune_pack_info#module:packs[].sources).
     type: str
     choices: [git, archive]
     default: git
@@ -142,8 +142,25 @@ options:
     description:
       - What resolution does when a registry that comes before the one holding the pack cannot be fetched or validated.
       - V(fail) (default) stops, because a lower-priority registry could carry a different pack with the same ref
-        (dependency confusion). V(skip) reports the registry in RV(packs[].skipped_registries) and goes on.
+        (dependency confusion). V(skip) reports the registry in
+        RV(attune.packs.attune_pack_info#module:packs[].skipped_registries) and goes on.
     type: str
     choices: [fail, skip]
     default: fail
+"""
+
+    CONTROLLER = r"""
+options:
+  resolve_on:
+    description:
+      - Where the registries are read.
+      - V(host) runs the module on the target host, which reads its own Attune config and needs network access to the
+        registries and the Python libraries requests, PyYAML and voluptuous.
+      - V(controller) does the registry work in the action plugin on the controller, once for all hosts of the play
+        (every fork shares the on-disk index cache of the controller user, under a lock, so a cold cache costs one
+        fetch of each index per play); the hosts need neither registry access nor those libraries.
+        O(config_path) and O(ca_path) then name files on the controller.
+    type: str
+    choices: [host, controller]
+    default: host
 """

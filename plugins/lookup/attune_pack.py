@@ -15,7 +15,7 @@ description:
   - Returns one dictionary per term, the same as RV(attune.packs.attune_pack_info#module:packs[]).
   - The registries come from O(registries), else from the controller's Attune config file (O(config_path)).
 author:
-  - attune.packs contributors
+  - attune.packs contributors (@attune-system)
 requirements:
   - requests >= 2.25
   - PyYAML >= 5.1

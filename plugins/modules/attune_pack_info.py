@@ -19,13 +19,14 @@ description:
     (O(on_registry_error=skip) opts out). If the winning registry has the ref but no matching version, the task
     fails and names the versions it has; lower registries are never consulted for it.
 author:
-  - attune.packs contributors
+  - attune.packs contributors (@attune-system)
 requirements:
   - requests >= 2.25
   - PyYAML >= 5.1
   - voluptuous >= 0.12
 extends_documentation_fragment:
   - attune.packs.registry
+  - attune.packs.registry.controller
   - attune.packs.registry.resolve
   - attune.packs.attributes
   - attune.packs.attributes.info_module
@@ -157,31 +158,15 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import normalise_names, registry_argument_spec, resolve_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._queries import info, info_argument_spec
 
 
 def main():
-    argument_spec = registry_argument_spec()
-    argument_spec.update(resolve_argument_spec())
-    argument_spec.update(name=dict(type="raw", required=True, aliases=["spec"]))
+    argument_spec = info_argument_spec()
+    argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-
-    def body(client):
-        specs = normalise_names(module.params["name"])
-        if not specs:
-            module.fail_json(msg="name must name at least one pack spec")
-        packs = [
-            client.resolve(spec, registry=module.params["registry"], prefer_source=module.params["prefer_source"],
-                           on_registry_error=module.params["on_registry_error"])
-            for spec in specs
-        ]
-        for pack in packs:
-            for skipped in pack["skipped_registries"]:
-                module.warn("resolving %s skipped a failing registry: %s" % (pack["spec"], skipped["error"]))
-        msg = "; ".join("%s -> %s %s (registry %s)" % (p["spec"], p["ref"], p["version"], p["registry"]) for p in packs)
-        return dict(changed=False, packs=packs, msg=msg)
-
-    run(module, body)
+    run(module, lambda client: info(client, module.params, module.warn))
 
 
 if __name__ == "__main__":

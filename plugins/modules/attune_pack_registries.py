@@ -16,13 +16,14 @@ description:
     reachability, pack count, published name and last update are added.
   - Header values are never returned, only header names; credentials in URLs are redacted.
 author:
-  - attune.packs contributors
+  - attune.packs contributors (@attune-system)
 requirements:
   - requests >= 2.25
   - PyYAML >= 5.1
   - voluptuous >= 0.12
 extends_documentation_fragment:
   - attune.packs.registry
+  - attune.packs.registry.controller
   - attune.packs.attributes
   - attune.packs.attributes.info_module
 options:
@@ -35,8 +36,10 @@ options:
 seealso:
   - module: attune.packs.attune_pack_search
   - module: attune.packs.attune_pack_info
-  - role: attune.packs.registry_config
-    description: Writes the registry configuration this module reads.
+  - module: attune.packs.attune_registry_config
+    description: >-
+      Writes the registry configuration this module reads; the role C(attune.packs.registry_config)
+      drives it from inventory.
 """
 
 EXAMPLES = r"""
@@ -139,33 +142,15 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import registry_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._queries import registries, registries_argument_spec
 
 
 def main():
-    argument_spec = registry_argument_spec()
-    argument_spec.update(probe=dict(type="bool", default=False))
+    argument_spec = registries_argument_spec()
+    argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-
-    def body(client):
-        settings = client.settings
-        selected = client.all_registries
-        if module.params["registry"]:
-            selected = [r for r in selected if module.params["registry"] in (r.name, r.url, r.label)]
-            if not selected:
-                client.select(module.params["registry"])  # raises the "unknown registry" error
-        if module.params["probe"]:
-            results = client.probe(selected)
-        else:
-            results = [r.public() for r in selected]
-        enabled_count = len([r for r in selected if r.enabled])
-        if settings.enabled:
-            msg = "%d registries configured (%d enabled)" % (len(selected), enabled_count)
-        else:
-            msg = "pack registry disabled (pack_registry.enabled is false): %d registries configured, none consulted" % len(selected)
-        return dict(changed=False, registries=results, enabled=settings.enabled, config_path=settings.config_path, msg=msg)
-
-    run(module, body)
+    run(module, lambda client: registries(client, module.params, module.warn))
 
 
 if __name__ == "__main__":

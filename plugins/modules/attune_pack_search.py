@@ -18,13 +18,14 @@ description:
     shadows. When a registry lists several versions of a ref, the highest is shown.
   - Works ad hoc, for example C(ansible workers -m attune.packs.attune_pack_search -a query=slack).
 author:
-  - attune.packs contributors
+  - attune.packs contributors (@attune-system)
 requirements:
   - requests >= 2.25
   - PyYAML >= 5.1
   - voluptuous >= 0.12
 extends_documentation_fragment:
   - attune.packs.registry
+  - attune.packs.registry.controller
   - attune.packs.attributes
   - attune.packs.attributes.info_module
 options:
@@ -148,29 +149,15 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import registry_argument_spec, run
-from ansible_collections.attune.packs.plugins.module_utils._errors import RegistryUnreachable
+from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._queries import search, search_argument_spec
 
 
 def main():
-    argument_spec = registry_argument_spec()
-    argument_spec.update(query=dict(type="str", default=""), dedupe=dict(type="bool", default=True))
+    argument_spec = search_argument_spec()
+    argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-
-    def body(client):
-        packs, failed = client.search(module.params["query"], registry=module.params["registry"], dedupe=module.params["dedupe"])
-        consulted = len(client.select(module.params["registry"]))
-        if failed and len(failed) == consulted:
-            raise RegistryUnreachable("search failed: no registry could be searched: " + "; ".join(item["error"] for item in failed))
-        for item in failed:
-            module.warn("search skipped a registry: %s" % item["error"])
-        msg = "%d pack%s found in %d registr%s" % (len(packs), "" if len(packs) == 1 else "s", consulted - len(failed),
-                                                   "y" if consulted - len(failed) == 1 else "ies")
-        if failed:
-            msg += " (%d failed)" % len(failed)
-        return dict(changed=False, packs=packs, failed_registries=failed, msg=msg)
-
-    run(module, body)
+    run(module, lambda client: search(client, module.params, module.warn))
 
 
 if __name__ == "__main__":
