@@ -69,13 +69,18 @@ def resolve_argument_spec():
     )
 
 
-def missing_libraries():
-    """``[(name, minimum, traceback)]`` of the libraries that cannot be imported."""
-    return [(name, minimum, error()) for name, error, minimum in REQUIRED_LIBRARIES if error()]
+def controller_argument_spec():
+    """Options documented in ``attune.packs.registry.controller`` (handled by the action plugins)."""
+    return dict(resolve_on=dict(type="str", choices=["host", "controller"], default="host"))
 
 
-def check_libraries(module):
-    missing = missing_libraries()
+def missing_libraries(names=None):
+    """``[(name, minimum, traceback)]`` of the libraries (all, or those in ``names``) that cannot be imported."""
+    return [(name, minimum, error()) for name, error, minimum in REQUIRED_LIBRARIES if error() and (names is None or name in names)]
+
+
+def check_libraries(module, names=None):
+    missing = missing_libraries(names)
     if missing:
         names = ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)
         module.fail_json(msg=missing_required_lib(names), exception=missing[0][2])

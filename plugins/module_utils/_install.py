@@ -283,7 +283,9 @@ def _fetch_archive(stage, source, checksum, options, ref, name="archive"):
     path = stage.workdir(name + ".download")
     algorithm = checksum.algorithm if checksum else "sha256"
     hasher = hashlib.new(algorithm)
-    url = source.get("url") or ("file://" + source["path"])
+    # local_copy: the archive the controller fetched and copied here (fetch_on=controller); verified again below
+    local = source.get("local_copy") or source.get("path")
+    url = ("file://" + local) if local else source["url"]
     with open(path, "wb") as handle:
         _fetch.download(url, handle, verify=options.verify, timeout=options.timeout, connect_timeout=options.connect_timeout,
                         max_bytes=options.archive_max_bytes, hashers=(hasher,), error_class=SourceError, pack=ref)
@@ -345,6 +347,30 @@ def _prepare(stage, target, options, warn):
                     exc.args = (exc.format(),)
                 raise
     raise SourceError("no install source to try", pack=ref)
+
+
+def archive_source(target):
+    """The source a controller can fetch for this target: the primary when it is an archive, else the fallback archive."""
+    for source in target.sources:
+        if source.get("type") == "archive" and source.get("url"):
+            return source
+    return None
+
+
+def fetch_requests(steps):
+    """``[{ref, source}]`` of the archives the controller must copy here before ``apply`` (fetch_on=controller)."""
+    requests = []
+    for step in steps:
+        if step.action in ("none", "remove"):
+            continue
+        if any(source.get("local_copy") for source in step.target.sources):
+            continue
+        source = archive_source(step.target)
+        if source is None:
+            raise SourceError("fetch_on=controller needs an archive source, and %s has none (only %s)"
+                              % (step.target.describe(), ", ".join(s.get("type", "?") for s in step.target.sources)), pack=step.ref)
+        requests.append({"ref": step.ref, "source": _public(source)})
+    return requests
 
 
 # -- applying -------------------------------------------------------------------------

@@ -592,6 +592,10 @@ def verify_installed(packs_dir, ref):
         result["ok"] = False
         result["reason"] = getattr(exc, "message", str(exc))
         return result
+    except OSError as exc:  # unreadable file, path too long, tree replaced while walking: not verified
+        result["ok"] = False
+        result["reason"] = "cannot read the installed tree: %s" % (exc.strerror or exc)
+        return result
     result["ok"] = result["actual"] == expected
     if not result["ok"]:
         result["reason"] = "files differ from what was installed"

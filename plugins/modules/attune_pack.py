@@ -36,6 +36,7 @@ requirements:
 extends_documentation_fragment:
   - attune.packs.registry
   - attune.packs.registry.resolve
+  - attune.packs.registry.controller
   - attune.packs.attributes
 options:
   name:
@@ -74,10 +75,31 @@ options:
     type: str
   source:
     description:
-      - A resolution made elsewhere, as returned in RV(attune.packs.attune_pack_info#module:packs[]) or by the lookup
+      - A resolution made elsewhere, as returned in RV(attune.packs.attune_pack_info#module:packs) or by the lookup
         (needs C(ref), C(version) and C(source); C(fallback_source), C(registry), C(registry_url) and C(spec) are used
-        when present). No registry is consulted on the host.
-    type: dict
+        when present), or a list of them. Exactly that version and source is installed; no registry is consulted on the
+        host.
+    type: raw
+  lock_file:
+    description:
+      - Install exactly what this lock file (written by M(attune.packs.attune_pack_lock)) pins for each pack of
+        O(name). A pack missing from the lock, or pinned at a version that does not satisfy its spec, fails the task.
+        No registry is consulted.
+      - The file is read on the controller by the action plugin (on the host when the module runs without it).
+      - Not with O(state=latest): update the lock with M(attune.packs.attune_pack_lock) instead.
+    type: path
+  fetch_on:
+    description:
+      - V(host) downloads archives and clones git sources on each host.
+      - V(controller) downloads each archive once on the controller, into a content-addressed cache under
+        O(cache_dir) (keyed by checksum and re-verified on every reuse), and copies it to the hosts that need it; the
+        host verifies the checksum again before installing. For workers that cannot reach the registries or the
+        sources. Implies that specs are resolved on the controller (O(resolve_on=controller)) unless O(lock_file) or
+        O(source) is given. Needs an archive source with a checksum (a git-only entry fails). A host that already has
+        the pack receives nothing.
+    type: str
+    choices: [host, controller]
+    default: host
   force:
     description:
       - Reinstall even when the wanted version is already installed.
@@ -254,53 +276,48 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import (
-    check_libraries, fail, normalise_names, registry_argument_spec, registry_options, resolve_argument_spec,
-)
+from ansible_collections.attune.packs.plugins.module_utils._common import check_libraries, fail, normalise_names, registry_options
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._queries import PACK_CONSTRAINTS, pack_argument_spec
 
 
-def argument_spec():
-    spec = registry_argument_spec()
-    spec.update(resolve_argument_spec())
-    spec.update(
-        name=dict(type="raw", aliases=["pack"]),
-        state=dict(type="str", choices=["present", "latest", "absent"], default="present"),
-        src=dict(type="str"),
-        version=dict(type="str"),
-        checksum=dict(type="str"),
-        source=dict(type="dict"),
-        force=dict(type="bool", default=False),
-        packs_dir=dict(type="path"),
-        allow_unverified=dict(type="bool"),
-        verify_checksums=dict(type="bool"),
-        allow_local_git=dict(type="bool", default=False),
-        archive_max_bytes=dict(type="int"),
-        max_entries=dict(type="int", default=10000),
-        max_entry_bytes=dict(type="int", default=104857600),
-        max_total_bytes=dict(type="int", default=1073741824),
-    )
-    return spec
+def resolutions_of(value):
+    """``source`` is one resolution or a list of them."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, dict) or not item.get("ref") or not isinstance(item.get("source"), dict):
+            raise ValueError("source must be a resolution (or a list of them) with at least ref, version and source, "
+                             "as attune_pack_info returns")
+    return items
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        mutually_exclusive=[("src", "source")],
-        required_by={"version": "src", "checksum": "src"},
-        required_one_of=[("name", "source")],
-    )
-    check_libraries(module)
-    from ansible_collections.attune.packs.plugins.module_utils import _install
+    module = AnsibleModule(argument_spec=pack_argument_spec(), supports_check_mode=True, **PACK_CONSTRAINTS)
+    params = module.params
+    # Installing a resolution made elsewhere (source, lock_file) or removing needs only PyYAML here; downloads
+    # need requests and fail with a clear message without it.  Resolving on this host needs all three.
+    direct = params["source"] or params["lock_file"] or params["state"] == "absent"
+    check_libraries(module, names=("PyYAML",) if direct else None)
+    from ansible_collections.attune.packs.plugins.module_utils import _install, _lockfile
     from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
     from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+    from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec
 
-    params = module.params
     names = normalise_names(params["name"])
     state = params["state"]
     try:
-        needs_registry = not (params["src"] or params["source"] or state == "absent")
+        resolutions = resolutions_of(params["source"]) if params["source"] else None
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    if state == "absent" and (params["src"] or resolutions or params["lock_file"]):
+        module.fail_json(msg="state=absent takes name only (the refs to remove), not src, source or lock_file")
+    if state == "latest" and params["lock_file"]:
+        module.fail_json(msg="state=latest does not go with lock_file: the lock pins the versions; update it with "
+                             "attune.packs.attune_pack_lock (update: [refs] or all) and install from it")
+    packs_dir = None
+    steps = []
+    try:
+        needs_registry = not (params["src"] or resolutions or params["lock_file"] or state == "absent")
         settings = load_settings(registry_options(params), require_registries=needs_registry)
         packs_dir = params["packs_dir"] or settings.packs_base_dir
         verify_checksums = settings.verify_checksums if params["verify_checksums"] is None else params["verify_checksums"]
@@ -316,43 +333,50 @@ def main():
         )
         if not verify_checksums:
             module.warn("verify_checksums is false: pack checksums are not verified")
+        if params["lock_file"]:
+            lock = _lockfile.load(params["lock_file"])
+            resolutions = [_lockfile.source_of(_lockfile.entry_for(lock, name)) for name in names]
+            names = []
         client = RegistryClient(settings) if needs_registry else None
 
         def resolve(spec):
             return client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
                                   on_registry_error=params["on_registry_error"])
 
-        steps = []
+        seen = set()
         if state == "absent":
-            if params["src"] or params["source"]:
-                module.fail_json(msg="state=absent takes name only (the refs to remove), not src or source")
-            from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec
-            for name in names:
-                steps.append(_install.plan_absent(packs_dir, PackSpec.parse(name).ref))
-        elif params["source"]:
-            resolution = params["source"]
-            if not isinstance(resolution.get("source"), dict) or not resolution.get("ref"):
-                module.fail_json(msg="source must be a resolution with at least ref, version and source (as attune_pack_info returns)")
-            if names and names != [resolution["ref"]]:
-                module.fail_json(msg="name %s does not match source ref %s" % (", ".join(names), resolution["ref"]))
-            steps.append(_install.plan_target(packs_dir, _install.Target.from_resolution(resolution, origin="source"), params["force"]))
+            steps = [_install.plan_absent(packs_dir, PackSpec.parse(name).ref) for name in names]
+        elif resolutions:
+            refs = [item["ref"] for item in resolutions]
+            if names and sorted(PackSpec.parse(name).ref for name in names) != sorted(refs):
+                module.fail_json(msg="name %s does not match the refs of source (%s)" % (", ".join(names), ", ".join(refs)))
+            for item in resolutions:
+                if item.get("resolved_on_controller") and item.get("spec") and state == "present":
+                    # resolve_on=controller: keep an installed version that satisfies the spec, as a host would
+                    steps.append(_install.plan_present(packs_dir, item["spec"], lambda spec, item=item: item, force=params["force"]))
+                else:
+                    steps.append(_install.plan_target(packs_dir, _install.Target.from_resolution(item, origin="source"), params["force"]))
         elif params["src"]:
             if len(names) != 1:
                 module.fail_json(msg="src needs exactly one name: the ref the pack must have")
             target = _install.src_target(names[0], params["src"], params["version"], params["checksum"], options)
             steps.append(_install.plan_target(packs_dir, target, params["force"]))
         else:
-            seen = set()
-            for name in names:
-                step = _install.plan_present(packs_dir, name, resolve, state=state, force=params["force"])
-                if step.ref in seen:
-                    module.fail_json(msg="pack %s is requested twice" % step.ref)
-                seen.add(step.ref)
-                steps.append(step)
+            steps = [_install.plan_present(packs_dir, name, resolve, state=state, force=params["force"]) for name in names]
+        for step in steps:
+            if step.ref in seen:
+                module.fail_json(msg="pack %s is requested twice" % step.ref)
+            seen.add(step.ref)
         if not module.check_mode and any(step.changes for step in steps):
+            if params["fetch_on"] == "controller":
+                requests = _install.fetch_requests(steps)
+                if requests:
+                    # the action plugin downloads these once on the controller, copies them here and runs us again
+                    module.exit_json(changed=False, fetch_requests=requests, packs_dir=packs_dir,
+                                     msg="archives to be copied from the controller: %s" % ", ".join(r["ref"] for r in requests))
             _install.apply(steps, options, warn=module.warn)
     except AttuneError as exc:
-        fail(module, exc, changed=False)
+        fail(module, exc, changed=False, packs_dir=packs_dir)
 
     module.exit_json(**result_of(steps, packs_dir, module))
 

@@ -2,7 +2,9 @@
 import yaml
 
 from ansible_collections.attune.packs.plugins.doc_fragments.registry import ModuleDocFragment
-from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, registry_argument_spec, resolve_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._common import (
+    REGISTRY_OPTION_NAMES, controller_argument_spec, registry_argument_spec, resolve_argument_spec,
+)
 
 KEYS = ("type", "elements", "default", "required", "choices")
 
@@ -26,6 +28,11 @@ def test_registry_fragment_matches_argument_spec():
 def test_resolve_fragment_matches_argument_spec():
     documented = yaml.safe_load(ModuleDocFragment.RESOLVE)["options"]
     assert normalise(documented) == normalise(resolve_argument_spec())
+
+
+def test_controller_fragment_matches_argument_spec():
+    documented = yaml.safe_load(ModuleDocFragment.CONTROLLER)["options"]
+    assert normalise(documented) == normalise(controller_argument_spec())
 
 
 def test_secret_options_are_no_log():

@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to this collection: the read-only registry operations (may change without notice).
+
+``registries``, ``search`` and ``info`` build the result of the modules of the
+same name from a :class:`RegistryClient` and the validated task parameters.
+They run inside the module on the host (``resolve_on: host``) or inside the
+action plugin on the controller (``resolve_on: controller``): one
+implementation, two places.  ``warn`` receives warnings; failures are raised
+as core errors.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, registry_argument_spec, resolve_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError, RegistryUnreachable
+
+
+def _normalise_names(value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value]
+
+
+def registries_argument_spec():
+    spec = registry_argument_spec()
+    spec.update(probe=dict(type="bool", default=False))
+    return spec
+
+
+def search_argument_spec():
+    spec = registry_argument_spec()
+    spec.update(query=dict(type="str", default=""), dedupe=dict(type="bool", default=True))
+    return spec
+
+
+def info_argument_spec():
+    spec = registry_argument_spec()
+    spec.update(resolve_argument_spec())
+    spec.update(name=dict(type="raw", required=True, aliases=["spec"]))
+    return spec
+
+
+def pack_argument_spec():
+    """Argument spec of ``attune_pack`` (module and action plugin)."""
+    spec = registry_argument_spec()
+    spec.update(resolve_argument_spec())
+    spec.update(controller_argument_spec())
+    spec.update(
+        name=dict(type="raw", aliases=["pack"]),
+        state=dict(type="str", choices=["present", "latest", "absent"], default="present"),
+        src=dict(type="str"),
+        version=dict(type="str"),
+        checksum=dict(type="str"),
+        source=dict(type="raw"),
+        lock_file=dict(type="path"),
+        fetch_on=dict(type="str", choices=["host", "controller"], default="host"),
+        force=dict(type="bool", default=False),
+        packs_dir=dict(type="path"),
+        allow_unverified=dict(type="bool"),
+        verify_checksums=dict(type="bool"),
+        allow_local_git=dict(type="bool", default=False),
+        archive_max_bytes=dict(type="int"),
+        max_entries=dict(type="int", default=10000),
+        max_entry_bytes=dict(type="int", default=104857600),
+        max_total_bytes=dict(type="int", default=1073741824),
+    )
+    return spec
+
+
+PACK_CONSTRAINTS = dict(
+    mutually_exclusive=[("src", "source"), ("src", "lock_file"), ("source", "lock_file")],
+    required_by={"version": "src", "checksum": "src"},
+    required_one_of=[("name", "source")],
+)
+
+
+def registries(client, params, warn):
+    settings = client.settings
+    selected = client.all_registries
+    if params["registry"]:
+        selected = [r for r in selected if params["registry"] in (r.name, r.url, r.label)]
+        if not selected:
+            client.select(params["registry"])  # raises the "unknown registry" error
+    if params["probe"]:
+        results = client.probe(selected)
+    else:
+        results = [r.public() for r in selected]
+    enabled_count = len([r for r in selected if r.enabled])
+    if settings.enabled:
+        msg = "%d registries configured (%d enabled)" % (len(selected), enabled_count)
+    else:
+        msg = "pack registry disabled (pack_registry.enabled is false): %d registries configured, none consulted" % len(selected)
+    return dict(changed=False, registries=results, enabled=settings.enabled, config_path=settings.config_path, msg=msg)
+
+
+def search(client, params, warn):
+    packs, failed = client.search(params["query"], registry=params["registry"], dedupe=params["dedupe"])
+    consulted = len(client.select(params["registry"]))
+    if failed and len(failed) == consulted:
+        raise RegistryUnreachable("search failed: no registry could be searched: " + "; ".join(item["error"] for item in failed))
+    for item in failed:
+        warn("search skipped a registry: %s" % item["error"])
+    msg = "%d pack%s found in %d registr%s" % (len(packs), "" if len(packs) == 1 else "s", consulted - len(failed),
+                                               "y" if consulted - len(failed) == 1 else "ies")
+    if failed:
+        msg += " (%d failed)" % len(failed)
+    return dict(changed=False, packs=packs, failed_registries=failed, msg=msg)
+
+
+def resolve_all(client, specs, params, warn):
+    """Resolve every spec (fail-closed, as configured); warn about skipped registries."""
+    packs = [
+        client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
+                       on_registry_error=params["on_registry_error"])
+        for spec in specs
+    ]
+    for pack in packs:
+        for skipped in pack["skipped_registries"]:
+            warn("resolving %s skipped a failing registry: %s" % (pack["spec"], skipped["error"]))
+    return packs
+
+
+def info(client, params, warn):
+    specs = _normalise_names(params["name"])
+    if not specs:
+        raise ConfigError("name must name at least one pack spec")
+    packs = resolve_all(client, specs, params, warn)
+    msg = "; ".join("%s -> %s %s (registry %s)" % (p["spec"], p["ref"], p["version"], p["registry"]) for p in packs)
+    return dict(changed=False, packs=packs, msg=msg)

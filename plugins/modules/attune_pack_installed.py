@@ -1,0 +1,332 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: attune_pack_installed
+short_description: List the Attune packs installed on a host, with their provenance, and detect modified packs
+version_added: 0.1.0
+description:
+  - Lists the packs installed in O(packs_dir), one directory per pack, sorted by ref.
+  - For packs installed by M(attune.packs.attune_pack) (RV(packs[].managed=true)), reports their provenance from
+    C(<packs_dir>/<ref>/.attune/metadata.json), such as the version, when it was installed, the source, the
+    checksum that was verified, the registry and the spec.
+  - Pack directories without that metadata, such as packs copied by hand, are listed with RV(packs[].managed=false)
+    and the version from their C(pack.yaml).
+  - With O(verify=true), recomputes Attune's framed directory checksum of each installed tree and compares it with
+    the checksum recorded at installation time. Packs whose files were changed, added or deleted since then are
+    reported in RV(modified).
+  - Reads only. It never changes anything and reports C(changed=false).
+author:
+  - attune.packs contributors (@attune-system)
+requirements:
+  - PyYAML >= 5.1
+extends_documentation_fragment:
+  - attune.packs.attributes
+  - attune.packs.attributes.info_module
+options:
+  name:
+    description:
+      - Report only these pack refs, in this order. A ref that is not installed is reported with
+        RV(packs[].installed=false) and listed in RV(missing). This is not an error.
+      - Omitted or empty, every pack in O(packs_dir) is reported.
+    type: list
+    elements: str
+    aliases: [pack]
+  packs_dir:
+    description:
+      - Where packs are installed. Defaults to C(packs_base_dir) of the host's Attune config file, else
+        C(/opt/attune/packs).
+      - A directory that does not exist holds no packs. This is not an error.
+    type: path
+  verify:
+    description:
+      - Recompute the framed directory checksum of every reported pack and compare it with the C(tree_checksum)
+        recorded when it was installed. See RV(packs[].verified) and RV(modified).
+      - The whole tree of each pack is read, which takes time for large packs.
+    type: bool
+    default: false
+  config_path:
+    description:
+      - Attune config file to read C(packs_base_dir) from when O(packs_dir) is not given.
+      - Defaults to E(ATTUNE_CONFIG), else C(/etc/attune/config.yaml). C(config.<environment>.yaml) in the same
+        directory is overlaid when O(environment) (or E(ATTUNE_ENV)) is set. E(ATTUNE__PACKS_BASE_DIR) overrides
+        C(packs_base_dir), as in Attune.
+      - A missing file is an error only when it was named explicitly.
+    type: path
+  environment:
+    description:
+      - Attune environment whose C(config.<environment>.yaml) overlay is applied. Defaults to E(ATTUNE_ENV).
+    type: str
+notes:
+  - The checksum covers the pack's regular files, their paths and contents. The C(.attune) provenance directory and
+    C(.git) entries are not covered. A symlink or special file in an installed tree fails verification, because
+    M(attune.packs.attune_pack) never installs them.
+  - With O(verify=true), the module waits for a running M(attune.packs.attune_pack) operation on the same
+    O(packs_dir) to finish (at most 10 minutes). It never compares a tree that is being replaced.
+  - Leftovers of an interrupted installation (hidden C(.attune-*) directories) are not listed. The next
+    M(attune.packs.attune_pack) run on the host cleans them up.
+seealso:
+  - module: attune.packs.attune_pack
+  - module: attune.packs.attune_pack_info
+"""
+
+EXAMPLES = r"""
+---
+- name: List the packs installed on the host
+  attune.packs.attune_pack_installed:
+  register: installed
+
+- name: Show ref and version of each pack
+  ansible.builtin.debug:
+    msg: "{{ installed.packs | items2dict(key_name='ref', value_name='version') }}"
+
+- name: Is slack installed, and which version?
+  attune.packs.attune_pack_installed:
+    name: slack
+  register: slack
+
+- name: Install slack where it is missing
+  attune.packs.attune_pack:
+    name: slack@^2.1
+  when: slack.missing | length > 0
+
+- name: Detect packs whose files were changed since they were installed
+  attune.packs.attune_pack_installed:
+    packs_dir: /srv/attune/packs
+    verify: true
+  register: drift
+
+- name: Fail on drift or tampering
+  ansible.builtin.assert:
+    that: drift.modified | length == 0
+    fail_msg: "Modified packs: {{ drift.modified | join(', ') }}"
+
+# Ad hoc, across a fleet:
+#   ansible all -m attune.packs.attune_pack_installed -a "verify=true"
+#   ansible all -m attune.packs.attune_pack_installed -a "packs_dir=/srv/attune/packs name=slack,aws"
+"""
+
+RETURN = r"""
+packs:
+  description:
+    - One item per installed pack, sorted by ref.
+    - With O(name), one item per requested ref, in the order given, including refs that are not installed.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    ref:
+      description: Pack ref (the name of its directory).
+      type: str
+      sample: slack
+    installed:
+      description: Whether C(<packs_dir>/<ref>) exists. Only V(false) for refs requested in O(name).
+      type: bool
+      sample: true
+    path:
+      description: Directory of the pack, V(null) when it is not installed.
+      type: str
+      sample: /opt/attune/packs/slack
+    managed:
+      description:
+        - Whether the pack has the provenance metadata of M(attune.packs.attune_pack).
+        - V(false) for packs installed by other means, and for packs whose metadata cannot be read (see RV(packs[].error)).
+      type: bool
+      sample: true
+    version:
+      description: Installed version, from the metadata, else from C(pack.yaml). V(null) when neither can be read.
+      type: str
+      sample: 2.1.0
+    installed_at:
+      description: When the pack was installed (RFC 3339, UTC). V(null) for packs that are not managed.
+      type: str
+      sample: "2026-03-02T10:15:00Z"
+    installed_from:
+      description:
+        - Where the pack was installed from. C(type) (V(git), V(archive) or V(dir)), then C(url) for remote sources,
+          C(ref) and C(commit) for git, and C(path) for a local directory or archive. URLs carry no credentials or
+          query strings.
+        - V(null) for packs that are not managed.
+      type: dict
+      sample: {type: git, url: "https://github.com/attune-packs/slack.git", ref: v2.1.0, commit: 64db444b0926e56b996af66084e7e8ab6f4d3d81}
+    checksum:
+      description: The checksum of the source that was verified at installation. V(null) when none was.
+      type: str
+      sample: "sha256:36dc2af6af0bc0ed97ce413e5eee35c06d8bdd1bb65900eda14616aca7b28a58"
+    registry:
+      description: Registry the pack was resolved from. V(null) for direct sources and packs that are not managed.
+      type: str
+      sample: public
+    registry_url:
+      description: URL of that registry, without credentials.
+      type: str
+      sample: https://registry.example/index.json
+    spec:
+      description: The spec the pack was installed for.
+      type: str
+      sample: slack@^2.1
+    tree_checksum:
+      description: Framed directory checksum of the installed tree, recorded at installation time.
+      type: str
+      sample: "sha256:0b6e7b8a5e86d9f0a2c0f3f1b9a37f4b1f0f1e4cf0f1c77f1e3bd1c6a2e9e5d1"
+    current_tree_checksum:
+      description: The checksum computed now. Only with O(verify=true), else V(null).
+      type: str
+      sample: "sha256:0b6e7b8a5e86d9f0a2c0f3f1b9a37f4b1f0f1e4cf0f1c77f1e3bd1c6a2e9e5d1"
+    verified:
+      description:
+        - With O(verify=true), V(true) when the files match what was installed.
+        - V(false) when they differ (files changed, added or deleted), or when the tree cannot be checksummed, for example
+          because it contains a symlink or a file cannot be read. See RV(packs[].verify_reason).
+        - V(null) when there is nothing to compare with (a pack that is not managed or not installed), and always without
+          O(verify=true).
+      type: bool
+      sample: true
+    verify_reason:
+      description: Why RV(packs[].verified) is not V(true). V(null) when it is, or without O(verify=true).
+      type: str
+      sample: files differ from what was installed
+    error:
+      description: A problem reading the pack's metadata or C(pack.yaml), else V(null).
+      type: str
+      sample: null
+modified:
+  description: Refs of the packs whose RV(packs[].verified) is V(false), sorted.
+  returned: when O(verify=true)
+  type: list
+  elements: str
+  sample: [slack]
+missing:
+  description: Refs requested in O(name) that are not installed, in the order given. Empty without O(name).
+  returned: success
+  type: list
+  elements: str
+  sample: [aws]
+packs_dir:
+  description: The packs directory that was read.
+  returned: success
+  type: str
+  sample: /opt/attune/packs
+msg:
+  description: Summary for people.
+  returned: always
+  type: str
+  sample: "3 packs in /opt/attune/packs (2 managed); verified: 1 modified (slack)"
+"""
+
+import contextlib
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.attune.packs.plugins.module_utils import _packdir
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+
+PROVENANCE_FIELDS = ("installed_at", "installed_from", "checksum", "registry", "registry_url", "spec", "tree_checksum")
+
+
+def report(packs_dir, ref, entry):
+    """One item of ``packs`` from a ``_packdir.installed`` entry (None: not installed)."""
+    item = {"ref": ref, "installed": entry is not None, "path": None, "managed": False, "version": None}
+    item.update((field, None) for field in PROVENANCE_FIELDS)
+    item.update(current_tree_checksum=None, verified=None, verify_reason=None, error=None)
+    if entry is not None:
+        metadata = entry["metadata"] or {}
+        item.update(path=entry["path"], managed=entry["managed"], version=entry["version"], error=entry["error"])
+        item.update((field, metadata.get(field)) for field in PROVENANCE_FIELDS)
+    return item
+
+
+def unique_names(names):
+    result = []
+    for name in names or []:
+        name = name.strip()
+        if name and name not in result:
+            result.append(name)
+    return result
+
+
+def packs_dir_of(params):
+    if params["packs_dir"]:
+        return params["packs_dir"]
+    from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+
+    options = {"config_path": params["config_path"], "environment": params["environment"]}
+    return load_settings(options, require_registries=False).packs_base_dir
+
+
+def summary(packs, packs_dir, missing, modified, exists):
+    installed = [p for p in packs if p["installed"]]
+    if exists:
+        text = "%d pack%s in %s (%d managed)" % (len(installed), "" if len(installed) == 1 else "s", packs_dir,
+                                                 sum(1 for p in installed if p["managed"]))
+    else:
+        text = "no packs: %s does not exist" % packs_dir
+    if missing:
+        text += "; not installed: %s" % ", ".join(missing)
+    if modified is not None:
+        text += "; verified: %s" % ("%d modified (%s)" % (len(modified), ", ".join(modified)) if modified else "no modified pack")
+    return text
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="list", elements="str", aliases=["pack"]),
+            packs_dir=dict(type="path"),
+            verify=dict(type="bool", default=False),
+            config_path=dict(type="path"),
+            environment=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    if not _packdir.HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML>=5.1"), exception=_packdir.YAML_IMPORT_ERROR)
+
+    names = unique_names(module.params["name"])
+    verify = module.params["verify"]
+    packs_dir = None
+    try:
+        packs_dir = packs_dir_of(module.params)
+        for ref in names:
+            _packdir.validate_ref(ref)
+        exists = os.path.isdir(packs_dir)
+        # Verification holds the packs_dir lock, so that no tree is compared while attune_pack replaces it.
+        lock = _packdir.locked(packs_dir) if verify and exists else contextlib.nullcontext()
+        with lock:
+            if names:
+                packs = [report(packs_dir, ref, _packdir.installed(packs_dir, ref)) for ref in names]
+            else:
+                packs = [report(packs_dir, entry["ref"], entry) for entry in _packdir.list_installed(packs_dir)]
+            if verify:
+                for item in packs:
+                    if item["installed"]:
+                        check = _packdir.verify_installed(packs_dir, item["ref"])
+                        item.update(verified=check["ok"], verify_reason=check["reason"], current_tree_checksum=check["actual"])
+    except AttuneError as exc:
+        module.fail_json(msg=str(exc), error=exc.to_dict(), changed=False, packs_dir=packs_dir)
+    except OSError as exc:
+        module.fail_json(msg="cannot read packs_dir %s: %s" % (packs_dir, exc.strerror or exc), changed=False, packs_dir=packs_dir)
+
+    for item in packs:
+        if item["error"]:
+            module.warn("pack %s in %s: %s" % (item["ref"], packs_dir, item["error"]))
+        elif verify and item["managed"] and item["verified"] is None:
+            module.warn("pack %s could not be verified: %s" % (item["ref"], item["verify_reason"]))
+
+    missing = [item["ref"] for item in packs if not item["installed"]]
+    result = dict(changed=False, packs=packs, missing=missing, packs_dir=packs_dir)
+    modified = None
+    if verify:
+        modified = sorted(item["ref"] for item in packs if item["verified"] is False)
+        result["modified"] = modified
+    result["msg"] = summary(packs, packs_dir, missing, modified, exists)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to this collection: the base of the collection's action plugins (may change without notice).
+
+Every registry module has an action plugin of the same name.  With
+``resolve_on: host`` (the default) it only runs the module.  With
+``resolve_on: controller`` the registry work runs here, on the controller,
+with the same core code the module would run (``module_utils._queries``):
+the task arguments are validated against the module's own argument spec,
+indexes go through the controller's on-disk cache (shared by all forks under
+a lock), and the hosts receive the result.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, missing_libraries
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+
+
+class TaskFailed(Exception):
+    """Stop the action with a failed result."""
+
+    def __init__(self, msg, **extra):
+        super(TaskFailed, self).__init__(msg)
+        self.result = dict(extra, failed=True, msg=msg)
+
+
+class RegistryActionBase(ActionBase):
+    MODULE = None  # fully qualified module name
+
+    def argument_spec(self):
+        raise NotImplementedError
+
+    def validator_kwargs(self):
+        return {}
+
+    def wants_controller(self, args):
+        return args.get("resolve_on") == "controller"
+
+    def run_module(self, module_args, task_vars):
+        return self._execute_module(module_name=self.MODULE, module_args=module_args, task_vars=task_vars)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(RegistryActionBase, self).run(tmp, task_vars)
+        args = dict(self._task.args)
+        try:
+            if not self.wants_controller(args):
+                result.update(self.run_module(args, task_vars))
+                return result
+            params = self.validate(args)
+            self.warnings = []
+            result.update(self.on_controller(params, args, task_vars))
+            if self.warnings:
+                result.setdefault("warnings", []).extend(self.warnings)
+        except TaskFailed as exc:
+            result.update(exc.result)
+        except AttuneError as exc:
+            result.update(failed=True, changed=False, msg=str(exc), error=exc.to_dict())
+        return result
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def validate(self, args):
+        missing = missing_libraries()
+        if missing:
+            raise TaskFailed("resolve_on=controller needs these Python libraries on the controller: %s"
+                             % ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing))
+        validated = ArgumentSpecValidator(self.argument_spec(), **self.validator_kwargs()).validate(args)
+        if validated.error_messages:
+            raise TaskFailed("; ".join(validated.error_messages))
+        return validated.validated_parameters
+
+    def client(self, params):
+        from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+
+        options = dict((name, params.get(name)) for name in REGISTRY_OPTION_NAMES)
+        return RegistryClient(load_settings(options))
+
+    def on_controller(self, params, args, task_vars):
+        raise NotImplementedError
+
+
+class QueryAction(RegistryActionBase):
+    """attune_pack_registries / search / info: the whole answer comes from the controller."""
+
+    QUERY = None  # (argument spec builder, operation) from module_utils._queries
+
+    def argument_spec(self):
+        from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec
+
+        spec = self.QUERY[0]()
+        spec.update(controller_argument_spec())
+        return spec
+
+    def on_controller(self, params, args, task_vars):
+        return self.QUERY[1](self.client(params), params, self.warn)
