@@ -381,6 +381,21 @@ def main():
     module.exit_json(**result_of(steps, packs_dir, module))
 
 
+def describe(step, item, prefix):
+    """One line per pack: 'slack: upgrade 2.0.0 -> 2.1.0', 'slack: would install 2.1.0', 'slack: ok (...)'."""
+    if not step.changes:
+        return "%s: ok (%s)" % (step.ref, step.reason)
+    before = (item["previous"] or {}).get("version")
+    after = (item["pack"] or {}).get("version")
+    if step.action == "remove":
+        versions = before or ""
+    elif step.action == "install" or not before:
+        versions = after or "(version of the source)"
+    else:
+        versions = "%s -> %s" % (before, after or "(version of the source)")
+    return "%s: %s%s %s" % (step.ref, prefix, step.action, versions)
+
+
 def result_of(steps, packs_dir, module):
     from ansible_collections.attune.packs.plugins.module_utils._install import pack_summary
 
@@ -394,9 +409,7 @@ def result_of(steps, packs_dir, module):
         result["pack"] = items[0]["pack"]
         result["previous"] = items[0]["previous"]
     prefix = "would " if module.check_mode else ""
-    result["msg"] = "; ".join(
-        "%s: %s" % (step.ref, step.reason if not step.changes else "%s%s (%s)" % (prefix, step.action, step.reason)) for step in steps
-    ) or "nothing to do"
+    result["msg"] = "; ".join(describe(step, item, prefix) for step, item in zip(steps, items)) or "nothing to do"
     if module._diff and changed:
         result["diff"] = {
             "before": "".join(step.diff_text("before") for step in steps),
