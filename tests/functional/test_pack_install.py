@@ -293,3 +293,20 @@ def test_packs_dir_defaults_to_the_config_file(site, tmp_path):
     play, res = install(tmp_path, {"name": "slack", "config_path": str(config), "ca_path": site.server.ca_path})
     assert res["changed"] is True and res["packs_dir"] == packs_dir, play
     assert os.path.isfile(os.path.join(packs_dir, "slack", "pack.yaml"))
+
+
+def test_absent_refuses_traversal_and_removes_only_that_pack(tmp_path):
+    packs_dir = str(tmp_path / "packs")
+    for ref in ("keep", "drop"):
+        tree = synth.make_pack_tree(str(tmp_path / "src" / ref), ref, "0.1.0")
+        install(tmp_path, {"name": ref, "src": tree, "packs_dir": packs_dir})
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "pack.yaml").write_text("ref: victim\n")
+    for bad in ("../victim", "/etc", "drop/..", ".attune-lock"):
+        play, res = install(tmp_path, {"name": bad, "state": "absent", "packs_dir": packs_dir})
+        assert res.get("failed") and "ref" in res["msg"].lower(), (bad, res)
+    assert (victim / "pack.yaml").exists()
+    play, res = install(tmp_path, {"name": "drop", "state": "absent", "packs_dir": packs_dir})
+    assert res["changed"] is True, play
+    assert sorted(n for n in os.listdir(packs_dir) if not n.startswith(".")) == ["keep"]
