@@ -1,7 +1,7 @@
 """attune_pack_installed, for real: packs installed by attune_pack, then listed and verified through
 ansible-playbook and ad hoc ``ansible``, on the controller's Python and on a Python 3.9 target.
 
-Everything runs once per module (two playbooks over two hosts, two ad hoc runs); the tests assert on the
+Everything runs once per module (two playbooks over two hosts, one ad hoc run); the tests assert on the
 recorded results.  Between the playbooks the installed trees are tampered with: a changed file, an added
 file, a deleted file, a path too long to read, a corrupted metadata.json, plus a pack copied by hand.
 """
@@ -137,7 +137,6 @@ def fleet(tmp_path_factory):
         {MODULE: {"packs_dir": "{{ packs_dir }}", "verify": True}, "check_mode": True},
         {MODULE: {"packs_dir": "{{ packs_dir }}", "verify": True}},
         {MODULE: {"packs_dir": "{{ packs_dir }}", "name": ["manual", "alpha", "nosuch"], "verify": True}},
-        listing,
         {MODULE: {"config_path": "{{ config_path }}", "environment": "prod"}},
         {MODULE: {"config_path": "{{ config_path }}"}},
         {MODULE: {"config_path": "{{ config_path }}.missing"}},
@@ -145,8 +144,7 @@ def fleet(tmp_path_factory):
         {MODULE: {"packs_dir": "{{ packs_dir }}", "name": ["../alpha"]}},
         {"ansible.builtin.command": "{{ ansible_python_interpreter }} -c 'import sys; print(sys.version_info[:2])'"},
     ])
-    fleet.adhoc_all = fleet.adhoc("adhoc-all", "packs_dir={{ packs_dir }} name=alpha,nosuch,beta verify=true")
-    fleet.adhoc_literal = fleet.adhoc("adhoc-literal", "packs_dir=%s" % os.path.join(fleet.root, "nowhere"), pattern="ctl")
+    fleet.adhoc_result = fleet.adhoc("adhoc", "packs_dir=%s name=alpha,nosuch,beta verify=true" % fleet.packs_dir("ctl"), pattern="ctl")
     return fleet
 
 
@@ -241,42 +239,34 @@ def test_name_filter_with_verify(fleet):
     assert result["packs"][2]["verified"] is None
 
 
-def test_without_verify_nothing_is_claimed(fleet):
-    result = fleet.after.host("ctl")[3]
-    assert "modified" not in result
-    assert all(item["verified"] is None for item in result["packs"])
-
-
 def test_packs_dir_defaults_to_the_config_file(fleet):
     tasks = fleet.after.host("ctl")
-    with_env, without_env = tasks[4], tasks[5]
+    with_env, without_env = tasks[3], tasks[4]
     assert not with_env.get("failed") and with_env["packs_dir"] == fleet.packs_dir("ctl"), with_env
     assert len(with_env["packs"]) == 6
     elsewhere = os.path.join(fleet.root, "ctl", "elsewhere")
     assert without_env["packs_dir"] == elsewhere and without_env["packs"] == [], without_env
     assert without_env["msg"] == "no packs: %s does not exist" % elsewhere
-    missing = tasks[6]
+    missing = tasks[5]
     assert missing.get("failed") and "config.yaml.missing" in missing["msg"] and "not found" in missing["msg"], missing
 
 
 def test_clear_failures(fleet):
-    not_a_dir, traversal = fleet.after.host("ctl")[7], fleet.after.host("ctl")[8]
+    not_a_dir, traversal = fleet.after.host("ctl")[6], fleet.after.host("ctl")[7]
     assert not_a_dir.get("failed") and not_a_dir["msg"] == "cannot read packs_dir %s: Not a directory" % fleet.not_a_dir, not_a_dir
     assert traversal.get("failed") and "invalid pack ref '../alpha'" in traversal["msg"], traversal
     assert "Traceback" not in fleet.after.output
 
 
 def test_adhoc(fleet):
-    proc, results = fleet.adhoc_all
+    # ansible ctl -m attune.packs.attune_pack_installed -a "packs_dir=/... name=alpha,nosuch,beta verify=true"
+    proc, results = fleet.adhoc_result
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert sorted(results) == sorted(fleet.hosts)
-    for host, result in results.items():
-        assert result["changed"] is False and result["packs_dir"] == fleet.packs_dir(host)
-        assert [item["ref"] for item in result["packs"]] == ["alpha", "nosuch", "beta"]
-        assert result["modified"] == ["alpha", "beta"] and result["missing"] == ["nosuch"]
-    proc, results = fleet.adhoc_literal
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert results["ctl"]["packs"] == [] and results["ctl"]["packs_dir"] == os.path.join(fleet.root, "nowhere")
+    result = results["ctl"]
+    assert result["changed"] is False and result["packs_dir"] == fleet.packs_dir("ctl")
+    assert [item["ref"] for item in result["packs"]] == ["alpha", "nosuch", "beta"]
+    assert result["modified"] == ["alpha", "beta"] and result["missing"] == ["nosuch"]
+    assert '"modified": [' in proc.stdout and "SUCCESS" in proc.stdout
 
 
 def test_python39_target(fleet):
@@ -290,5 +280,5 @@ def test_python39_target(fleet):
                [(i["ref"], i["version"], i["managed"], i["verified"], i["verify_reason"]) for i in ctl["packs"]]
         assert py.get("modified") == ctl.get("modified") and py["missing"] == ctl["missing"]
     assert py_after[0]["modified"] == ["alpha", "beta", "epsilon", "gamma"]
-    assert py_after[4]["packs_dir"] == fleet.packs_dir("py39")
+    assert py_after[3]["packs_dir"] == fleet.packs_dir("py39")
     assert py_after[-1]["stdout"] == "(3, 9)" and ctl_after[-1]["stdout"] == str(sys.version_info[:2])
