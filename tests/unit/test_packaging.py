@@ -23,9 +23,6 @@ GALAXY_META_SCHEMA = os.path.join(os.path.dirname(ansible.galaxy.__file__), "dat
 
 # Modules that belong to the registry action group but have not landed yet.  Remove a name from
 # here when its module file arrives; an empty set means the group and plugins/modules agree exactly.
-PLANNED_MODULES = {"attune_pack", "attune_pack_installed"}
-
-
 def load_yaml(relpath):
     with open(os.path.join(REPO, relpath), encoding="utf-8") as f:
         return yaml.safe_load(f)
@@ -177,7 +174,7 @@ def test_registry_action_group_is_the_modules_with_the_registry_options(runtime)
 
 def test_registry_action_group_has_no_unknown_modules(runtime):
     group = set(runtime["action_groups"]["registry"])
-    unknown = group - module_names() - PLANNED_MODULES
+    unknown = group - module_names()
     assert not unknown, "action_groups.registry names modules that do not exist: %s" % sorted(unknown)
 
 
