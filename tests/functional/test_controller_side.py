@@ -146,4 +146,3 @@ def test_lock_file_pins_the_fleet(site, tmp_path):
         assert missing.get("failed") and "github" in missing["msg"] and "lock" in missing["msg"], missing
     assert len(set(installed_checksums(tmp_path, "slack").values())) == 1
     assert site.count("/files/slack-2.1.0.zip") == 1
-
