@@ -15,14 +15,16 @@ big incompressible ones) is served over HTTPS by the test server
      and without the fsync of the new tree, and split in phases (download +
      sha256, extraction, tree checksum, fsync).
 2. Peak memory (``ru_maxrss`` from ``os.wait4``) of the real module process
-   (``plugins/modules/attune_pack.py`` run directly with an args file) while
+   (``python -m ...plugins.modules.attune_pack args.json``, no ansible) while
    installing archives of 10 and 50 MB, against the same process doing a
    no-change run (its idle baseline: same imports, nothing downloaded).
 3. A no-change rerun of ``attune_pack`` (pack installed) vs an
    ``ansible.builtin.ping`` play over the same inventory, alternating.
 
 Environment: ``BENCH_RUNS`` (default 5), ``BENCH_SIZES_MB`` (default ``10,50``;
-the largest is used for the timings).  Prints Markdown tables and writes
+the largest is used for the timings), ``BENCH_MAX_LOAD`` (e.g. ``0.5``: before
+each section wait, at most ``BENCH_MAX_WAIT`` seconds, for the 1-minute load
+average to drop below it; the load averages are printed either way).  Prints Markdown tables and writes
 ``bench/results/install.json``.
 """
 import hashlib
@@ -30,6 +32,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,10 +57,13 @@ from ansible_collections.attune.packs.plugins.module_utils._extract import extra
 from ansible_collections.attune.packs.plugins.module_utils._fetch import download  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+# On a shared machine: wait (up to BENCH_MAX_WAIT seconds) until the 1-minute load average is below this.
+MAX_LOAD = float(os.environ.get("BENCH_MAX_LOAD", "0") or 0)
+MAX_WAIT = float(os.environ.get("BENCH_MAX_WAIT", "900"))
 SIZES_MB = sorted(int(s) for s in os.environ.get("BENCH_SIZES_MB", "10,50").split(",") if s.strip())
 REF = "benchpack"
 VERSION = "1.0.0"
-MODULE_PATH = os.path.join(COLLECTIONS_ROOT, "ansible_collections", "attune", "packs", "plugins", "modules", "attune_pack.py")
+MODULE = "ansible_collections.attune.packs.plugins.modules.attune_pack"
 SMALL_FILES_PER_MB = 40
 BIG_FILES = 4
 WORDS = ("action", "alert", "backup", "channel", "deploy", "entry_point", "host", "incident", "message", "parameters",
@@ -125,10 +131,36 @@ def run_checked(cmd, **kwargs):
     return proc
 
 
+def _cpu_seconds():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed_call(func):
+    """``(wall seconds, CPU seconds, result)``; CPU = this process + the children it waited for meanwhile.
+
+    The CPU time of the HTTPS server process is not included (it is reaped only at the end).
+    """
+    cpu = _cpu_seconds()
     start = time.perf_counter()
     result = func()
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, _cpu_seconds() - cpu, result
+
+
+def record(samples, key, measured):
+    """Append a ``timed_call`` measurement to ``samples[key]`` (wall) and ``samples[key + ' cpu']``; return its result."""
+    samples.setdefault(key, []).append(measured[0])
+    samples.setdefault(key + " cpu", []).append(measured[1])
+    return measured[2]
+
+
+def wait_quiet(section, loads):
+    """Before a section: wait for a quiet machine when BENCH_MAX_LOAD is set; note the load average."""
+    deadline = time.monotonic() + MAX_WAIT
+    while MAX_LOAD and os.getloadavg()[0] >= MAX_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+    loads[section] = os.getloadavg()[0]
 
 
 def installed_checksum(packs_dir):
@@ -146,8 +178,9 @@ def machine_info():
                 model = line.split(":", 1)[1].strip()
                 break
     version = run_checked([ansible_bin("ansible"), "--version"]).stdout.splitlines()[0]
+    git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
     return {"platform": platform.platform(), "nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "ansible": version, "loadavg_start": os.getloadavg()}
+            "ansible": version, "loadavg_start": os.getloadavg(), "git": git or "unknown"}
 
 
 # -- 1. install time ------------------------------------------------------------------
@@ -159,7 +192,8 @@ BASELINE = 'curl -s --cacert "$CA" "$URL" -o f && sha256sum f && tar -xzf f'
 def baseline_once(work, url, ca_path, archive):
     where = fresh_dir(work, "baseline")
     env = dict(os.environ, CA=ca_path, URL=url)
-    elapsed, proc = timed_call(lambda: run_checked(["bash", "-c", BASELINE], cwd=where, env=env))
+    measured = timed_call(lambda: run_checked(["bash", "-c", BASELINE], cwd=where, env=env))
+    proc = measured[2]
     if proc.stdout.split()[0] != archive["sha256"]:
         raise RuntimeError("baseline: sha256sum printed %s" % proc.stdout)
     steps = {}
@@ -169,7 +203,7 @@ def baseline_once(work, url, ca_path, archive):
         steps[name] = timed_call(lambda cmd=cmd: run_checked(cmd, cwd=step_dir))[0]
     shutil.rmtree(where)
     shutil.rmtree(step_dir)
-    return elapsed, steps
+    return measured, steps
 
 
 def core_install(packs_dir, url, checksum, ca_path, durable=True):
@@ -238,7 +272,7 @@ def bench_install_time(work, server, archive, inventory, env):
     ansible_packs = os.path.join(packs_root, "ansible")
     run_install = playbook_runner(work, inventory, write_playbook(work, "install.yml", install_task),
                                   {"url": url, "checksum": archive["checksum"], "ca": server.ca_path, "packs_dir": ansible_packs}, env)
-    samples = {"baseline": [], "ansible": [], "core": [], "core_no_fsync": []}
+    samples = {}
     steps = {}
     phases = {}
     # warm-up: page cache, TLS session code paths, ansible's caches
@@ -246,17 +280,17 @@ def bench_install_time(work, server, archive, inventory, env):
     run_install(True)
     shutil.rmtree(ansible_packs)
     for dummy in range(RUNS):
-        elapsed, step_times = baseline_once(work, url, server.ca_path, archive)
-        samples["baseline"].append(elapsed)
+        measured, step_times = baseline_once(work, url, server.ca_path, archive)
+        record(samples, "baseline", measured)
         for name, value in step_times.items():
             steps.setdefault(name, []).append(value)
         for key, durable in (("core", True), ("core_no_fsync", False)):
             packs_dir = os.path.join(packs_root, key)
-            samples[key].append(timed_call(lambda d=packs_dir, f=durable: core_install(d, url, archive["checksum"], server.ca_path, f))[0])
+            record(samples, key, timed_call(lambda d=packs_dir, f=durable: core_install(d, url, archive["checksum"], server.ca_path, f)))
             if installed_checksum(packs_dir) != archive["checksum"]:
                 raise RuntimeError("core install recorded another checksum")
             shutil.rmtree(packs_dir)
-        samples["ansible"].append(timed_call(lambda: run_install(True))[0])
+        record(samples, "ansible", timed_call(lambda: run_install(True)))
         if installed_checksum(ansible_packs) != archive["checksum"]:
             raise RuntimeError("ansible install recorded another checksum")
         shutil.rmtree(ansible_packs)
@@ -277,22 +311,22 @@ def bench_install_time(work, server, archive, inventory, env):
 LAUNCHER = """
 import json, os, subprocess, sys, time
 start = time.perf_counter()
-with open(sys.argv[3], "wb") as out:
-    proc = subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2]], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+with open(sys.argv[1], "wb") as out:
+    proc = subprocess.Popen([sys.executable, "-m"] + sys.argv[2:], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
 print(json.dumps({"rc": proc.returncode, "maxrss_kib": usage.ru_maxrss, "seconds": time.perf_counter() - start}))
 """
 
 
-def run_module(work, args, label):
-    """Run the real module file as its own process (no ansible); return (result, ru_maxrss KiB, seconds)."""
+def run_module(work, args, label, module=MODULE):
+    """Run a module as its own process (``python -m module args.json``, no ansible); return (result, ru_maxrss KiB, seconds)."""
     args_file = os.path.join(work, "module-args-%s.json" % label)
     with open(args_file, "w") as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
     out_path = os.path.join(work, "module-out-%s.json" % label)
     env = dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT)
-    proc = run_checked([sys.executable, "-c", LAUNCHER, MODULE_PATH, args_file, out_path], env=env, cwd=work)
+    proc = run_checked([sys.executable, "-c", LAUNCHER, out_path, module, args_file], env=env, cwd=work)
     usage = json.loads(proc.stdout)
     with open(out_path) as handle:
         text = handle.read()
@@ -305,23 +339,25 @@ def bench_memory(work, server, archives):
     rows = []
     for archive in archives:
         url = server.url(os.path.basename(archive["path"]))
-        peaks, idles, times = [], [], []
+        peaks, idles, times, idle_times = [], [], [], []
         for run in range(max(3, min(RUNS, 5))):
             packs_dir = fresh_dir(work, "mem-packs")
             args = {"name": REF, "src": url, "checksum": archive["checksum"], "ca_path": server.ca_path, "packs_dir": packs_dir}
             result, peak, elapsed = run_module(work, args, "install-%d-%d" % (archive["size_mb"], run))
             if not result.get("changed") or result["pack"]["checksum"] != archive["checksum"]:
                 raise RuntimeError("module install did not install: %r" % result)
-            result, idle, dummy = run_module(work, args, "idle-%d-%d" % (archive["size_mb"], run))
+            result, idle, idle_time = run_module(work, args, "idle-%d-%d" % (archive["size_mb"], run))
             if result.get("changed"):
                 raise RuntimeError("module rerun changed: %r" % result)
             peaks.append(peak / 1024.0)
             idles.append(idle / 1024.0)
             times.append(elapsed)
+            idle_times.append(idle_time)
             shutil.rmtree(packs_dir)
         deltas = [p - i for p, i in zip(peaks, idles)]
         rows.append({"size_mb": archive["size_mb"], "archive_bytes": archive["bytes"], "peak_mib": summary(peaks),
-                     "idle_mib": summary(idles), "delta_mib": summary(deltas), "module_process_s": summary(times)})
+                     "idle_mib": summary(idles), "delta_mib": summary(deltas), "module_process_s": summary(times),
+                     "idle_process_s": summary(idle_times)})
     return rows
 
 
@@ -340,14 +376,23 @@ def bench_rerun(work, server, archive, inventory, env):
     run_ping(False)
     archive_path = "/" + os.path.basename(archive["path"])
     gets_before = sum(1 for r in server.read_log() if r["path"] == archive_path and r["method"] == "GET")
-    samples = {"rerun": [], "ping": []}
+    samples = {}
     for dummy in range(RUNS):
-        samples["ping"].append(timed_call(lambda: run_ping(False))[0])
-        samples["rerun"].append(timed_call(lambda: run_install(False))[0])
+        record(samples, "ping", timed_call(lambda: run_ping(False)))
+        record(samples, "rerun", timed_call(lambda: run_install(False)))
+    # the module processes alone (no ansible-playbook around them)
+    args = {"name": REF, "src": url, "checksum": archive["checksum"], "ca_path": server.ca_path, "packs_dir": packs_dir}
+    for run in range(RUNS):
+        samples.setdefault("ping module process", []).append(run_module(work, {}, "ping-%d" % run, "ansible.modules.ping")[2])
+        result, dummy, elapsed = run_module(work, args, "rerun-%d" % run)
+        if result.get("changed"):
+            raise RuntimeError("module rerun changed: %r" % result)
+        samples.setdefault("attune_pack module process", []).append(elapsed)
     gets_after = sum(1 for r in server.read_log() if r["path"] == archive_path and r["method"] == "GET")
     result = {key: summary(value) for key, value in samples.items()}
     result["ratio_median"] = result["rerun"]["median"] / result["ping"]["median"]
     result["ratio_min"] = result["rerun"]["min"] / result["ping"]["min"]
+    result["ratio_cpu_median"] = result["rerun cpu"]["median"] / result["ping cpu"]["median"]
     result["archive_gets_during_reruns"] = gets_after - gets_before
     return result
 
@@ -360,8 +405,11 @@ def report(results):
     big = results["archives"][-1]
     inst = results["install"]
     mb = big["bytes"] / 1e6
-    print("machine: %s; %s CPUs (%s); Python %s; %s; load average at start %.2f" % (
-        machine["platform"], machine["nproc"], machine["cpu"], machine["python"], machine["ansible"], machine["loadavg_start"][0]))
+    print("machine: %s; %s CPUs (%s); Python %s; %s" % (
+        machine["platform"], machine["nproc"], machine["cpu"], machine["python"], machine["ansible"]))
+    print("load average (1 min) at start %.2f, before each section %s, at end %.2f; checkout %s" % (
+        machine["loadavg_start"][0], ", ".join("%s %.2f" % item for item in machine["loadavg_sections"].items()),
+        machine["loadavg_end"][0], machine["git"]))
     print("runs per measurement: %d" % RUNS)
     print()
     print("Archives:")
@@ -374,8 +422,8 @@ def report(results):
     print()
     print("Install of the %.1f MB archive over HTTPS:" % mb)
     print()
-    print("| measurement | median | min | throughput (median) | vs baseline (throughput) |")
-    print("|---|---|---|---|---|")
+    print("| measurement | median | min | throughput (median) | vs baseline (throughput) | CPU s (median) |")
+    print("|---|---|---|---|---|---|")
     base = inst["baseline"]["median"]
     rows = (("baseline: curl + sha256sum + tar -xzf", "baseline"),
             ("attune_pack via ansible-playbook", "ansible"),
@@ -383,7 +431,8 @@ def report(results):
             ("core in-process, no fsync (durable=False)", "core_no_fsync"))
     for label, key in rows:
         item = inst[key]
-        print("| %s | %.3f s | %.3f s | %.1f MB/s | %.2fx |" % (label, item["median"], item["min"], mb / item["median"], base / item["median"]))
+        print("| %s | %.3f s | %.3f s | %.1f MB/s | %.2fx | %.2f |" % (
+            label, item["median"], item["min"], mb / item["median"], base / item["median"], inst[key + " cpu"]["median"]))
     print()
     print("| baseline step | median | min |")
     print("|---|---|---|")
@@ -399,7 +448,7 @@ def report(results):
     print()
     print("Peak memory of the module process (ru_maxrss):")
     print()
-    print("| archive | install peak (median / max) | no-change run (idle) | peak - idle (median / max) | module process time (median) |")
+    print("| archive | install peak (median / max) | no-change run (idle) | peak - idle (median / max) | install process time (median) |")
     print("|---|---|---|---|---|")
     for row in results["memory"]:
         print("| %.1f MB | %.1f / %.1f MiB | %.1f MiB | %.1f / %.1f MiB | %.3f s |" % (
@@ -409,11 +458,19 @@ def report(results):
     print()
     print("No-change rerun vs ping (ansible-playbook, localhost):")
     print()
-    print("| measurement | median | min |")
+    print("| measurement | median | min | CPU s (median) |")
+    print("|---|---|---|---|")
+    print("| `ansible.builtin.ping` play | %.3f s | %.3f s | %.2f |" % (rerun["ping"]["median"], rerun["ping"]["min"], rerun["ping cpu"]["median"]))
+    print("| `attune_pack` no-change rerun play | %.3f s | %.3f s | %.2f |" % (
+        rerun["rerun"]["median"], rerun["rerun"]["min"], rerun["rerun cpu"]["median"]))
+    print("| ratio | %.2fx | %.2fx | %.2fx |" % (rerun["ratio_median"], rerun["ratio_min"], rerun["ratio_cpu_median"]))
+    print()
+    print("The module processes alone (run directly, no ansible-playbook):")
+    print()
+    print("| module process | median | min |")
     print("|---|---|---|")
-    print("| `ansible.builtin.ping` play | %.3f s | %.3f s |" % (rerun["ping"]["median"], rerun["ping"]["min"]))
-    print("| `attune_pack` no-change rerun play | %.3f s | %.3f s |" % (rerun["rerun"]["median"], rerun["rerun"]["min"]))
-    print("| ratio | %.2fx | %.2fx |" % (rerun["ratio_median"], rerun["ratio_min"]))
+    for key in ("ping module process", "attune_pack module process"):
+        print("| %s | %.3f s | %.3f s |" % (key, rerun[key]["median"], rerun[key]["min"]))
     print()
     print("archive GETs during the %d reruns: %d" % (RUNS, rerun["archive_gets_during_reruns"]))
 
@@ -427,9 +484,13 @@ def main():
         with open(inventory, "w") as handle:
             handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
         env = base_env()
+        loads = results["machine"]["loadavg_sections"] = {}
         with ServerProcess(os.path.join(work, "www"), work) as server:
+            wait_quiet("install", loads)
             results["install"] = bench_install_time(work, server, results["archives"][-1], inventory, env)
+            wait_quiet("memory", loads)
             results["memory"] = bench_memory(work, server, results["archives"])
+            wait_quiet("rerun", loads)
             results["rerun"] = bench_rerun(work, server, results["archives"][-1], inventory, env)
     results["machine"]["loadavg_end"] = os.getloadavg()
     for archive in results["archives"]:
