@@ -21,8 +21,7 @@ from packaging.version import Version
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GALAXY_META_SCHEMA = os.path.join(os.path.dirname(ansible.galaxy.__file__), "data", "collections_galaxy_meta.yml")
 
-# Modules that belong to the registry action group but have not landed yet.  Remove a name from
-# here when its module file arrives; an empty set means the group and plugins/modules agree exactly.
+
 def load_yaml(relpath):
     with open(os.path.join(REPO, relpath), encoding="utf-8") as f:
         return yaml.safe_load(f)
