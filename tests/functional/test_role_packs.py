@@ -207,8 +207,10 @@ def test_four_step_idempotence_on_a_fleet(site, tmp_path):
         assert sorted(installs) == hosts and all(e["status"] in ("ok", "changed") for e in installs.values()), run
         locks = run.results(action=LOCK)
         assert len(locks) == 1, "the lock must run once: %r" % locks
-        # not asked to prune: the removal tasks are skipped everywhere
-        assert all(e["status"] == "skipped" for e in run.results(action=INSTALLED)), run
+        # not asked to prune: the pruning is skipped everywhere, nothing is listed
+        prune = run.results(action="ansible.builtin.include_tasks")
+        assert len(prune) == len(hosts) and all(e["status"] == "skipped" for e in prune), prune
+        assert not run.results(action=INSTALLED)
         return run, locks[0], installs
 
     # 1. check mode: the lock would be written and every host would install the four packs; nothing is written
@@ -382,8 +384,8 @@ def test_fleet_of_51_hosts_one_fetch_per_index_and_archive_identical_bytes_and_d
 
 
 def test_remove_unlisted_removes_only_unlisted_managed_packs(site, tmp_path):
-    fleet = make_fleet(tmp_path, 3, python=bare_python(), **role_vars(site, tmp_path, packs_list=["slack@^2", "aws", "github"],
-                                                                        packs_fetch_on="controller"))
+    variables = role_vars(site, tmp_path, packs_list=["slack@^2", "aws", "github"], packs_fetch_on="controller")
+    fleet = make_fleet(tmp_path, 3, python=bare_python(), **variables)
     hosts = fleet.names
     converge(tmp_path, fleet.write_inventory())
     for host in hosts:  # a pack copied by hand (no provenance metadata) must survive the pruning
@@ -414,12 +416,13 @@ def test_remove_unlisted_removes_only_unlisted_managed_packs(site, tmp_path):
 
     again = converge(tmp_path, inventory)
     assert all(again.stats[host]["changed"] == 0 for host in hosts), again.stats
-    assert all(event["status"] == "skipped" for event in again.results(task=REMOVE_TASK))
+    skipped = again.results(action=PACK, task=REMOVE_TASK)
+    assert len(skipped) == len(hosts) and all(event["status"] == "skipped" for event in skipped), skipped
 
 
 def test_lock_update_upgrades_only_the_named_pack(site, tmp_path):
-    fleet = make_fleet(tmp_path, 3, python=bare_python(), **role_vars(site, tmp_path, packs_list=["slack@^2", "aws"],
-                                                                        packs_fetch_on="controller"))
+    variables = role_vars(site, tmp_path, packs_list=["slack@^2", "aws"], packs_fetch_on="controller")
+    fleet = make_fleet(tmp_path, 3, python=bare_python(), **variables)
     hosts = fleet.names
     inventory = fleet.write_inventory()
     converge(tmp_path, inventory)
