@@ -24,8 +24,8 @@ from ansible_collections.attune.packs.plugins.plugin_utils._action import Regist
 
 # Registry options the host does not need once the controller has resolved (ca_path and validate_certs stay:
 # they also apply to the host's downloads).
-CONTROLLER_ONLY = tuple(name for name in REGISTRY_OPTION_NAMES if name not in ("ca_path", "validate_certs", "timeout", "connect_timeout",
-                                                                              "allow_http"))
+HOST_TOO = ("ca_path", "validate_certs", "timeout", "connect_timeout", "allow_http")
+CONTROLLER_ONLY = tuple(name for name in REGISTRY_OPTION_NAMES if name not in HOST_TOO)
 
 
 class ActionModule(RegistryActionBase):

@@ -313,8 +313,8 @@ def _prepare(stage, target, options, warn):
                 pack_yaml = _packdir.read_pack_yaml(tree, ref, target.version, pack=ref)
             elif source["type"] == "archive":
                 archive, verified = _fetch_archive(stage, source, checksum, options, ref, "archive%d" % position)
-                tree, pack_yaml, _stats = _packdir.prepare_archive(archive, stage.workdir("extract%d" % position), ref, target.version,
-                                                                  pack=ref, **options.limits)
+                tree, pack_yaml, _stats = _packdir.prepare_archive(
+                    archive, stage.workdir("extract%d" % position), ref, target.version, pack=ref, **options.limits)
                 os.unlink(archive)
             elif source["type"] == "dir":
                 tree = source["path"]
@@ -416,4 +416,3 @@ def _public(source):
     if "url" in result:
         result["url"] = redact_url(result["url"])
     return result
-

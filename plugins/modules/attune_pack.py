@@ -86,7 +86,7 @@ options:
         O(name). A pack missing from the lock, or pinned at a version that does not satisfy its spec, fails the task.
         No registry is consulted.
       - The file is read on the controller by the action plugin (on the host when the module runs without it).
-      - Not with O(state=latest): update the lock with M(attune.packs.attune_pack_lock) instead.
+      - Cannot be combined with O(state=latest); update the lock with M(attune.packs.attune_pack_lock) instead.
     type: path
   fetch_on:
     description:
