@@ -24,7 +24,7 @@ from ansible_collections.attune.packs.plugins.module_utils import _fetch, _git, 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum, parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import (
-    AttuneError, ChecksumError, ChecksumMismatch, InvalidPackStructure, SourceError,
+    AttuneError, ChecksumError, InvalidPackStructure, SourceError,
 )
 from ansible_collections.attune.packs.plugins.module_utils._extract import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_TOTAL_BYTES
 from ansible_collections.attune.packs.plugins.module_utils._index import check_url
@@ -295,6 +295,15 @@ def _fetch_archive(stage, source, checksum, options, ref, name="archive"):
     return path, "%s:%s" % (algorithm, digest)
 
 
+def _naming_source(exc, source):
+    """Make sure the message of ``exc`` names the source it is about (extraction and pack.yaml errors do not)."""
+    where = redact_url(source.get("url") or source.get("path") or "")
+    if where and where not in exc.message:
+        exc.message = "%s: %s" % (_source_text(source), exc.message)
+        exc.args = (exc.format(),)
+    return exc
+
+
 def _prepare(stage, target, options, warn):
     """Fetch, verify, extract and validate one target inside its staging area; return (tree, metadata)."""
     ref = target.ref
@@ -333,17 +342,15 @@ def _prepare(stage, target, options, warn):
                 registry=target.registry, registry_url=target.registry_url, spec=target.spec, commit=commit,
             )
             return tree, metadata
-        except ChecksumMismatch as exc:
-            errors.append(str(exc))
-            if source["type"] != "git" or position + 1 >= len(target.sources):
-                raise
-        except InvalidPackStructure:
-            raise  # the entry itself is wrong: another source of it would not help
+        except InvalidPackStructure as exc:
+            # the entry itself is wrong: another source of it would not help
+            raise _naming_source(exc, source)
         except AttuneError as exc:
+            _naming_source(exc, source)
             errors.append(exc.message)
             if source["type"] != "git" or position + 1 >= len(target.sources):
                 if len(errors) > 1:
-                    exc.message = "; ".join(errors)
+                    exc.message = "; then ".join(errors)
                     exc.args = (exc.format(),)
                 raise
     raise SourceError("no install source to try", pack=ref)
@@ -376,6 +383,16 @@ def fetch_requests(steps):
 # -- applying -------------------------------------------------------------------------
 
 
+def recover(packs_dir, refs):
+    """Finish or undo what a killed run left for these refs (before planning, so the plan sees the real state)."""
+    if not os.path.isdir(packs_dir):
+        return []
+    actions = []
+    for ref in refs:
+        actions.extend(_packdir.recover(packs_dir, ref))
+    return actions
+
+
 def apply(steps, options, warn=lambda message: None, checkpoint=None):
     """Run the steps: prepare every install in its staging area, then activate them all, then removals."""
     installs = [step for step in steps if step.action in ("install", "upgrade", "reinstall", "downgrade")]
@@ -386,7 +403,10 @@ def apply(steps, options, warn=lambda message: None, checkpoint=None):
             tree, metadata = _prepare(stage, step.target, options, warn)
             prepared.append((step, stage, tree, metadata))
         for step, stage, tree, metadata in prepared:
-            step.result = stage.activate(tree, metadata, durable=options.durable)
+            try:
+                step.result = stage.activate(tree, metadata, durable=options.durable)
+            except AttuneError as exc:
+                raise _naming_source(exc, step.target.primary or {})
     for step in steps:
         if step.action == "remove":
             step.result = {"previous": _packdir.remove(options.packs_dir, step.ref, checkpoint=checkpoint)}

@@ -343,6 +343,10 @@ def main():
             return client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
                                   on_registry_error=params["on_registry_error"])
 
+        if not module.check_mode:
+            # a run killed after its swap left staging/old trees behind: clean them before looking at the state
+            refs = [item["ref"] for item in resolutions] if resolutions else [PackSpec.parse(name).ref for name in names]
+            _install.recover(packs_dir, refs)
         seen = set()
         if state == "absent":
             steps = [_install.plan_absent(packs_dir, PackSpec.parse(name).ref) for name in names]

@@ -13,7 +13,7 @@ pointing at them, ``SIGKILL``.
 * Hostile suite: a good version of ``demo`` is installed once and copied into
   one ``packs_dir`` per case; one playbook (one host per case) then tries to
   install or upgrade each from a hostile source.  Each case must fail with a
-  message naming the pack and the cause (and the source: see the xfail),
+  message naming the pack and the cause and the source,
   leave the installed tree byte-identical (modes and ``.attune/metadata.json``
   included) and leave nothing behind in ``packs_dir``.  The full list of
   hostile archives is exercised at unit level (tests/unit/.../test_extract.py);
@@ -493,16 +493,9 @@ def test_killed_upgrade_leaves_a_complete_version_and_a_rerun_finishes(kill_suit
     assert run["final_state"] == "new", run
 
 
-SWAPPED_LEFTOVER_BUG = (
-    "bug in attune_pack/_install: a rerun that finds the new version complete plans 'none', never enters _packdir.staging() "
-    "and so never runs _packdir.recover(): the staging directory of the run killed after its swap (holding the old tree) survives"
-)
 
 
-@pytest.mark.parametrize("point", [
-    pytest.param(point, marks=pytest.mark.xfail(strict=True, reason=SWAPPED_LEFTOVER_BUG)) if point == "swapped" else point
-    for point in KILL_POINTS
-])
+@pytest.mark.parametrize("point", KILL_POINTS)
 def test_rerun_after_a_kill_leaves_no_leftovers(kill_suite, point):
     runs, dummy = kill_suite
     run = runs[point]
@@ -519,12 +512,7 @@ def test_random_kills_during_an_upgrade(kill_suite):
         context = "seed %s (ATTUNE_KILL_SEED replays it), delays over %ss: %r" % (data["seed"], data["duration"], run)
         assert run["state_after_kill"] in ("old", "new"), context
         assert not run["rerun_failed"] and run["final_state"] == "new", context
-        if run["state_after_kill"] == "old":
-            assert run["final_leftovers"] == [], context
-        else:
-            # the new version was complete, the rerun changed nothing: a staging directory left by a kill
-            # after the swap survives it (the bug test_rerun_after_a_kill_leaves_no_leftovers[swapped] documents)
-            assert all(name.startswith(".attune-staging-%s-" % REF) for name in run["final_leftovers"]), context
+        assert run["final_leftovers"] == [], context
 
 
 # -- hostile suite ---------------------------------------------------------------------
@@ -538,14 +526,6 @@ REGISTRY_CASES = ["registry-wrong-checksum", "registry-pack-yaml-other-ref", "re
                   "git-and-archive-bad-checksums", "git-bad-checksum-archive-hostile"]
 FAILING_CASES = HOSTILE_ARCHIVES + INVALID_PACKS + ["src-wrong-checksum", "git-symlink"] + REGISTRY_CASES
 FALLBACK_CASE = "git-bad-checksum-falls-back-to-archive"
-# cases whose failure message names every source involved today; the others are xfail (UNNAMED_SOURCE)
-NAMES_SOURCE = ["src-wrong-checksum", "git-symlink", "registry-wrong-checksum", "registry-archive-too-big"]
-UNNAMED_SOURCE = (
-    "bug in _install._prepare (lead's file): only fetch, checksum and git errors name the source; extraction errors name the "
-    "staging file ('archive0.download: ...'), pack.yaml/tree errors no source at all, and a final ChecksumMismatch drops the "
-    "git error before it. Fix: prefix every error of a source with _source_text(source) and join the errors of all sources "
-    "for ChecksumMismatch too"
-)
 
 
 class Case(object):
@@ -754,10 +734,7 @@ def test_hostile_source_fails_and_keeps_the_installed_version(hostile, case_id):
     assert case["escaped"] == [], case
 
 
-@pytest.mark.parametrize("case_id", [
-    case_id if case_id in NAMES_SOURCE else pytest.param(case_id, marks=pytest.mark.xfail(strict=True, reason=UNNAMED_SOURCE))
-    for case_id in FAILING_CASES
-])
+@pytest.mark.parametrize("case_id", FAILING_CASES)
 def test_hostile_failure_names_the_source(hostile, case_id):
     case = hostile["cases"][case_id]
     msg = case["result"]["msg"] or ""
