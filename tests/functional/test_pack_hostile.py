@@ -493,8 +493,6 @@ def test_killed_upgrade_leaves_a_complete_version_and_a_rerun_finishes(kill_suit
     assert run["final_state"] == "new", run
 
 
-
-
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_rerun_after_a_kill_leaves_no_leftovers(kill_suite, point):
     runs, dummy = kill_suite
