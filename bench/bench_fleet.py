@@ -210,8 +210,8 @@ def report(info, results):
     print("|---:|---:|---:|---:|---:|---:|")
     for r in results:
         c = r["cold"]
-        print("| %d | %.1f | %.1f | %d | %d (%d) | %.1f |" % (r["hosts"], c["wall"], c["cpu"], c["index_gets"], c["archive_gets"],
-                                                             c["distinct_archives"], r["loadavg"]))
+        print("| %d | %.1f | %.1f | %d | %d (%d) | %.1f |" % (
+            r["hosts"], c["wall"], c["cpu"], c["index_gets"], c["archive_gets"], c["distinct_archives"], r["loadavg"]))
     print()
     print("Converged fleet (role, no change on any host) vs ansible.builtin.ping over the same inventory, median (min) of %d:" % RUNS)
     print()
