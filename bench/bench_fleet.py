@@ -224,6 +224,32 @@ def report(info, results):
             r["converged_requests"]))
 
 
+def slopes(results):
+    """CPU seconds per additional host (between the smallest and the largest fleet), and the fixed part."""
+    first, last = results[0], results[-1]
+    if first["hosts"] == last["hosts"]:
+        return {}
+    span = float(last["hosts"] - first["hosts"])
+    out = {}
+    for key in ("converged cpu", "ping cpu", "install task only cpu"):
+        per_host = (last[key]["median"] - first[key]["median"]) / span
+        out[key] = {"per_host": per_host, "fixed": first[key]["median"] - per_host * first["hosts"]}
+    return out
+
+
+def report_slopes(per_host):
+    if not per_host:
+        return
+    print()
+    print("CPU seconds per host (slope of the medians between the smallest and the largest fleet) and fixed part:")
+    print()
+    print("| play | CPU s per host | vs ping | fixed CPU s |")
+    print("|---|---:|---:|---:|")
+    ping = per_host["ping cpu"]["per_host"]
+    for key, label in (("ping cpu", "ansible.builtin.ping"), ("install task only cpu", "install task only"), ("converged cpu", "role (converged)")):
+        print("| %s | %.3f | %+.3f | %.1f |" % (label, per_host[key]["per_host"], per_host[key]["per_host"] - ping, per_host[key]["fixed"]))
+
+
 def main():
     info = machine_info()
     info["target_python"] = target_python()
@@ -232,10 +258,12 @@ def main():
         results = [bench_size(base, size, info["target_python"]) for size in SIZES]
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    per_host = slopes(results)
     report(info, results)
+    report_slopes(per_host)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "fleet.json"), "w") as handle:
-        json.dump({"machine": info, "results": results}, handle, indent=2, sort_keys=True)
+        json.dump({"machine": info, "results": results, "cpu_per_host": per_host}, handle, indent=2, sort_keys=True)
 
 
 if __name__ == "__main__":
