@@ -34,6 +34,7 @@ import platform
 import random
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -410,7 +411,7 @@ def report(results):
     print("load average (1 min) at start %.2f, before each section %s, at end %.2f; checkout %s" % (
         machine["loadavg_start"][0], ", ".join("%s %.2f" % item for item in machine["loadavg_sections"].items()),
         machine["loadavg_end"][0], machine["git"]))
-    print("runs per measurement: %d" % RUNS)
+    print("runs per measurement: %d; nice %d" % (RUNS, results["nice"]))
     print()
     print("Archives:")
     print()
@@ -475,8 +476,13 @@ def report(results):
     print("archive GETs during the %d reruns: %d" % (RUNS, rerun["archive_gets_during_reruns"]))
 
 
+def _terminate(signum, frame):  # pylint: disable=unused-argument
+    raise SystemExit(128 + signum)  # so the server process and the temp directory are cleaned up
+
+
 def main():
-    results = {"machine": machine_info(), "runs": RUNS}
+    signal.signal(signal.SIGTERM, _terminate)
+    results = {"machine": machine_info(), "runs": RUNS, "nice": os.nice(0)}
     with tempfile.TemporaryDirectory(prefix="attune-bench-install-") as work:
         os.makedirs(os.path.join(work, "www"))
         results["archives"] = [make_pack_archive(work, size) for size in SIZES_MB]
