@@ -229,7 +229,8 @@ def parse(text, path=None):
     _require_yaml()
     label = path or "(lock file)"
     try:
-        data = yaml.safe_load(text)
+        # the C loader when PyYAML has it: the action plugin of attune_pack parses the lock once per host
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # nosec: a safe loader
     except yaml.YAMLError as exc:
         raise _error("lock file %s is not valid YAML: %s" % (label, " ".join(str(exc).split())))
     if data is None:
