@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fleet benchmark (issue 5).  Run: ``make bench`` or ``/work/venv/bin/python bench/bench_fleet.py``.
+"""Fleet benchmark (issue 5).  Run: ``make bench`` or ``.venv/bin/python bench/bench_fleet.py``.
 
 A simulated fleet of N inventory hosts (``ansible_connection=local``, each with
 its own packs directory, target interpreter ``/usr/bin/python3`` when it lacks
@@ -41,10 +41,9 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 # tests/conftest.py puts the checkout on sys.path as ansible_collections.attune.packs
 import conftest  # noqa: E402,F401  pylint: disable=unused-import
-from support import synth  # noqa: E402
 from support.play import ansible_bin, base_env  # noqa: E402
+from support.pack_site import PACKS, REGISTRIES, PackSite, bare_python  # noqa: E402
 from support.registry_server import RegistryServer  # noqa: E402
-from testdata import make_index  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SIZES = sorted(int(s) for s in os.environ.get("BENCH_SIZES", "10,25,50").split(",") if s.strip())
@@ -52,27 +51,11 @@ FORKS = int(os.environ.get("BENCH_FORKS", "10"))
 MAX_LOAD = float(os.environ.get("BENCH_MAX_LOAD", "0") or 0)
 MAX_WAIT = float(os.environ.get("BENCH_MAX_WAIT", "900"))
 PLAYBOOK = os.path.join(REPO, "playbooks", "pin_fleet.yml")
-PACKS = ["slack@^2", "aws", "github", "internal"]
-PUBLISHED = (
-    ("corp", "internal", "0.3.0"),
-    ("community", "slack", "2.0.0"),
-    ("community", "slack", "2.1.0"),
-    ("community", "aws", "1.2.0"),
-    ("public", "slack", "9.0.0"),
-    ("public", "github", "3.0.0"),
-)
-REGISTRIES = ("corp", "community", "public")
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def target_python():
-    candidate = "/usr/bin/python3"
-    if os.path.exists(candidate):
-        probe = subprocess.run([candidate, "-c", "import yaml\ntry:\n import requests\nexcept ImportError:\n print('bare')"],
-                               capture_output=True, text=True, check=False)
-        if probe.stdout.strip() == "bare":
-            return candidate
-    return sys.executable
+    return bare_python() or sys.executable
 
 
 def summary(samples):
@@ -91,20 +74,7 @@ def wait_quiet():
     return os.getloadavg()[0]
 
 
-class Site(object):
-    def __init__(self, server, workdir):
-        self.server = server
-        files = os.path.join(workdir, "files")
-        os.makedirs(files)
-        server.add_directory("/files", files)
-        entries = dict((name, []) for name in REGISTRIES)
-        for registry, ref, version in PUBLISHED:
-            path, checksum = synth.make_pack_archive(files, ref, version)
-            entries[registry].append(synth.make_entry(ref, version, archive_url=server.url("files/" + os.path.basename(path)),
-                                                      archive_checksum=checksum))
-        for name, packs in entries.items():
-            server.add_json("/%s.json" % name, make_index(name, packs))
-
+class Site(PackSite):
     def counts(self):
         gets = [r.path for r in self.server.requests if r.method == "GET"]
         return {"index_gets": sum(1 for p in gets if p.endswith(".json")), "archive_gets": sum(1 for p in gets if p.startswith("/files/")),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Install benchmarks (issue 4).  Run: ``make bench`` or ``/work/venv/bin/python bench/bench_install.py``.
+"""Install benchmarks (issue 4).  Run: ``make bench`` or ``.venv/bin/python bench/bench_install.py``.
 
 A synthetic pack archive (.tar.gz; many small compressible files plus a few
 big incompressible ones) is served over HTTPS by the test server

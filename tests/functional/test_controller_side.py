@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from support import synth
+from support import pack_site, synth
 from support.play import run_tasks
 from support.registry_server import RegistryServer
 from testdata import make_index
@@ -48,10 +48,10 @@ def inventory(tmp_path, python):
 
 def bare_python():
     """A target interpreter without the collection's libraries (the controller must do the work)."""
-    for candidate in ("/usr/bin/python3",):
-        if os.path.exists(candidate) and os.system("%s -c 'import requests' 2>/dev/null" % candidate) != 0:
-            return candidate
-    pytest.skip("no Python without requests on this machine to act as a bare target")
+    python = pack_site.bare_python()
+    if python is None:
+        pytest.skip("no Python with PyYAML but without requests on this machine to act as a bare target")
+    return python
 
 
 def registry_options(server, tmp_path):

@@ -23,9 +23,10 @@ import yaml
 
 from support import synth
 from support.fleet import BIN_DIR, Fleet, ansible_env, run_playbook
+from support import pack_site
+from support.pack_site import EXPECTED, PACKS, PackSite
 from support.registry_server import RegistryServer
 from support.sshd import SshdUnavailable, SshServer
-from testdata import make_index
 
 PACK = "attune.packs.attune_pack"
 LOCK = "attune.packs.attune_pack_lock"
@@ -33,91 +34,17 @@ INSTALLED = "attune.packs.attune_pack_installed"
 REMOVE_TASK = "Remove the managed packs that are not listed"
 TOKEN = "Bearer corp-registry-TOKEN-51f0c2a9e7"  # the corp registry refuses requests without it
 INSTALL_TASK = "Install the locked packs"
-PACKS = ["slack@^2", "aws", "github", "internal"]
-
-# (registry, ref, version) in priority order corp (1), community (2), public (3).  public also carries a newer
-# slack and a pack named like the internal one: the lock must pin the higher-priority registries' packs.
-PUBLISHED = (
-    ("corp", "internal", "0.3.0"),
-    ("community", "slack", "2.0.0"),
-    ("community", "slack", "2.1.0"),
-    ("community", "aws", "1.2.0"),
-    ("public", "slack", "9.0.0"),
-    ("public", "github", "3.0.0"),
-    ("public", "internal", "99.0.0"),
-)
-EXPECTED = {"slack": ("community", "2.1.0"), "aws": ("community", "1.2.0"), "github": ("public", "3.0.0"),
-            "internal": ("corp", "0.3.0")}
-
-
-class Site(object):
-    """Three registries on one logging HTTPS server, with real archives of synthetic packs."""
-
-    REGISTRIES = ("corp", "community", "public")
-
-    def __init__(self, server, workdir):
-        self.server = server
-        self.files = os.path.join(workdir, "files")
-        os.makedirs(self.files)
-        server.add_directory("/files", self.files)
-        self.entries = dict((name, []) for name in self.REGISTRIES)
-        self.archives = {}  # (ref, version) -> (url path, checksum, source tree)
-        for registry, ref, version in PUBLISHED:
-            self.publish(registry, ref, version)
-
-    def publish(self, registry, ref, version):
-        path, checksum = synth.make_pack_archive(self.files, ref, version, files={"VERSION": "%s %s from %s\n" % (ref, version, registry)})
-        url_path = "/files/" + os.path.basename(path)
-        self.archives[(ref, version)] = (url_path, checksum, os.path.join(self.files, "%s-%s.src" % (ref, version)))
-        self.entries[registry].append(synth.make_entry(ref, version, archive_url=self.server.url(url_path.lstrip("/")),
-                                                       archive_checksum=checksum))
-        self.server.add_json("/%s.json" % registry, make_index(registry, self.entries[registry]),
-                             required_headers={"Authorization": TOKEN} if registry == "corp" else None)
-
-    def options(self, cache_dir, **extra):
-        options = {
-            "registries": [{"name": name, "url": self.server.url(name + ".json"), "priority": number}
-                           for number, name in enumerate(self.REGISTRIES, 1)],
-            # headers travel through module_defaults to the lock (and are dropped before the hosts' module runs)
-            "ca_path": self.server.ca_path,
-            "cache_dir": str(cache_dir),
-        }
-        options["registries"][0]["headers"] = {"Authorization": TOKEN}
-        options.update(extra)
-        return options
-
-    def index_gets(self):
-        return dict((name, self.server.count("/%s.json" % name)) for name in self.REGISTRIES)
-
-    def archive_gets(self):
-        counts = {}
-        for request in self.server.requests:
-            if request.method == "GET" and request.path.startswith("/files/"):
-                counts[request.path] = counts.get(request.path, 0) + 1
-        return counts
-
-    def archive_path(self, ref):
-        return self.archives[(ref, EXPECTED[ref][1])][0]
-
-    def checksum(self, ref, version=None):
-        return self.archives[(ref, version or EXPECTED[ref][1])][1]
 
 
 @pytest.fixture
 def site(tmp_path):
     with RegistryServer() as server:
-        yield Site(server, str(tmp_path))
+        yield PackSite(server, str(tmp_path), token=TOKEN)
 
 
 def bare_python():
-    """/usr/bin/python3 when it lacks requests (the controller must then do all registry and download work)."""
-    candidate = "/usr/bin/python3"
-    if os.path.exists(candidate):
-        probe = subprocess.run([candidate, "-c", "import yaml\ntry:\n import requests\nexcept ImportError:\n print('bare')"],
-                               capture_output=True, text=True, check=False)
-        if probe.stdout.strip() == "bare":
-            return candidate
-    return sys.executable
+    """A target interpreter without requests when there is one (else the controller's)."""
+    return pack_site.bare_python() or sys.executable
 
 
 def make_fleet(workdir, size, python=None, **group_vars):
