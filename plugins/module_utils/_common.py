@@ -18,9 +18,9 @@ from ansible_collections.attune.packs.plugins.module_utils._errors import Attune
 
 REQUIRED_LIBRARIES = (
     # (distribution name, import error, minimum version)
-    ("requests", lambda: _fetch.REQUESTS_IMPORT_ERROR, "2.25"),
+    ("requests", _fetch.requests_import_error, "2.25"),
     ("PyYAML", lambda: _config.YAML_IMPORT_ERROR, "5.1"),
-    ("voluptuous", lambda: _index.VOLUPTUOUS_IMPORT_ERROR, "0.12"),
+    ("voluptuous", _index.voluptuous_import_error, "0.12"),
 )
 
 REGISTRY_OPTION_NAMES = (

@@ -18,19 +18,17 @@ the cause, never a header value.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import socket
 import time
 import traceback
 from urllib.parse import unquote, urlsplit
 
-try:
-    import requests
-except ImportError:  # pragma: no cover
-    requests = None
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-else:
-    REQUESTS_IMPORT_ERROR = None
+# requests is imported on first use (_load_requests): it costs ~0.1 s, and a search or resolution served from a
+# fresh cache, a file:// registry or the action plugins' host-side path never needs it.
+requests = None
+_REQUESTS_LOAD_ERROR = None
 
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AuthenticationFailed, RegistryUnreachable
@@ -54,6 +52,32 @@ class FetchResult(object):
     @property
     def not_modified(self):
         return self.status == 304
+
+
+def requests_import_error():
+    """None when requests is importable, else the reason (for missing_required_lib); does not import it."""
+    if requests is not None:
+        return None
+    if _REQUESTS_LOAD_ERROR is not None:
+        return _REQUESTS_LOAD_ERROR
+    try:
+        found = importlib.util.find_spec("requests") is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else "ModuleNotFoundError: No module named 'requests'"
+
+
+def _load_requests():
+    """Import requests; False (with the traceback kept for requests_import_error) when it cannot be imported."""
+    global requests, _REQUESTS_LOAD_ERROR  # pylint: disable=global-statement
+    if requests is None and _REQUESTS_LOAD_ERROR is None:
+        try:
+            import requests as module  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            _REQUESTS_LOAD_ERROR = traceback.format_exc()
+        else:
+            requests = module
+    return requests is not None
 
 
 def _session():
@@ -162,7 +186,7 @@ def fetch_index(url, headers=None, verify=True, timeout=120, connect_timeout=10,
     what = "index"
     if url.lower().startswith("file:"):
         return _fetch_file(url, max_bytes, etag, context)
-    if requests is None:
+    if not _load_requests():
         raise RegistryUnreachable("the Python library requests is required to fetch %s" % redact_url(url), **context)
     conditional = {}
     if etag:
@@ -239,7 +263,7 @@ def download(url, dest, headers=None, verify=True, timeout=120, connect_timeout=
         except (IOError, OSError) as exc:
             raise error_class("cannot read %s %s: %s" % (what, path, exc.strerror or exc), **context)
         return total
-    if requests is None:
+    if not _load_requests():
         raise error_class("the Python library requests is required to download %s" % redact_url(url), **context)
     try:
         response = _open_http(url, headers, verify, connect_timeout, timeout)

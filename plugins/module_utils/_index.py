@@ -12,16 +12,14 @@ returns it.  Errors name the registry and the path of the bad field, e.g.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import traceback
 
-try:
-    import voluptuous as vol
-except ImportError:  # pragma: no cover - reported by the modules through missing_required_lib
-    vol = None
-    VOLUPTUOUS_IMPORT_ERROR = traceback.format_exc()
-else:
-    VOLUPTUOUS_IMPORT_ERROR = None
+# voluptuous is imported, and the schemas built, on the first validation (_schemas()): an index served from the
+# cache is already validated, so a warm search or resolution never pays for them.
+vol = None
+_VOLUPTUOUS_LOAD_ERROR = None
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._errors import ChecksumError, IndexFormatError
@@ -54,9 +52,34 @@ def check_url(value, schemes=("https",), what="URL"):
     return value
 
 
-def _schema():
-    if vol is None:
+def voluptuous_import_error():
+    """None when voluptuous is importable, else the reason (for missing_required_lib); does not import it."""
+    if vol is not None:
         return None
+    if _VOLUPTUOUS_LOAD_ERROR is not None:
+        return _VOLUPTUOUS_LOAD_ERROR
+    try:
+        found = importlib.util.find_spec("voluptuous") is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else "ModuleNotFoundError: No module named 'voluptuous'"
+
+
+def _schemas():
+    """``{strict: (index schema, pack schema)}``, built on first use; None when voluptuous cannot be imported."""
+    global vol, _SCHEMAS, _VOLUPTUOUS_LOAD_ERROR  # pylint: disable=global-statement
+    if _SCHEMAS is None and _VOLUPTUOUS_LOAD_ERROR is None:
+        try:
+            import voluptuous  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            _VOLUPTUOUS_LOAD_ERROR = traceback.format_exc()
+        else:
+            vol = voluptuous
+            _SCHEMAS = _build_schemas()
+    return _SCHEMAS
+
+
+def _build_schemas():
 
     def text(min_length=0):
         def check(value):
@@ -228,7 +251,7 @@ def _prefixed(error, prefix):
     return type(error)(error.error_message if hasattr(error, "error_message") else str(error), path=list(prefix) + list(error.path))
 
 
-_SCHEMAS = _schema()
+_SCHEMAS = None
 
 
 def format_path(path):
@@ -265,9 +288,10 @@ def validate_index(data, registry=None, strict=False):
     Raises :class:`IndexFormatError` naming the registry, the field path and,
     where known, the pack ref.
     """
-    if vol is None:
+    schemas = _schemas()
+    if schemas is None:
         raise IndexFormatError("voluptuous is required to validate indices", registry=registry)
-    top_schema, pack_schema = _SCHEMAS[bool(strict)]
+    top_schema, pack_schema = schemas[bool(strict)]
     if not isinstance(data, dict):
         raise IndexFormatError("invalid index format: the document must be a JSON object, not %s" % type(data).__name__, registry=registry)
     problems = []

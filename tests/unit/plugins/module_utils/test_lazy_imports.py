@@ -1,0 +1,134 @@
+"""requests and voluptuous are imported only when a fetch or a validation needs them.
+
+A warm-cache search, a file:// registry and a no-change install never pay for
+them (see docs/performance.md).  Each case runs in a fresh interpreter so that
+``sys.modules`` shows what the core really imported.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import COLLECTIONS_ROOT
+from support.synth import make_entry
+from testdata import make_index
+
+MU = "ansible_collections.attune.packs.plugins.module_utils"
+
+
+def run_python(code, python=sys.executable):
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT)
+    proc = subprocess.run([python, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_core_imports_neither_requests_nor_voluptuous_until_needed(tmp_path):
+    index = tmp_path / "index.json"
+    index.write_text(json.dumps(make_index("lazy", [make_entry("slack", "2.1.0", archive_url="https://lazy.example/slack.tar.gz", archive_checksum="sha256:" + "0" * 64)])))
+    seen = run_python("""
+        import json, sys
+        from %(mu)s import _common, _queries, _install, _resolver, _fetch, _index
+        seen = {"after import": sorted(m for m in ("requests", "voluptuous") if m in sys.modules)}
+        seen["requests_import_error"] = _fetch.requests_import_error()
+        seen["voluptuous_import_error"] = _index.voluptuous_import_error()
+        body = _fetch.fetch_index("file://%(index)s").body
+        seen["after file fetch"] = sorted(m for m in ("requests", "voluptuous") if m in sys.modules)
+        _index.validate_index(json.loads(body), registry="lazy")
+        seen["after validation"] = sorted(m for m in ("requests", "voluptuous") if m in sys.modules)
+        try:
+            _fetch.fetch_index("https://127.0.0.1:9/index.json", timeout=5, connect_timeout=5, registry="lazy")
+        except _fetch.RegistryUnreachable as exc:
+            seen["https error"] = str(exc)
+        seen["after https fetch"] = sorted(m for m in ("requests", "voluptuous") if m in sys.modules)
+        print(json.dumps(seen))
+    """ % {"mu": MU, "index": index})
+    assert seen["after import"] == []
+    assert seen["requests_import_error"] is None and seen["voluptuous_import_error"] is None
+    assert seen["after file fetch"] == []
+    assert seen["after validation"] == ["voluptuous"]
+    assert "registry unreachable" in seen["https error"] and "connection refused" in seen["https error"], seen
+    assert seen["after https fetch"] == ["requests", "voluptuous"]
+
+
+def _python_without_requests():
+    for candidate in ("/usr/bin/python3",):
+        if os.path.exists(candidate) and subprocess.run([candidate, "-c", "import requests"], capture_output=True,
+                                                       check=False).returncode != 0:
+            return candidate
+    return None
+
+
+def test_missing_libraries_are_reported_without_importing():
+    python = _python_without_requests()
+    if python is None:
+        pytest.skip("no Python without requests on this machine")
+    seen = run_python("""
+        import json
+        from %(mu)s import _fetch, _index
+        print(json.dumps({"requests": _fetch.requests_import_error(), "voluptuous": _index.voluptuous_import_error()}))
+    """ % {"mu": MU}, python=python)
+    assert "No module named 'requests'" in seen["requests"]
+
+
+def test_fetch_without_requests_names_the_library(tmp_path):
+    python = _python_without_requests()
+    if python is None:
+        pytest.skip("no Python without requests on this machine")
+    seen = run_python("""
+        import json
+        from %(mu)s import _fetch
+        try:
+            _fetch.fetch_index("https://registry.invalid/index.json", registry="corp")
+        except _fetch.RegistryUnreachable as exc:
+            print(json.dumps({"error": str(exc), "registry": exc.registry}))
+    """ % {"mu": MU}, python=python)
+    assert seen["registry"] == "corp"
+    assert "requests is required" in seen["error"] and "registry.invalid" in seen["error"]
+
+
+def test_fsync_tree_syncs_every_file_and_directory(tmp_path, monkeypatch):
+    from ansible_collections.attune.packs.plugins.module_utils import _packdir
+
+    root = tmp_path / "tree"
+    expected = set()
+    for index in range(40):
+        path = root / ("d%d" % (index % 5)) / ("f%02d" % index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(index))
+        expected.add(str(path))
+    expected.update(str(root / ("d%d" % n)) for n in range(5))
+    expected.add(str(root))
+    synced = []
+    real_fsync = os.fsync
+
+    def spy(fd):  # records what was synced, then really syncs it
+        synced.append(os.readlink("/proc/self/fd/%d" % fd))
+        real_fsync(fd)
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd to name synced descriptors")
+    monkeypatch.setattr(_packdir.os, "fsync", spy)
+    _packdir._fsync_tree(str(root))
+    assert sorted(synced) == sorted(expected)
+    assert len(synced) == len(expected)  # each once
+
+
+def test_fsync_tree_reports_an_error_of_any_thread(tmp_path):
+    from ansible_collections.attune.packs.plugins.module_utils import _packdir
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    for index in range(40):
+        (root / ("f%02d" % index)).write_text(str(index))
+    os.unlink(str(root / "f17"))
+    os.symlink("/etc/hostname", str(root / "f17"))  # O_NOFOLLOW refuses it: the error must surface
+    with pytest.raises(OSError):
+        _packdir._fsync_tree(str(root))
+    shutil.rmtree(str(root))
