@@ -138,11 +138,15 @@ def _cpu_seconds():
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def timed_call(func):
+def timed_call(func, settle=True):
     """``(wall seconds, CPU seconds, result)``; CPU = this process + the children it waited for meanwhile.
 
     The CPU time of the HTTPS server process is not included (it is reaped only at the end).
+    Dirty pages of the previous measurement are written out first (``os.sync()``, not timed): without it each
+    measurement pays for the write-back of the one before, and the order of the rows decides the numbers.
     """
+    if settle:
+        os.sync()
     cpu = _cpu_seconds()
     start = time.perf_counter()
     result = func()
@@ -188,6 +192,8 @@ def machine_info():
 
 
 BASELINE = 'curl -s --cacert "$CA" "$URL" -o f && sha256sum f && tar -xzf f'
+# the same, durable like attune_pack's default install (which fsyncs the new tree before activating it)
+BASELINE_SYNC = BASELINE + ' && sync'
 
 
 def baseline_once(work, url, ca_path, archive):
@@ -197,6 +203,9 @@ def baseline_once(work, url, ca_path, archive):
     proc = measured[2]
     if proc.stdout.split()[0] != archive["sha256"]:
         raise RuntimeError("baseline: sha256sum printed %s" % proc.stdout)
+    shutil.rmtree(where)
+    where = fresh_dir(work, "baseline")
+    measured_sync = timed_call(lambda: run_checked(["bash", "-c", BASELINE_SYNC], cwd=where, env=env))
     steps = {}
     step_dir = fresh_dir(work, "baseline-steps")
     for name, cmd in (("curl", ["curl", "-s", "--cacert", ca_path, url, "-o", "f"]), ("sha256sum", ["sha256sum", "f"]),
@@ -204,7 +213,7 @@ def baseline_once(work, url, ca_path, archive):
         steps[name] = timed_call(lambda cmd=cmd: run_checked(cmd, cwd=step_dir))[0]
     shutil.rmtree(where)
     shutil.rmtree(step_dir)
-    return measured, steps
+    return measured, measured_sync, steps
 
 
 def core_install(packs_dir, url, checksum, ca_path, durable=True):
@@ -235,7 +244,10 @@ def core_phases(work, url, archive, ca_path):
     times["extract (gzip + tar, checked writes)"] = timed_call(lambda: extract_archive(path, dest))[0]
     root = os.path.join(dest, "%s-%s" % (REF, VERSION))
     times["framed tree checksum (tree_checksum)"] = timed_call(lambda: framed_dir_checksum(root))[0]
-    times["fsync of every file (durable)"] = timed_call(lambda: _packdir._fsync_tree(root))[0]
+    # right after the extraction, no sync in between: this is what the durable install pays
+    shutil.rmtree(dest)
+    extracted = timed_call(lambda: extract_archive(path, dest))[0]
+    times["extract + fsync of every file (durable)"] = extracted + timed_call(lambda: _packdir._fsync_tree(root), settle=False)[0]
     shutil.rmtree(where)
     return times
 
@@ -281,8 +293,9 @@ def bench_install_time(work, server, archive, inventory, env):
     run_install(True)
     shutil.rmtree(ansible_packs)
     for dummy in range(RUNS):
-        measured, step_times = baseline_once(work, url, server.ca_path, archive)
+        measured, measured_sync, step_times = baseline_once(work, url, server.ca_path, archive)
         record(samples, "baseline", measured)
+        record(samples, "baseline_sync", measured_sync)
         for name, value in step_times.items():
             steps.setdefault(name, []).append(value)
         for key, durable in (("core", True), ("core_no_fsync", False)):
@@ -427,6 +440,7 @@ def report(results):
     print("|---|---|---|---|---|---|")
     base = inst["baseline"]["median"]
     rows = (("baseline: curl + sha256sum + tar -xzf", "baseline"),
+            ("baseline + sync (durable, like the default install)", "baseline_sync"),
             ("attune_pack via ansible-playbook", "ansible"),
             ("core in-process (_install.apply, durable)", "core"),
             ("core in-process, no fsync (durable=False)", "core_no_fsync"))

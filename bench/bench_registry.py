@@ -29,7 +29,10 @@ from support.play import base_env  # noqa: E402
 from support.registry_server import ServerProcess  # noqa: E402
 from support.synth import make_index  # noqa: E402
 
+from ansible_collections.attune.packs.plugins.module_utils._cache import IndexCache  # noqa: E402
 from ansible_collections.attune.packs.plugins.module_utils._config import load_settings  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._fetch import fetch_index  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._index import validate_index  # noqa: E402
 from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
@@ -103,7 +106,9 @@ def index_bench(workdir, server, name, n_packs):
     target = refs[len(refs) // 2] if refs else target
     resolve_samples, resolved = timed(lambda: client().resolve(target + "@^1"), RUNS)
     list_all, (everything, _f) = timed(lambda: client().search(""), 3)
+    phases = cold_phases(workdir, server, name)
     return {
+        "cold_phases_s": phases,
         "packs": n_packs,
         "cold_fetch_validate_s": statistics.median(cold_samples),
         "cold_fetch_validate_cache_write_s": statistics.median(cold_cache_samples),
@@ -114,6 +119,27 @@ def index_bench(workdir, server, name, n_packs):
         "resolved": "%s %s" % (resolved["ref"], resolved["version"]),
         "listed": len(everything),
     }
+
+
+def cold_phases(workdir, server, name, repeat=3):
+    """Where a cold load goes: HTTPS fetch, JSON decode, validation, cache write (median of ``repeat``)."""
+    url = server.url("%s.json" % name)
+    cache = IndexCache(os.path.join(workdir, "phases-" + name))
+    samples = {"fetch": [], "decode": [], "validate": [], "cache write": []}
+    for dummy in range(repeat):
+        start = time.perf_counter()
+        body = fetch_index(url, verify=server.ca_path, max_bytes=200 * 1024 * 1024).body
+        fetched = time.perf_counter()
+        data = json.loads(body)
+        decoded = time.perf_counter()
+        validate_index(data, registry=name)
+        validated = time.perf_counter()
+        cache.store(cache.key(url), data, url)
+        stored = time.perf_counter()
+        for key, value in (("fetch", fetched - start), ("decode", decoded - fetched), ("validate", validated - decoded),
+                           ("cache write", stored - validated)):
+            samples[key].append(value)
+    return dict((key, statistics.median(values)) for key, values in samples.items())
 
 
 def main():
@@ -148,6 +174,8 @@ def main():
         mb = results["index_bytes"]["idx%d" % item["packs"]] / 1e6
         print("| %d packs (%.1f MB): cold fetch + validate (no cache) | %.3f s |" % (item["packs"], mb, item["cold_fetch_validate_s"]))
         print("| %d packs: cold fetch + validate + cache write | %.3f s |" % (item["packs"], item["cold_fetch_validate_cache_write_s"]))
+        print("| %d packs: cold phases: %s | |" % (item["packs"], ", ".join(
+            "%s %.3f s" % (key, value) for key, value in item["cold_phases_s"].items())))
         print("| %d packs: warm search `slack` (%d hits) | %.4f s |" % (item["packs"], item["warm_search_hits"], item["warm_search_s"]))
         print("| %d packs: warm list all (%d) | %.4f s |" % (item["packs"], item["listed"], item["warm_list_all_s"]))
         print("| %d packs: resolve `%s` | %.4f s |" % (item["packs"], item["resolved"], item["resolve_s"]))

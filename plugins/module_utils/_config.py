@@ -36,7 +36,6 @@ else:
     YAML_IMPORT_ERROR = None
 
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
-from ansible_collections.attune.packs.plugins.module_utils._index import check_url
 
 DEFAULT_CONFIG_PATH = "/etc/attune/config.yaml"
 DEFAULT_PACKS_BASE_DIR = "/opt/attune/packs"
@@ -72,6 +71,28 @@ FORBIDDEN_HEADER_PREFIXES = ("x-forwarded", "proxy-")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?\Z")
 ENV_PREFIX = "ATTUNE__PACK_REGISTRY__"
+
+
+_SPACE = re.compile(r"\s")
+
+
+def check_url(value, schemes=("https",), what="URL"):
+    """Validate a URL: scheme, host, no credentials, no query string.  Returns the value."""
+    if not isinstance(value, str) or "://" not in value:
+        raise ValueError("%s must be an absolute %s URL" % (what, "/".join(schemes)))
+    scheme, rest = value.split("://", 1)
+    if scheme.lower() not in schemes:
+        raise ValueError("%s must use %s, not %s://" % (what, " or ".join(s + "://" for s in schemes), scheme))
+    authority = rest.split("/", 1)[0]
+    if "@" in authority:
+        raise ValueError("%s must not carry credentials (put them in a header)" % what)
+    if "?" in rest or "#" in rest:
+        raise ValueError("%s must not carry a query string or fragment" % what)
+    if scheme.lower() != "file" and not authority:
+        raise ValueError("%s has no host" % what)
+    if _SPACE.search(value):
+        raise ValueError("%s must not contain whitespace" % what)
+    return value
 
 
 def _fail(path, message):

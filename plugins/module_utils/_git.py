@@ -49,9 +49,8 @@ import subprocess
 import time
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import Checksum, framed_dir_checksum, parse_checksum
-from ansible_collections.attune.packs.plugins.module_utils._config import check_header, redact_url
+from ansible_collections.attune.packs.plugins.module_utils._config import check_header, check_url, redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, AuthenticationFailed, ChecksumError, SourceError, UnsafeArchive
-from ansible_collections.attune.packs.plugins.module_utils._index import check_url
 
 DEFAULT_TIMEOUT = 600
 PACK_SUBDIR = "pack"

@@ -22,6 +22,7 @@ vol = None
 _VOLUPTUOUS_LOAD_ERROR = None
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
+from ansible_collections.attune.packs.plugins.module_utils._config import check_url  # noqa: F401 (also exported from here)
 from ansible_collections.attune.packs.plugins.module_utils._errors import ChecksumError, IndexFormatError
 from ansible_collections.attune.packs.plugins.module_utils._version import INDEX_VERSION_PATTERN, REF_PATTERN
 
@@ -30,26 +31,6 @@ CONTENT_SECTIONS = ("actions", "sensors", "triggers", "rules", "workflows")
 MAX_REPORTED_ERRORS = 5
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 _GIT_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
-_SPACE = re.compile(r"\s")
-
-
-def check_url(value, schemes=("https",), what="URL"):
-    """Validate a URL: scheme, host, no credentials, no query string.  Returns the value."""
-    if not isinstance(value, str) or "://" not in value:
-        raise ValueError("%s must be an absolute %s URL" % (what, "/".join(schemes)))
-    scheme, rest = value.split("://", 1)
-    if scheme.lower() not in schemes:
-        raise ValueError("%s must use %s, not %s://" % (what, " or ".join(s + "://" for s in schemes), scheme))
-    authority = rest.split("/", 1)[0]
-    if "@" in authority:
-        raise ValueError("%s must not carry credentials (put them in a header)" % what)
-    if "?" in rest or "#" in rest:
-        raise ValueError("%s must not carry a query string or fragment" % what)
-    if scheme.lower() != "file" and not authority:
-        raise ValueError("%s has no host" % what)
-    if _SPACE.search(value):
-        raise ValueError("%s must not contain whitespace" % what)
-    return value
 
 
 def voluptuous_import_error():

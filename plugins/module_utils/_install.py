@@ -20,14 +20,13 @@ import contextlib
 import hashlib
 import os
 
-from ansible_collections.attune.packs.plugins.module_utils import _fetch, _git, _packdir
+# _fetch and _git are imported where a download or a clone happens: a converged host never needs them
+from ansible_collections.attune.packs.plugins.module_utils import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum, parse_checksum
-from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
+from ansible_collections.attune.packs.plugins.module_utils._config import check_url, redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import (
     AttuneError, ChecksumError, InvalidPackStructure, SourceError,
 )
-from ansible_collections.attune.packs.plugins.module_utils._extract import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_TOTAL_BYTES
-from ansible_collections.attune.packs.plugins.module_utils._index import check_url
 from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec, try_parse_version
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
@@ -38,8 +37,14 @@ class Options(object):
 
     def __init__(self, packs_dir, validate_certs=True, ca_path=None, timeout=120, connect_timeout=10,
                  archive_max_bytes=104857600, verify_checksums=True, allow_unverified=False, allow_http=False,
-                 allow_local_git=False, max_entries=DEFAULT_MAX_ENTRIES, max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES,
-                 max_total_bytes=DEFAULT_MAX_TOTAL_BYTES, durable=True):
+                 allow_local_git=False, max_entries=None, max_entry_bytes=None, max_total_bytes=None, durable=True):
+        """Extraction limits left at None take ``_extract``'s defaults."""
+        if None in (max_entries, max_entry_bytes, max_total_bytes):
+            from ansible_collections.attune.packs.plugins.module_utils import _extract  # pylint: disable=import-outside-toplevel
+
+            max_entries = _extract.DEFAULT_MAX_ENTRIES if max_entries is None else max_entries
+            max_entry_bytes = _extract.DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
+            max_total_bytes = _extract.DEFAULT_MAX_TOTAL_BYTES if max_total_bytes is None else max_total_bytes
         self.packs_dir = packs_dir
         self.validate_certs = validate_certs
         self.ca_path = ca_path
@@ -286,6 +291,8 @@ def _fetch_archive(stage, source, checksum, options, ref, name="archive"):
     # local_copy: the archive the controller fetched and copied here (fetch_on=controller); verified again below
     local = source.get("local_copy") or source.get("path")
     url = ("file://" + local) if local else source["url"]
+    from ansible_collections.attune.packs.plugins.module_utils import _fetch  # pylint: disable=import-outside-toplevel
+
     with open(path, "wb") as handle:
         _fetch.download(url, handle, verify=options.verify, timeout=options.timeout, connect_timeout=options.connect_timeout,
                         max_bytes=options.archive_max_bytes, hashers=(hasher,), error_class=SourceError, pack=ref)
@@ -314,6 +321,8 @@ def _prepare(stage, target, options, warn):
             checksum = _checksum_for(source, options, ref, warn)
             commit = None
             if source["type"] == "git":
+                from ansible_collections.attune.packs.plugins.module_utils import _git  # pylint: disable=import-outside-toplevel
+
                 checkout = _git.clone(source["url"], stage.workdir("git%d" % position), version=source.get("ref"),
                                       expected_checksum=checksum, allow_local_git=options.allow_local_git,
                                       allow_http=options.allow_http, validate_certs=options.validate_certs, ca_path=options.ca_path,

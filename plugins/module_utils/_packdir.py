@@ -59,7 +59,6 @@ so a concurrent run never deletes another run's staging directory.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime
 import errno
@@ -77,7 +76,6 @@ import traceback
 from ansible_collections.attune.packs.plugins.module_utils._checksum import BLOCK_SIZE, framed_dir_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidPackStructure, UnsafeArchive
-from ansible_collections.attune.packs.plugins.module_utils._extract import extract_archive, find_pack_root
 from ansible_collections.attune.packs.plugins.module_utils._version import REF_PATTERN, VERSION_PATTERN
 
 try:
@@ -210,6 +208,9 @@ def prepare_archive(archive, dest, expected_ref=None, expected_version=None, pac
     ``_extract.extract_archive`` (max_entries, max_entry_bytes,
     max_total_bytes).  On any failure ``dest`` is removed.
     """
+    # imported here: tarfile/zipfile/gzip and the extractor are needed only when something is installed
+    from ansible_collections.attune.packs.plugins.module_utils._extract import extract_archive, find_pack_root  # pylint: disable=import-outside-toplevel
+
     stats = extract_archive(archive, dest, pack=pack, **limits)
     try:
         root = find_pack_root(dest, pack=pack)
@@ -270,6 +271,8 @@ def _fsync_tree(root):
         for path in files:
             _fsync_file(path)
     else:
+        import concurrent.futures  # pylint: disable=import-outside-toplevel
+
         with concurrent.futures.ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
             for _done in pool.map(_fsync_file, files):
                 pass

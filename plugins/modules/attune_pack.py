@@ -294,13 +294,13 @@ def resolutions_of(value):
 def main():
     module = AnsibleModule(argument_spec=pack_argument_spec(), supports_check_mode=True, **PACK_CONSTRAINTS)
     params = module.params
-    # Installing a resolution made elsewhere (source, lock_file) or removing needs only PyYAML here; downloads
-    # need requests and fail with a clear message without it.  Resolving on this host needs all three.
-    direct = params["source"] or params["lock_file"] or params["state"] == "absent"
+    # Installing a resolution made elsewhere (source, lock_file), a direct src, or removing needs only PyYAML here;
+    # downloads need requests and fail with a clear message without it.  Resolving on this host needs all three.
+    direct = params["source"] or params["lock_file"] or params["src"] or params["state"] == "absent"
     check_libraries(module, names=("PyYAML",) if direct else None)
-    from ansible_collections.attune.packs.plugins.module_utils import _install, _lockfile
+    # imported here, and the lock file and registry code only when used: a converged host pays for less
+    from ansible_collections.attune.packs.plugins.module_utils import _install
     from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
-    from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
     from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec
 
     names = normalise_names(params["name"])
@@ -334,10 +334,16 @@ def main():
         if not verify_checksums:
             module.warn("verify_checksums is false: pack checksums are not verified")
         if params["lock_file"]:
+            from ansible_collections.attune.packs.plugins.module_utils import _lockfile
+
             lock = _lockfile.load(params["lock_file"])
             resolutions = [_lockfile.source_of(_lockfile.entry_for(lock, name)) for name in names]
             names = []
-        client = RegistryClient(settings) if needs_registry else None
+        client = None
+        if needs_registry:
+            from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+
+            client = RegistryClient(settings)
 
         def resolve(spec):
             return client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],

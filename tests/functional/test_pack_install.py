@@ -10,7 +10,7 @@ import os
 import pytest
 
 from functional.conftest import TOKEN
-from support import gitrepo, synth
+from support import gitrepo, pack_site, synth
 from support.play import run_tasks
 from support.registry_server import RegistryServer
 from testdata import make_index
@@ -215,6 +215,27 @@ def test_local_directory_and_archive(tmp_path):
     assert res["changed"] is True and res["pack"]["version"] == "0.2.0", play
     play, res = install(tmp_path, args)
     assert res["changed"] is False, play
+
+
+def test_local_sources_need_only_pyyaml_on_the_target(site, tmp_path):
+    """Local dirs and archives install on a host without requests/voluptuous; a download there names requests."""
+    python = pack_site.bare_python()
+    if python is None:
+        pytest.skip("no Python with PyYAML but without requests on this machine")
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % python)
+    packs_dir = str(tmp_path / "packs")
+    archive, checksum = synth.make_pack_archive(str(tmp_path / "src"), "localarch", "0.2.0")
+    args = {"name": "localarch", "src": archive, "checksum": checksum, "packs_dir": packs_dir}
+    play, res = install(tmp_path, args, inventory=str(inventory))
+    assert res["changed"] is True and res["pack"]["checksum"] == checksum, play
+    play, res = install(tmp_path, args, inventory=str(inventory))
+    assert res["changed"] is False, play
+    url, remote_checksum = site.archive("remote", "1.0.0")
+    play, res = install(tmp_path, {"name": "remote", "src": url, "checksum": remote_checksum, "packs_dir": packs_dir,
+                                   "ca_path": site.server.ca_path}, inventory=str(inventory))
+    assert res["failed"] and "requests is required" in res["msg"] and "remote" in res["msg"], res
+    assert sorted(os.listdir(packs_dir)) == ["localarch"]
 
 
 def test_list_of_packs_is_all_or_nothing(site, tmp_path):

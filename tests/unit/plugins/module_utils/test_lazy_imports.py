@@ -132,3 +132,30 @@ def test_fsync_tree_reports_an_error_of_any_thread(tmp_path):
     with pytest.raises(OSError):
         _packdir._fsync_tree(str(root))
     shutil.rmtree(str(root))
+
+
+def test_a_converged_install_loads_no_fetch_extract_git_lock_or_registry_code(tmp_path):
+    from support.synth import make_pack_archive
+
+    archive, checksum = make_pack_archive(str(tmp_path), "lazy", "1.0.0")
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"name": "lazy", "src": archive, "checksum": checksum,
+                                                             "packs_dir": str(tmp_path / "packs")}}))
+    code = """
+        import atexit, json, runpy, sys
+        names = ("_extract", "_git", "_fetch", "_lockfile", "_resolver", "_cache", "_index")
+        atexit.register(lambda: sys.stderr.write("LOADED " + json.dumps(sorted(n for n in names if "%(mu)s." + n in sys.modules)) + "\\n"))
+        sys.argv = ["attune_pack", %(args)r]
+        runpy.run_module("%(mu)s".replace("module_utils", "modules") + ".attune_pack", run_name="__main__")
+    """ % {"args": str(args_file), "mu": MU}
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT)
+    runs = []
+    for dummy in range(2):
+        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, check=False)
+        result = json.loads(proc.stdout)
+        loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED ")]
+        assert not result.get("failed") and loaded, proc.stdout + proc.stderr
+        runs.append((result["changed"], json.loads(loaded[-1][len("LOADED "):])))
+    (installed, first), (again, second) = runs
+    assert installed is True and "_extract" in first and "_fetch" in first  # an install needs them
+    assert again is False and second == []  # a converged host does not
