@@ -256,6 +256,19 @@ def plan_absent(packs_dir, ref):
     return Step(ref, "remove", current=current, reason="installed %s" % (current.get("version") or "(unknown version)"))
 
 
+def plan_unlisted(packs_dir, keep, finish_killed_runs=True):
+    """Removal steps for the managed packs of ``packs_dir`` whose ref is not in ``keep``.
+
+    Managed = installed with provenance metadata; anything else in ``packs_dir``
+    (packs copied by hand or installed by other tools) is never planned for removal.
+    ``finish_killed_runs`` first finishes or undoes a killed run's leftovers of those packs (not in check mode).
+    """
+    unlisted = [item["ref"] for item in _packdir.list_installed(packs_dir) if item["managed"] and item["ref"] not in keep]
+    if finish_killed_runs and unlisted:
+        recover(packs_dir, unlisted)
+    return [plan_absent(packs_dir, ref) for ref in unlisted]
+
+
 # -- fetching -----------------------------------------------------------------------
 
 

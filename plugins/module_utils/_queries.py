@@ -59,6 +59,7 @@ def pack_argument_spec():
         lock_file=dict(type="path"),
         fetch_on=dict(type="str", choices=["host", "controller"], default="host"),
         force=dict(type="bool", default=False),
+        remove_unlisted=dict(type="bool", default=False),
         packs_dir=dict(type="path"),
         allow_unverified=dict(type="bool"),
         verify_checksums=dict(type="bool"),

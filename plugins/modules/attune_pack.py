@@ -105,6 +105,18 @@ options:
       - Reinstall even when the wanted version is already installed.
     type: bool
     default: false
+  remove_unlisted:
+    description:
+      - Make the task exclusive, like a package list that must be the whole truth. After the named packs are in place,
+        every other pack in O(packs_dir) that attune.packs installed (it has provenance metadata) is removed, in the same
+        run and under the same all-or-nothing rule. Packs without provenance metadata (copied by hand, installed by
+        other tools) are never removed.
+      - With O(lock_file) or a list in O(source), the packs listed there are the ones kept; an empty O(source) list
+        removes every managed pack.
+      - Not with O(state=absent).
+    type: bool
+    default: false
+    version_added: 1.0.0
   packs_dir:
     description:
       - Where packs are installed. Defaults to C(packs_base_dir) of the host's Attune config file, else
@@ -296,7 +308,7 @@ def main():
     params = module.params
     # Installing a resolution made elsewhere (source, lock_file), a direct src, or removing needs only PyYAML here;
     # downloads need requests and fail with a clear message without it.  Resolving on this host needs all three.
-    direct = params["source"] or params["lock_file"] or params["src"] or params["state"] == "absent"
+    direct = params["source"] is not None or params["lock_file"] or params["src"] or params["state"] == "absent"
     check_libraries(module, names=("PyYAML",) if direct else None)
     # imported here, and the lock file and registry code only when used: a converged host pays for less
     from ansible_collections.attune.packs.plugins.module_utils import _install
@@ -306,18 +318,20 @@ def main():
     names = normalise_names(params["name"])
     state = params["state"]
     try:
-        resolutions = resolutions_of(params["source"]) if params["source"] else None
+        resolutions = resolutions_of(params["source"]) if params["source"] is not None else None
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     if state == "absent" and (params["src"] or resolutions or params["lock_file"]):
         module.fail_json(msg="state=absent takes name only (the refs to remove), not src, source or lock_file")
+    if state == "absent" and params["remove_unlisted"]:
+        module.fail_json(msg="remove_unlisted goes with state=present or latest: it removes the managed packs the task does not name")
     if state == "latest" and params["lock_file"]:
         module.fail_json(msg="state=latest does not go with lock_file: the lock pins the versions; update it with "
                              "attune.packs.attune_pack_lock (update: [refs] or all) and install from it")
     packs_dir = None
     steps = []
     try:
-        needs_registry = not (params["src"] or resolutions or params["lock_file"] or state == "absent")
+        needs_registry = not (params["src"] or resolutions is not None or params["lock_file"] or state == "absent")
         settings = load_settings(registry_options(params), require_registries=needs_registry)
         packs_dir = params["packs_dir"] or settings.packs_base_dir
         verify_checksums = settings.verify_checksums if params["verify_checksums"] is None else params["verify_checksums"]
@@ -351,12 +365,12 @@ def main():
 
         if not module.check_mode:
             # a run killed after its swap left staging/old trees behind: clean them before looking at the state
-            refs = [item["ref"] for item in resolutions] if resolutions else [PackSpec.parse(name).ref for name in names]
+            refs = [item["ref"] for item in resolutions] if resolutions is not None else [PackSpec.parse(name).ref for name in names]
             _install.recover(packs_dir, refs)
         seen = set()
         if state == "absent":
             steps = [_install.plan_absent(packs_dir, PackSpec.parse(name).ref) for name in names]
-        elif resolutions:
+        elif resolutions is not None:
             refs = [item["ref"] for item in resolutions]
             if names and sorted(PackSpec.parse(name).ref for name in names) != sorted(refs):
                 module.fail_json(msg="name %s does not match the refs of source (%s)" % (", ".join(names), ", ".join(refs)))
@@ -377,6 +391,8 @@ def main():
             if step.ref in seen:
                 module.fail_json(msg="pack %s is requested twice" % step.ref)
             seen.add(step.ref)
+        if params["remove_unlisted"]:
+            steps.extend(_install.plan_unlisted(packs_dir, seen, finish_killed_runs=not module.check_mode))
         if not module.check_mode and any(step.changes for step in steps):
             if params["fetch_on"] == "controller":
                 requests = _install.fetch_requests(steps)

@@ -254,6 +254,33 @@ def test_list_of_packs_is_all_or_nothing(site, tmp_path):
     assert sorted(os.listdir(packs_dir)) >= ["aws", "slack"]
 
 
+def test_remove_unlisted_makes_the_list_exclusive(site, tmp_path):
+    for ref in ("slack", "aws", "github"):
+        site.publish(ref, "1.0.0")
+    packs_dir = str(tmp_path / "packs")
+    play, res = install(tmp_path, registry_args(site, packs_dir, name=["slack", "aws", "github"]))
+    assert res["changed"] is True, play
+    synth.make_pack_tree(os.path.join(packs_dir, "handmade"), "handmade", "1.0.0")  # no provenance: never removed
+    before = snapshot(packs_dir)
+    args = registry_args(site, packs_dir, name=["slack", "aws"], remove_unlisted=True)
+
+    play, res = install(tmp_path, args, check=True, diff=True)
+    assert res["changed"] is True and [(p["ref"], p["action"]) for p in res["packs"]] == [
+        ("slack", "none"), ("aws", "none"), ("github", "remove")], play
+    assert "github: would remove 1.0.0" in res["msg"] and "github" in res["diff"]["before"], res
+    assert snapshot(packs_dir) == before  # check mode removed nothing
+
+    play, res = install(tmp_path, args)
+    assert res["changed"] is True and res["packs"][2]["previous"]["version"] == "1.0.0", play
+    assert sorted(n for n in os.listdir(packs_dir) if not n.startswith(".")) == ["aws", "handmade", "slack"]
+    play, res = install(tmp_path, args)
+    assert res["changed"] is False and len(res["packs"]) == 2, play
+
+    play, res = install(tmp_path, {"name": "slack", "state": "absent", "remove_unlisted": True, "packs_dir": packs_dir})
+    assert res["failed"] and "remove_unlisted" in res["msg"], res
+    assert os.path.isdir(os.path.join(packs_dir, "slack"))
+
+
 def test_source_from_controller_resolution(site, tmp_path):
     site.publish("slack", "2.1.0", git=True)
     packs_dir = str(tmp_path / "packs")
