@@ -20,6 +20,7 @@ import traceback
 # cache is already validated, so a warm search or resolution never pays for them.
 vol = None
 _VOLUPTUOUS_LOAD_ERROR = None
+_SCHEMAS = None
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import check_url  # noqa: F401 (also exported from here)
@@ -230,9 +231,6 @@ def _build_schemas():
 
 def _prefixed(error, prefix):
     return type(error)(error.error_message if hasattr(error, "error_message") else str(error), path=list(prefix) + list(error.path))
-
-
-_SCHEMAS = None
 
 
 def format_path(path):

@@ -16,6 +16,7 @@ import textwrap
 import pytest
 
 from conftest import COLLECTIONS_ROOT
+from support.pack_site import bare_python
 from support.synth import make_entry
 from testdata import make_index
 
@@ -31,7 +32,8 @@ def run_python(code, python=sys.executable):
 
 def test_core_imports_neither_requests_nor_voluptuous_until_needed(tmp_path):
     index = tmp_path / "index.json"
-    index.write_text(json.dumps(make_index("lazy", [make_entry("slack", "2.1.0", archive_url="https://lazy.example/slack.tar.gz", archive_checksum="sha256:" + "0" * 64)])))
+    entry = make_entry("slack", "2.1.0", archive_url="https://lazy.example/slack.tar.gz", archive_checksum="sha256:" + "0" * 64)
+    index.write_text(json.dumps(make_index("lazy", [entry])))
     seen = run_python("""
         import json, sys
         from %(mu)s import _common, _queries, _install, _resolver, _fetch, _index
@@ -58,11 +60,7 @@ def test_core_imports_neither_requests_nor_voluptuous_until_needed(tmp_path):
 
 
 def _python_without_requests():
-    for candidate in ("/usr/bin/python3",):
-        if os.path.exists(candidate) and subprocess.run([candidate, "-c", "import requests"], capture_output=True,
-                                                       check=False).returncode != 0:
-            return candidate
-    return None
+    return bare_python()
 
 
 def test_missing_libraries_are_reported_without_importing():
