@@ -18,20 +18,19 @@ the cause, never a header value.
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import socket
 import time
-import traceback
 from urllib.parse import unquote, urlsplit
+
+from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
+from ansible_collections.attune.packs.plugins.module_utils._errors import AuthenticationFailed, RegistryUnreachable
+from ansible_collections.attune.packs.plugins.module_utils._lazy import LazyLibrary
 
 # requests is imported on first use (_load_requests): it costs ~0.1 s, and a search or resolution served from a
 # fresh cache, a file:// registry or the action plugins' host-side path never needs it.
 requests = None
-_REQUESTS_LOAD_ERROR = None
-
-from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
-from ansible_collections.attune.packs.plugins.module_utils._errors import AuthenticationFailed, RegistryUnreachable
+_REQUESTS = LazyLibrary("requests")
 
 CHUNK_SIZE = 1024 * 1024
 USER_AGENT = "attune.packs (Ansible collection)"
@@ -56,27 +55,13 @@ class FetchResult(object):
 
 def requests_import_error():
     """None when requests is importable, else the reason (for missing_required_lib); does not import it."""
-    if requests is not None:
-        return None
-    if _REQUESTS_LOAD_ERROR is not None:
-        return _REQUESTS_LOAD_ERROR
-    try:
-        found = importlib.util.find_spec("requests") is not None
-    except (ImportError, ValueError):
-        found = False
-    return None if found else "ModuleNotFoundError: No module named 'requests'"
+    return _REQUESTS.import_error()
 
 
 def _load_requests():
-    """Import requests; False (with the traceback kept for requests_import_error) when it cannot be imported."""
-    global requests, _REQUESTS_LOAD_ERROR  # pylint: disable=global-statement
-    if requests is None and _REQUESTS_LOAD_ERROR is None:
-        try:
-            import requests as module  # pylint: disable=import-outside-toplevel
-        except ImportError:
-            _REQUESTS_LOAD_ERROR = traceback.format_exc()
-        else:
-            requests = module
+    """Import requests on first use; False when it cannot be imported."""
+    global requests  # pylint: disable=global-statement
+    requests = _REQUESTS.load()
     return requests is not None
 
 

@@ -12,20 +12,19 @@ returns it.  Errors name the registry and the path of the bad field, e.g.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import traceback
-
-# voluptuous is imported, and the schemas built, on the first validation (_schemas()): an index served from the
-# cache is already validated, so a warm search or resolution never pays for them.
-vol = None
-_VOLUPTUOUS_LOAD_ERROR = None
-_SCHEMAS = None
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import check_url  # noqa: F401 (also exported from here)
 from ansible_collections.attune.packs.plugins.module_utils._errors import ChecksumError, IndexFormatError
+from ansible_collections.attune.packs.plugins.module_utils._lazy import LazyLibrary
 from ansible_collections.attune.packs.plugins.module_utils._version import INDEX_VERSION_PATTERN, REF_PATTERN
+
+# voluptuous is imported, and the schemas built, on the first validation (_schemas()): an index served from the
+# cache is already validated, so a warm search or resolution never pays for them.
+vol = None
+_VOLUPTUOUS = LazyLibrary("voluptuous")
+_SCHEMAS = None
 
 INDEX_FORMAT_VERSION = "1.0"
 CONTENT_SECTIONS = ("actions", "sensors", "triggers", "rules", "workflows")
@@ -36,27 +35,15 @@ _GIT_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
 
 def voluptuous_import_error():
     """None when voluptuous is importable, else the reason (for missing_required_lib); does not import it."""
-    if vol is not None:
-        return None
-    if _VOLUPTUOUS_LOAD_ERROR is not None:
-        return _VOLUPTUOUS_LOAD_ERROR
-    try:
-        found = importlib.util.find_spec("voluptuous") is not None
-    except (ImportError, ValueError):
-        found = False
-    return None if found else "ModuleNotFoundError: No module named 'voluptuous'"
+    return _VOLUPTUOUS.import_error()
 
 
 def _schemas():
     """``{strict: (index schema, pack schema)}``, built on first use; None when voluptuous cannot be imported."""
-    global vol, _SCHEMAS, _VOLUPTUOUS_LOAD_ERROR  # pylint: disable=global-statement
-    if _SCHEMAS is None and _VOLUPTUOUS_LOAD_ERROR is None:
-        try:
-            import voluptuous  # pylint: disable=import-outside-toplevel
-        except ImportError:
-            _VOLUPTUOUS_LOAD_ERROR = traceback.format_exc()
-        else:
-            vol = voluptuous
+    global vol, _SCHEMAS  # pylint: disable=global-statement
+    if _SCHEMAS is None:
+        vol = _VOLUPTUOUS.load()
+        if vol is not None:
             _SCHEMAS = _build_schemas()
     return _SCHEMAS
 

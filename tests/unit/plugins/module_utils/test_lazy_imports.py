@@ -157,3 +157,23 @@ def test_a_converged_install_loads_no_fetch_extract_git_lock_or_registry_code(tm
     (installed, first), (again, second) = runs
     assert installed is True and "_extract" in first and "_fetch" in first  # an install needs them
     assert again is False and second == []  # a converged host does not
+
+
+def test_lazy_library_reports_missing_and_broken_libraries(tmp_path, monkeypatch):
+    from ansible_collections.attune.packs.plugins.module_utils._lazy import LazyLibrary
+
+    missing = LazyLibrary("attune_no_such_library_x1")
+    assert "No module named 'attune_no_such_library_x1'" in missing.import_error()
+    assert missing.load() is None and missing.import_error()
+
+    broken_dir = tmp_path / "attune_broken_library_x1"
+    broken_dir.mkdir()
+    (broken_dir / "__init__.py").write_text("raise ImportError('half-installed: no _speedups')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    broken = LazyLibrary("attune_broken_library_x1")
+    assert broken.import_error() is None  # found on the path: only importing it tells
+    assert broken.load() is None
+    assert "half-installed: no _speedups" in broken.import_error()  # the real reason, after the failed import
+
+    present = LazyLibrary("json")
+    assert present.import_error() is None and present.load() is sys.modules["json"]
