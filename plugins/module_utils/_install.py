@@ -240,6 +240,10 @@ def _decide(ref, target, current, force):
         if force:
             return Step(ref, "reinstall", target, current, "force: true")
         return Step(ref, "none", target, current, "already installed: %s" % target.describe())
+    if current.get("error") and not current.get("managed"):
+        # e.g. a corrupted .attune/metadata.json: nothing proves what is installed, so put the target back
+        return Step(ref, "reinstall", target, current, "installed %s, but its provenance is unreadable (%s)"
+                    % (current.get("version") or "(unknown version)", current["error"]))
     old = try_parse_version(current.get("version") or "")
     new = try_parse_version(target.version or "")
     if old is not None and new is not None and new < old:
