@@ -116,7 +116,6 @@ options:
       - Not with O(state=absent).
     type: bool
     default: false
-    version_added: 1.0.0
   packs_dir:
     description:
       - Where packs are installed. Defaults to C(packs_base_dir) of the host's Attune config file, else
