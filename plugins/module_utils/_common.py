@@ -13,29 +13,14 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.attune.packs.plugins.module_utils import _config
+from ansible_collections.attune.packs.plugins.module_utils import _config, _lazy
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
 
-
-# _fetch and _index are imported only when their library is checked: a module that needs only PyYAML (installing
-# from a lock or a resolution, removing) does not load the fetch and index code at all.
-def _requests_import_error():
-    from ansible_collections.attune.packs.plugins.module_utils import _fetch  # pylint: disable=import-outside-toplevel
-
-    return _fetch.requests_import_error()
-
-
-def _voluptuous_import_error():
-    from ansible_collections.attune.packs.plugins.module_utils import _index  # pylint: disable=import-outside-toplevel
-
-    return _index.voluptuous_import_error()
-
-
 REQUIRED_LIBRARIES = (
-    # (distribution name, import error, minimum version)
-    ("requests", _requests_import_error, "2.25"),
+    # (distribution name, import error, minimum version); requests and voluptuous are looked up, not imported
+    ("requests", _lazy.REQUESTS.import_error, "2.25"),
     ("PyYAML", lambda: _config.YAML_IMPORT_ERROR, "5.1"),
-    ("voluptuous", _voluptuous_import_error, "0.12"),
+    ("voluptuous", _lazy.VOLUPTUOUS.import_error, "0.12"),
 )
 
 REGISTRY_OPTION_NAMES = (

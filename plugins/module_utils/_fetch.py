@@ -25,12 +25,11 @@ from urllib.parse import unquote, urlsplit
 
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AuthenticationFailed, RegistryUnreachable
-from ansible_collections.attune.packs.plugins.module_utils._lazy import LazyLibrary
+from ansible_collections.attune.packs.plugins.module_utils._lazy import REQUESTS
 
 # requests is imported on first use (_load_requests): it costs ~0.1 s, and a search or resolution served from a
 # fresh cache, a file:// registry or the action plugins' host-side path never needs it.
 requests = None
-_REQUESTS = LazyLibrary("requests")
 
 CHUNK_SIZE = 1024 * 1024
 USER_AGENT = "attune.packs (Ansible collection)"
@@ -53,15 +52,10 @@ class FetchResult(object):
         return self.status == 304
 
 
-def requests_import_error():
-    """None when requests is importable, else the reason (for missing_required_lib); does not import it."""
-    return _REQUESTS.import_error()
-
-
 def _load_requests():
     """Import requests on first use; False when it cannot be imported."""
     global requests  # pylint: disable=global-statement
-    requests = _REQUESTS.load()
+    requests = REQUESTS.load()
     return requests is not None
 
 

@@ -17,13 +17,12 @@ import re
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import check_url  # noqa: F401 (also exported from here)
 from ansible_collections.attune.packs.plugins.module_utils._errors import ChecksumError, IndexFormatError
-from ansible_collections.attune.packs.plugins.module_utils._lazy import LazyLibrary
+from ansible_collections.attune.packs.plugins.module_utils._lazy import VOLUPTUOUS
 from ansible_collections.attune.packs.plugins.module_utils._version import INDEX_VERSION_PATTERN, REF_PATTERN
 
 # voluptuous is imported, and the schemas built, on the first validation (_schemas()): an index served from the
 # cache is already validated, so a warm search or resolution never pays for them.
 vol = None
-_VOLUPTUOUS = LazyLibrary("voluptuous")
 _SCHEMAS = None
 
 INDEX_FORMAT_VERSION = "1.0"
@@ -33,16 +32,11 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+
 _GIT_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
 
 
-def voluptuous_import_error():
-    """None when voluptuous is importable, else the reason (for missing_required_lib); does not import it."""
-    return _VOLUPTUOUS.import_error()
-
-
 def _schemas():
     """``{strict: (index schema, pack schema)}``, built on first use; None when voluptuous cannot be imported."""
     global vol, _SCHEMAS  # pylint: disable=global-statement
     if _SCHEMAS is None:
-        vol = _VOLUPTUOUS.load()
+        vol = VOLUPTUOUS.load()
         if vol is not None:
             _SCHEMAS = _build_schemas()
     return _SCHEMAS

@@ -44,3 +44,8 @@ class LazyLibrary(object):
         except (ImportError, ValueError):
             found = False
         return None if found else "ModuleNotFoundError: No module named %r" % self.name
+
+
+# One instance per library, shared by the code that loads it and the library check of the modules (_common).
+REQUESTS = LazyLibrary("requests")
+VOLUPTUOUS = LazyLibrary("voluptuous")

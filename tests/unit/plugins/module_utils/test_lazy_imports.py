@@ -36,10 +36,10 @@ def test_core_imports_neither_requests_nor_voluptuous_until_needed(tmp_path):
     index.write_text(json.dumps(make_index("lazy", [entry])))
     seen = run_python("""
         import json, sys
-        from %(mu)s import _common, _queries, _install, _resolver, _fetch, _index
+        from %(mu)s import _common, _queries, _install, _resolver, _fetch, _index, _lazy
         seen = {"after import": sorted(m for m in ("requests", "voluptuous") if m in sys.modules)}
-        seen["requests_import_error"] = _fetch.requests_import_error()
-        seen["voluptuous_import_error"] = _index.voluptuous_import_error()
+        seen["requests_import_error"] = _lazy.REQUESTS.import_error()
+        seen["voluptuous_import_error"] = _lazy.VOLUPTUOUS.import_error()
         body = _fetch.fetch_index("file://%(index)s").body
         seen["after file fetch"] = sorted(m for m in ("requests", "voluptuous") if m in sys.modules)
         _index.validate_index(json.loads(body), registry="lazy")
@@ -59,24 +59,20 @@ def test_core_imports_neither_requests_nor_voluptuous_until_needed(tmp_path):
     assert seen["after https fetch"] == ["requests", "voluptuous"]
 
 
-def _python_without_requests():
-    return bare_python()
-
-
 def test_missing_libraries_are_reported_without_importing():
-    python = _python_without_requests()
+    python = bare_python()
     if python is None:
         pytest.skip("no Python without requests on this machine")
     seen = run_python("""
         import json
-        from %(mu)s import _fetch, _index
-        print(json.dumps({"requests": _fetch.requests_import_error(), "voluptuous": _index.voluptuous_import_error()}))
+        from %(mu)s import _lazy
+        print(json.dumps({"requests": _lazy.REQUESTS.import_error(), "voluptuous": _lazy.VOLUPTUOUS.import_error()}))
     """ % {"mu": MU}, python=python)
     assert "No module named 'requests'" in seen["requests"]
 
 
 def test_fetch_without_requests_names_the_library(tmp_path):
-    python = _python_without_requests()
+    python = bare_python()
     if python is None:
         pytest.skip("no Python without requests on this machine")
     seen = run_python("""
