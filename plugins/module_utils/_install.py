@@ -411,12 +411,9 @@ def fetch_requests(steps):
 
 def recover(packs_dir, refs):
     """Finish or undo what a killed run left for these refs (before planning, so the plan sees the real state)."""
-    if not os.path.isdir(packs_dir):
+    if not refs or not os.path.isdir(packs_dir):
         return []
-    actions = []
-    for ref in refs:
-        actions.extend(_packdir.recover(packs_dir, ref))
-    return actions
+    return _packdir.recover(packs_dir, refs=refs)
 
 
 def apply(steps, options, warn=lambda message: None, checkpoint=None):

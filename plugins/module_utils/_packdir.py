@@ -629,15 +629,17 @@ def verify_installed(packs_dir, ref):
 # recovery, staging, activation, removal
 
 
-def recover(packs_dir, ref=None):
+def recover(packs_dir, ref=None, refs=None):
     """Finish or undo what an interrupted operation left in ``packs_dir``; return the actions taken.
 
-    For each ref (or only ``ref``): when ``packs_dir/<ref>`` is missing and a
-    ``.attune-old-<ref>-*`` exists, the newest one is renamed back; every other
-    staging, old or trash directory of the ref is deleted.
+    For each ref (every ref, or only ``ref``, or only those in ``refs``): when
+    ``packs_dir/<ref>`` is missing and a ``.attune-old-<ref>-*`` exists, the
+    newest one is renamed back; every other staging, old or trash directory of
+    the ref is deleted.  One lock and one directory listing whatever the count.
     """
-    if ref is not None:
-        validate_ref(ref)
+    wanted = None if ref is None and refs is None else set([ref] if ref is not None else refs)
+    for name in wanted or ():
+        validate_ref(name)
     actions = []
     if not os.path.isdir(packs_dir):
         return actions
@@ -645,7 +647,7 @@ def recover(packs_dir, ref=None):
         groups = {}
         for name in os.listdir(packs_dir):
             match = _LEFTOVER.fullmatch(name)
-            if match is None or (ref is not None and match.group("ref") != ref):
+            if match is None or (wanted is not None and match.group("ref") not in wanted):
                 continue
             groups.setdefault(match.group("ref"), []).append((match.group("kind"), name))
         for group_ref in sorted(groups):

@@ -603,3 +603,13 @@ def test_git_checkout_cloned_into_staging_is_moved_without_its_git_dir(tmp_path,
     stored = read_metadata(packs_dir, "demo")
     assert stored["tree_checksum"] == stored["checksum"] == checkout_checksum(bare)
     assert stored["installed_from"] == {"type": "git", "url": "file://" + bare, "ref": commit, "commit": commit}
+
+
+def test_recover_several_refs_in_one_pass_leaves_the_others(tmp_path, packs_dir):
+    for ref in ("alpha", "beta", "gamma"):
+        os.mkdir(os.path.join(packs_dir, ".attune-staging-%s-1111bbbb" % ref))
+    actions = recover(packs_dir, refs=["beta", "alpha"])
+    assert actions == ["removed .attune-staging-alpha-1111bbbb", "removed .attune-staging-beta-1111bbbb"]
+    _only(packs_dir, ".attune-staging-gamma-1111bbbb")
+    with pytest.raises(InvalidPackStructure):
+        recover(packs_dir, refs=["../etc"])
