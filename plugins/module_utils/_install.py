@@ -38,13 +38,7 @@ class Options(object):
     def __init__(self, packs_dir, validate_certs=True, ca_path=None, timeout=120, connect_timeout=10,
                  archive_max_bytes=104857600, verify_checksums=True, allow_unverified=False, allow_http=False,
                  allow_local_git=False, max_entries=None, max_entry_bytes=None, max_total_bytes=None, durable=True):
-        """Extraction limits left at None take ``_extract``'s defaults."""
-        if None in (max_entries, max_entry_bytes, max_total_bytes):
-            from ansible_collections.attune.packs.plugins.module_utils import _extract  # pylint: disable=import-outside-toplevel
-
-            max_entries = _extract.DEFAULT_MAX_ENTRIES if max_entries is None else max_entries
-            max_entry_bytes = _extract.DEFAULT_MAX_ENTRY_BYTES if max_entry_bytes is None else max_entry_bytes
-            max_total_bytes = _extract.DEFAULT_MAX_TOTAL_BYTES if max_total_bytes is None else max_total_bytes
+        """Extraction limits left at None are ``extract_archive``'s own defaults."""
         self.packs_dir = packs_dir
         self.validate_certs = validate_certs
         self.ca_path = ca_path
@@ -55,7 +49,8 @@ class Options(object):
         self.allow_unverified = allow_unverified
         self.allow_http = allow_http
         self.allow_local_git = allow_local_git
-        self.limits = {"max_entries": max_entries, "max_entry_bytes": max_entry_bytes, "max_total_bytes": max_total_bytes}
+        limits = {"max_entries": max_entries, "max_entry_bytes": max_entry_bytes, "max_total_bytes": max_total_bytes}
+        self.limits = dict((name, value) for name, value in limits.items() if value is not None)
         self.durable = durable
 
     @property
