@@ -109,8 +109,8 @@ options:
     description:
       - Make the task exclusive, like a package list that must be the whole truth. After the named packs are in place,
         every other pack in O(packs_dir) that attune.packs installed (it has provenance metadata) is removed, in the same
-        run and under the same all-or-nothing rule. Packs without provenance metadata (copied by hand, installed by
-        other tools) are never removed.
+        run. Removals come last: nothing is removed unless every named pack was installed. Packs without provenance
+        metadata (copied by hand, installed by other tools) are never removed.
       - With O(lock_file) or a list in O(source), the packs listed there are the ones kept; an empty O(source) list
         removes every managed pack.
       - Not with O(state=absent).
