@@ -281,6 +281,21 @@ def test_remove_unlisted_makes_the_list_exclusive(site, tmp_path):
     assert os.path.isdir(os.path.join(packs_dir, "slack"))
 
 
+def test_remove_unlisted_removes_nothing_when_an_install_fails(site, tmp_path):
+    site.publish("slack", "1.0.0")
+    site.publish("github", "1.0.0")
+    broken = site.publish("broken", "1.0.0")
+    broken["install_sources"][0]["checksum"] = "sha256:" + "0" * 64
+    site.server.set_content("/index.json", make_index("public", site.entries))
+    packs_dir = str(tmp_path / "packs")
+    play, res = install(tmp_path, registry_args(site, packs_dir, name=["slack", "github"]))
+    assert res["changed"] is True, play
+    before = snapshot(packs_dir)
+    play, res = install(tmp_path, registry_args(site, packs_dir, name=["slack", "broken"], remove_unlisted=True))
+    assert res.get("failed") and "broken" in res["msg"] and "checksum" in res["msg"].lower(), res
+    assert snapshot(packs_dir) == before  # github is still there, nothing half-installed
+
+
 def test_source_from_controller_resolution(site, tmp_path):
     site.publish("slack", "2.1.0", git=True)
     packs_dir = str(tmp_path / "packs")
