@@ -109,7 +109,7 @@ options:
     description:
       - Make the task exclusive, like a package list that must be the whole truth. After the named packs are in place,
         every other pack in O(packs_dir) that attune.packs installed (it has provenance metadata) is removed, in the same
-        run. Removals come last: nothing is removed unless every named pack was installed. Packs without provenance
+        run. Removals come last, so nothing is removed unless every named pack was installed. Packs without provenance
         metadata (copied by hand, installed by other tools) are never removed.
       - With O(lock_file) or a list in O(source), the packs listed there are the ones kept; an empty O(source) list
         removes every managed pack.
