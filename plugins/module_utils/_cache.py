@@ -13,12 +13,31 @@ processes of the same user):
   Last-Modified), the index's top-level fields and a *summary* row per pack
   (ref, version, label, description, author, keywords, byte offset, length).
   Every further line is one pack entry.  A search reads line 1 only; a
-  resolution then reads the few entries it needs by offset.  The file's
+  resolution then reads the few entries it needs by offset, from the same
+  open file the header came from (a refresh by another process renames a
+  new file in place and cannot change what an open view reads).  The file's
   mtime is the time it was last fetched or revalidated;
 * ``<key>.lock`` — ``flock`` lock serialising refreshes of one key, so
   parallel forks fetch an index once.
 
 ``key`` = sha256(url, HMAC(salt, header names and values), strictness).
+
+What the cache trusts (issue 8; docs/security.md): entries are used without
+validation while fresh, so only what the running user wrote may be read.
+
+* The directory is **refused** (:class:`CacheUnsafe`, naming the path and
+  the reason) when it is a symbolic link, not a directory, owned by another
+  user, or writable by group or others (mode bits; an ACL granting write
+  shows in the group bits).  Nothing is read from or written to it.  A
+  shared directory is a configuration mistake the user must see: bypassing
+  it silently would hide that every run fetches everything.
+* Inside an accepted directory (which only its owner can change), a file
+  that is a symlink, not a regular file, of another owner or writable by
+  others can only be a leftover of an earlier unsafe state: it is
+  **bypassed** (dropped and fetched again), never read or followed.  Every
+  file is opened relative to the directory's descriptor with
+  ``O_NOFOLLOW``.
+* An entry whose mtime is in the future is stale (revalidated).
 """
 
 from __future__ import annotations
@@ -29,8 +48,11 @@ import hashlib
 import hmac
 import json
 import os
-import tempfile
+import stat
 import time
+import weakref
+
+from ansible_collections.attune.packs.plugins.module_utils._errors import CacheUnsafe
 
 try:
     import fcntl
@@ -39,6 +61,138 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 CACHE_FORMAT = 2
 SUMMARY_FIELDS = ("ref", "version", "label", "description", "author", "keywords")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_AT = os.open in os.supports_dir_fd and os.unlink in os.supports_dir_fd and os.rename in os.supports_dir_fd
+
+
+def _refuse(path, reason, what="cache directory"):
+    error = CacheUnsafe("%s %s %s; refused (use a private directory, mode 0700, owned by the user running the task, "
+                        "or disable the cache)" % (what, path, reason))
+    error.path = path
+    raise error
+
+
+def _untrusted_reason(info, want_dir):
+    """Why a file of these ``os.stat`` results cannot be trusted, or None."""
+    if want_dir and not stat.S_ISDIR(info.st_mode):
+        return "is not a directory"
+    if not want_dir and not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_uid != os.geteuid():
+        return "is owned by uid %d, not by the user running this (uid %d)" % (info.st_uid, os.geteuid())
+    if info.st_mode & 0o022:
+        return "is writable by group or others (mode %s)" % oct(stat.S_IMODE(info.st_mode))[2:]
+    return None
+
+
+class PrivateDir(object):
+    """An open, checked private directory; files are opened relative to it, never through a symlink.
+
+    Shared with the controller's archive cache (plugin_utils/_archive_cache.py).
+    """
+
+    def __init__(self, path, create=True, what="cache directory"):
+        self.path = path
+        if create:
+            try:
+                os.makedirs(path, mode=0o700)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    _refuse(path, "cannot be created (%s)" % (exc.strerror or exc), what)
+        try:
+            self.fd = os.open(path, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC)
+        except OSError as exc:
+            if os.path.islink(path):
+                _refuse(path, "is a symbolic link", what)
+            _refuse(path, "cannot be opened (%s)" % (exc.strerror or exc), what)
+        try:
+            reason = _untrusted_reason(os.fstat(self.fd), True)
+        except OSError as exc:  # pragma: no cover - fstat of an open descriptor
+            reason = "cannot be examined (%s)" % exc
+        if reason:
+            os.close(self.fd)
+            _refuse(path, reason, what)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _name(self, name):
+        return name if _AT else os.path.join(self.path, name)
+
+    def _at(self):
+        return {"dir_fd": self.fd} if _AT else {}
+
+    def open(self, name, flags, mode=0o600):
+        """``os.open`` of ``name`` inside the directory, never following a symlink."""
+        return os.open(self._name(name), flags | _NOFOLLOW | _CLOEXEC, mode, **self._at())
+
+    def open_trusted(self, name, flags, mode=0o600):
+        """A descriptor of ``name`` when it is a regular file of ours not writable by others; else drop it, None.
+
+        ``None`` also when it does not exist (and ``flags`` do not create it).
+        """
+        try:
+            fd = self.open(name, flags, mode)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR, errno.EISDIR, errno.ENXIO):
+                self.unlink(name)  # a planted symlink (ELOOP; EMLINK on FreeBSD) or something else: bypassed
+                return None
+            raise
+        if _untrusted_reason(os.fstat(fd), False):
+            os.close(fd)
+            self.unlink(name)
+            return None
+        return fd
+
+    def unlink(self, name):
+        with contextlib.suppress(OSError):
+            os.unlink(self._name(name), **self._at())
+
+    def rename(self, src, dst):
+        if _AT:
+            os.rename(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        else:
+            os.rename(self._name(src), self._name(dst))
+
+    def create_temp(self, prefix):
+        """``(fd, name)`` of a new empty 0600 file (read-write) with a random name."""
+        while True:
+            name = "%s%s.tmp" % (prefix, os.urandom(8).hex())
+            try:
+                return self.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), name
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+
+    @contextlib.contextmanager
+    def lock(self, name):
+        """Exclusive ``flock`` on ``name`` (created 0600); a planted symlink or foreign file is replaced, never followed."""
+        for _attempt in range(5):
+            fd = self.open_trusted(name, os.O_RDWR | os.O_CREAT, 0o600)
+            if fd is not None:
+                break
+        else:
+            _refuse(os.path.join(self.path, name), "keeps being replaced by an untrusted file", "lock file")
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 class IndexView(object):
@@ -110,7 +264,7 @@ def _summary_row(entry, offset, length):
 
 
 class IndexCache(object):
-    """Disk cache of validated indices."""
+    """Disk cache of validated indices (see the module docstring for what it trusts)."""
 
     def __init__(self, directory, ttl=3600, enabled=True):
         self.directory = directory
@@ -118,36 +272,37 @@ class IndexCache(object):
         self.enabled = enabled
         self._salt = None
 
-    # -- keys -----------------------------------------------------------------
-    def _ensure_dir(self):
-        try:
-            os.makedirs(self.directory, mode=0o700)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
+    def _dir(self):
+        """The checked cache directory (refused with :class:`CacheUnsafe` when it cannot be trusted)."""
+        return PrivateDir(self.directory)
 
+    # -- keys -----------------------------------------------------------------
     def salt(self):
         if self._salt is None:
-            self._ensure_dir()
-            path = os.path.join(self.directory, ".salt")
+            with self._dir() as directory:
+                self._salt = self._read_salt(directory)
+        return self._salt
+
+    @staticmethod
+    def _read_salt(directory):
+        for _attempt in range(50):
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                fd = directory.open(".salt", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except OSError as exc:
                 if exc.errno != errno.EEXIST:
                     raise
             else:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(os.urandom(32).hex())
-            for _attempt in range(50):
-                with open(path) as handle:
-                    value = handle.read().strip()
-                if len(value) == 64:
-                    break
-                time.sleep(0.01)  # another process is writing it right now
-            else:
-                raise OSError("cache salt %s is corrupt; delete it" % path)
-            self._salt = value.encode("ascii")
-        return self._salt
+            fd = directory.open_trusted(".salt", os.O_RDONLY)
+            if fd is None:
+                continue  # a planted symlink or foreign file: dropped, create our own
+            with os.fdopen(fd) as handle:
+                value = handle.read().strip()
+            if len(value) == 64:
+                return value.encode("ascii")
+            time.sleep(0.01)  # another process is writing it right now
+        raise OSError("cache salt %s is corrupt; delete it" % os.path.join(directory.path, ".salt"))
 
     def key(self, url, headers=None, strict=False):
         canonical = json.dumps(sorted((k.lower(), v) for k, v in (headers or {}).items()), separators=(",", ":"))
@@ -160,47 +315,60 @@ class IndexCache(object):
 
     # -- reading ----------------------------------------------------------------
     def load(self, key):
-        """Return ``(view, mtime)`` or ``None``; a corrupt entry is deleted.
+        """Return ``(view, mtime)`` or ``None``; a corrupt or untrusted entry is deleted.
 
-        The mtime is when the entry was last fetched or revalidated.
+        The mtime is when the entry was last fetched or revalidated.  The view
+        keeps the entry's file open: its entries are read from the file its
+        header came from, whatever other processes rename in place meanwhile.
         """
-        path = self.path(key)
-        try:
-            handle = open(path, "rb")
-        except (IOError, OSError):
+        with self._dir() as directory:
+            try:
+                fd = directory.open_trusted(key + ".idx", os.O_RDONLY)
+            except OSError:
+                return None
+        if fd is None:
             return None
         try:
-            with handle:
-                info = os.fstat(handle.fileno())
+            info = os.fstat(fd)
+            with os.fdopen(os.dup(fd), "rb") as handle:
                 header = json.loads(handle.readline().decode("utf-8"))
                 data_start = handle.tell()
-                if header.get("format") != CACHE_FORMAT or info.st_size - data_start != header.get("data_length"):
-                    raise ValueError("cache entry truncated or of another format")
+            if not isinstance(header, dict) or header.get("format") != CACHE_FORMAT \
+                    or info.st_size - data_start != header.get("data_length"):
+                raise ValueError("cache entry truncated or of another format")
         except (ValueError, UnicodeDecodeError, OSError):
+            os.close(fd)
             self.discard(key)
             return None
-        view = IndexView(header, self._entry_loader(path, data_start, key))
-        return view, info.st_mtime
+        return self._view(header, fd, data_start, key), info.st_mtime
 
-    def _entry_loader(self, path, data_start, key):
+    def _view(self, header, fd, data_start, key):
+        path = self.path(key)
+
         def load(row):
-            with open(path, "rb") as handle:
-                handle.seek(data_start + row[6])
-                raw = handle.read(row[7])
             try:
-                return json.loads(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
+                raw = os.pread(fd, row[7], data_start + row[6])
+                entry = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError, OSError):
+                entry = None
+            # the entry must be the one its summary row describes (a row pointing at another pack's entry is corruption)
+            if not isinstance(entry, dict) or entry.get("ref") != row[0]:
                 self.discard(key)
                 raise CacheCorrupt("cache entry %s is corrupt" % path)
-        return load
+            return entry
+
+        view = IndexView(header, load)
+        weakref.finalize(view, os.close, fd)
+        return view
 
     def is_fresh(self, mtime):
-        return self.ttl > 0 and time.time() - mtime < self.ttl
+        """Younger than ``ttl``; an mtime in the future (clock moved back, or planted) is stale."""
+        age = time.time() - mtime
+        return self.ttl > 0 and 0 <= age < self.ttl
 
     # -- writing ------------------------------------------------------------------
     def store(self, key, index, url, etag=None, last_modified=None):
-        """Write a validated index atomically; return its :class:`IndexView` (backed by the file)."""
-        self._ensure_dir()
+        """Write a validated index atomically; return its :class:`IndexView` (backed by the written file)."""
         header = _header_for(index, url)
         header["etag"] = etag
         header["last_modified"] = last_modified
@@ -215,43 +383,43 @@ class IndexCache(object):
         header["summary"] = summary
         header["data_length"] = offset
         head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % key[:16], suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(head)
-                handle.writelines(lines)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o600)
-            os.rename(tmp, self.path(key))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return IndexView(header, self._entry_loader(self.path(key), len(head), key))
+        with self._dir() as directory:
+            fd, tmp = directory.create_temp(".%s." % key[:16])
+            try:
+                with os.fdopen(os.dup(fd), "wb") as handle:
+                    handle.write(head)
+                    handle.writelines(lines)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                directory.rename(tmp, key + ".idx")
+            except BaseException:
+                os.close(fd)
+                directory.unlink(tmp)
+                raise
+        return self._view(header, fd, len(head), key)
 
     def touch(self, key):
         """Mark an entry fresh again (after a 304)."""
-        with contextlib.suppress(OSError):
-            os.utime(self.path(key), None)
+        with self._dir() as directory:
+            with contextlib.suppress(OSError):
+                fd = directory.open_trusted(key + ".idx", os.O_RDONLY)
+                if fd is not None:
+                    try:
+                        os.utime(fd)
+                    finally:
+                        os.close(fd)
 
     def discard(self, key):
-        with contextlib.suppress(OSError):
-            os.unlink(self.path(key))
+        with contextlib.suppress(CacheUnsafe):
+            with self._dir() as directory:
+                directory.unlink(key + ".idx")
 
     @contextlib.contextmanager
     def lock(self, key):
         """Exclusive inter-process lock for refreshing ``key``."""
-        self._ensure_dir()
-        fd = os.open(os.path.join(self.directory, key + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        with self._dir() as directory:
+            with directory.lock(key + ".lock"):
+                yield
 
 
 class CacheCorrupt(Exception):

@@ -122,3 +122,9 @@ class DependencyNotMet(AttuneError):
 
 class LockFileError(AttuneError):
     kind = "lock_file_error"
+
+
+class CacheUnsafe(AttuneError):
+    """A cache directory cannot be trusted (not ours, writable by others, a symlink): refused, never used."""
+
+    kind = "unsafe_cache"
