@@ -89,7 +89,8 @@ class ActionModule(RegistryActionBase):
             try:
                 local[request["ref"]] = cache.get(request["source"], request["ref"], verify=verify,
                                                   timeout=params["timeout"] or 120, connect_timeout=params["connect_timeout"] or 10,
-                                                  max_bytes=params["archive_max_bytes"] or 104857600)
+                                                  max_bytes=params["archive_max_bytes"] or 104857600,
+                                                  allow_http=bool(params.get("allow_http")))
             except AttuneError as exc:
                 raise TaskFailed(str(exc), changed=False, error=exc.to_dict())
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()

@@ -7,8 +7,18 @@
   verified (``verify`` is True, False or a CA bundle path), redirects never
   followed, a hard byte cap enforced on what is actually read (whatever
   Content-Length says), ``connect_timeout`` per connection and ``timeout``
-  as a total deadline for the whole transfer;
-* ``file://`` URLs read from disk with the same cap.
+  as a total deadline for one request: headers and body.  A watchdog shuts
+  the request's sockets down when it expires, so a server trickling bytes
+  (every single read succeeding) cannot keep it alive (issue 8, item 2);
+* ``file://`` URLs read from disk with the same cap;
+* one scheme rule for every URL, whatever option it came through
+  (:func:`check_scheme`, issue 8 item 8): https; http only with
+  ``allow_http``; file:// only where a local file is expected (registries,
+  local copies), and for archives from a lock file or ``source`` only with
+  ``allow_http``;
+* a new requests session per request, with a cookie policy that accepts
+  nothing: no cookie set by one server (a registry) is ever sent to another
+  (an archive host), and nothing is kept between requests (item 6).
 
 Errors are :class:`RegistryUnreachable` / :class:`AuthenticationFailed` (or
 :class:`SourceError` for archives) naming the URL (credentials redacted) and
@@ -18,13 +28,15 @@ the cause, never a header value.
 from __future__ import annotations
 
 import errno
+import http.cookiejar
 import os
 import socket
+import threading
 import time
 from urllib.parse import unquote, urlsplit
 
-from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
-from ansible_collections.attune.packs.plugins.module_utils._errors import AuthenticationFailed, RegistryUnreachable
+from ansible_collections.attune.packs.plugins.module_utils._config import check_url, redact_url
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, AuthenticationFailed, RegistryUnreachable, SourceError
 from ansible_collections.attune.packs.plugins.module_utils._lazy import REQUESTS
 
 # requests is imported on first use (_load_requests): it costs ~0.1 s, and a search or resolution served from a
@@ -33,7 +45,8 @@ requests = None
 
 CHUNK_SIZE = 1024 * 1024
 USER_AGENT = "attune.packs (Ansible collection)"
-_SESSION = None
+_ACTIVE = threading.local()  # the deadline of the request running in this thread
+_POOL_CLASSES = None
 
 
 class FetchResult(object):
@@ -59,12 +72,113 @@ def _load_requests():
     return requests is not None
 
 
-def _session():
-    global _SESSION  # pylint: disable=global-statement
-    if _SESSION is None:
-        _SESSION = requests.Session()
-        _SESSION.headers["User-Agent"] = USER_AGENT
-    return _SESSION
+class _Deadline(object):
+    """The total time of one request: when it is up, every socket the request opened is shut down.
+
+    A blocked read then returns at once (end of stream), whatever the server
+    trickles; the caller sees ``expired`` and reports the timeout.  Connections
+    are watched from their creation (``_new_conn``), so the TLS handshake and
+    the headers are under the deadline too; the session of a request is never
+    reused, so every connection of the request is a new one.
+    """
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.expired = False
+        self._connections = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        _ACTIVE.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+        _ACTIVE.deadline = None
+        with self._lock:
+            self._connections = []
+
+    def attach(self, connection):
+        """Watch a urllib3 connection: its ``sock`` (the TLS socket once wrapped) is shut down at expiry."""
+        with self._lock:
+            if not self.expired:
+                self._connections.append(connection)
+                return
+        _shutdown(connection)
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            _shutdown(connection)
+
+
+def _shutdown(connection):
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    try:
+        # socket.socket.shutdown on the descriptor (also under a TLS socket, whose own shutdown() unwraps it): a read
+        # blocked in another thread returns at once with end of stream
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, ValueError, TypeError):
+        pass
+
+
+def _pool_classes():
+    """urllib3 pool classes whose new connections hand their socket to the running request's deadline."""
+    global _POOL_CLASSES  # pylint: disable=global-statement
+    if _POOL_CLASSES is None:
+        try:
+            from urllib3 import connection, connectionpool  # pylint: disable=import-outside-toplevel
+        except ImportError:  # pragma: no cover - very old requests vendoring urllib3
+            from requests.packages.urllib3 import connection, connectionpool  # pylint: disable=import-outside-toplevel
+
+        def make(connection_class, pool_class):
+            class DeadlineConnection(connection_class):
+                def _new_conn(self):
+                    sock = super(DeadlineConnection, self)._new_conn()
+                    deadline = getattr(_ACTIVE, "deadline", None)
+                    if deadline is not None:
+                        self.sock = sock  # what connect() sets next; replaced by the TLS socket after the handshake
+                        deadline.attach(self)
+                    return sock
+
+            return type("Deadline" + pool_class.__name__, (pool_class,), {"ConnectionCls": DeadlineConnection})
+
+        _POOL_CLASSES = {"http": make(connection.HTTPConnection, connectionpool.HTTPConnectionPool),
+                         "https": make(connection.HTTPSConnection, connectionpool.HTTPSConnectionPool)}
+    return _POOL_CLASSES
+
+
+def _hook(manager):
+    # SOCKS proxy managers have pool classes of their own: they keep them (per-read timeouts only)
+    if "SOCKS" not in type(manager).__name__:
+        manager.pool_classes_by_scheme = _pool_classes()
+    return manager
+
+
+def _new_session():
+    """A session of its own for one request: no cookie accepted or sent, new connections only (each under the deadline)."""
+
+    class Adapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super(Adapter, self).init_poolmanager(*args, **kwargs)
+            _hook(self.poolmanager)
+
+        def proxy_manager_for(self, *args, **kwargs):
+            return _hook(super(Adapter, self).proxy_manager_for(*args, **kwargs))
+
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    session.mount("https://", Adapter())
+    session.mount("http://", Adapter())
+    return session
 
 
 def _describe_connection_error(exc):
@@ -90,6 +204,50 @@ def _describe_connection_error(exc):
     return "connection failed (%s)" % exc.__class__.__name__
 
 
+def _timed_out(what, url, timeout):
+    return "%s %s: timed out: no complete answer within timeout (%s s, the total time allowed for one request)" % (
+        what, redact_url(url), timeout)
+
+
+def check_scheme(url, allow_http=False, allow_file=True, what="archive", error_class=None, **context):
+    """The scheme rule of every URL fetched here, whatever option it came through (issue 8, item 8).
+
+    https always; http only with ``allow_http``; file:// only with
+    ``allow_file``; nothing else.  Raises ``error_class`` (default
+    :class:`SourceError`) naming the redacted URL.
+    """
+    error_class = error_class or SourceError
+    scheme = url.split("://", 1)[0].lower() if isinstance(url, str) and "://" in url else ""
+    if scheme == "https":
+        return url
+    if scheme == "http":
+        if allow_http:
+            return url
+        raise error_class("plain http:// %s URL %s refused (set allow_http: true to permit it)" % (what, redact_url(url)), **context)
+    if scheme == "file":
+        if allow_file:
+            return url
+        raise error_class("file:// %s URL %s refused: a local file is only installed from src, or from a lock file or source "
+                          "with allow_http: true" % (what, redact_url(url)), **context)
+    raise error_class("%s URL %s: %s is not supported (https://, or http:// with allow_http)"
+                      % (what, redact_url(url), (scheme + "://") if scheme else "no scheme"), **context)
+
+
+def check_archive_url(url, allow_http=False, allow_file=True, error_class=None, what="archive", **context):
+    """An archive URL fit to fetch: allowed scheme, no credentials, no query string or fragment (issue 8, item 10).
+
+    Raises ``error_class`` (default :class:`SourceError`) naming the pack and
+    the redacted URL -- never the credential or the query.
+    """
+    error_class = error_class or SourceError
+    check_scheme(url, allow_http, allow_file, what, error_class, **context)
+    try:
+        check_url(url, ("https", "http", "file"), "%s URL" % what)
+    except ValueError as exc:
+        raise error_class("%s (%s)" % (exc, redact_url(url)), **context)
+    return url
+
+
 def _status_error(response, url, what, error_class, context):
     status = response.status_code
     shown = redact_url(url)
@@ -99,6 +257,9 @@ def _status_error(response, url, what, error_class, context):
             "%s: HTTP %d from %s — check the registry's auth headers (token missing, wrong or expired)" % (reason, status, shown),
             status=status, **context
         )
+    if status == 304:
+        raise error_class("%s %s answered HTTP 304 Not Modified to a request that was not conditional (nothing cached to "
+                          "reuse); the server or a proxy in between is misbehaving" % (what, shown), **context)
     if 300 <= status < 400:
         location = redact_url(response.headers.get("Location") or "(no Location header)")
         raise error_class(
@@ -116,17 +277,17 @@ def _too_big(what, url, limit, option, error_class, context):
     raise error_class("%s %s is larger than %s (%d bytes); refused" % (what, redact_url(url), option, limit), **context)
 
 
-def _local_path(url):
+def _local_path(url, error_class=RegistryUnreachable, context=None):
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
-        raise RegistryUnreachable("file URL %s names a remote host; only file:///path is supported" % url)
+        raise error_class("file URL %s names a remote host; only file:///path is supported" % redact_url(url), **(context or {}))
     return unquote(parts.path)
 
 
-def _open_http(url, headers, verify, connect_timeout, timeout, extra_headers=None):
+def _open_http(session, url, headers, verify, connect_timeout, timeout, extra_headers=None):
     all_headers = dict(headers or {})
     all_headers.update(extra_headers or {})
-    return _session().get(
+    return session.get(
         url,
         headers=all_headers,
         verify=verify,
@@ -136,33 +297,58 @@ def _open_http(url, headers, verify, connect_timeout, timeout, extra_headers=Non
     )
 
 
-def _stream(response, sink, max_bytes, deadline, what, url, option, error_class, context):
-    """Copy the response body into ``sink(chunk)`` enforcing the cap and the deadline."""
+def _failure(exc, deadline, what, url, timeout, error_class, context, prefix=""):
+    """The named error for an exception raised while talking to the server (re-raise it when it is not one of those)."""
+    if isinstance(exc, AttuneError):
+        raise exc
+    if deadline.expired:
+        raise error_class(prefix + _timed_out(what, url, timeout), **context)
+    if isinstance(exc, requests.exceptions.RequestException):
+        raise error_class("%s%s %s: %s" % (prefix, what, redact_url(url), _describe_connection_error(exc)), **context)
+    if isinstance(exc, (socket.timeout, OSError)):
+        raise error_class("%s%s %s: read failed (%s)" % (prefix, what, redact_url(url), exc), **context)
+    raise exc
+
+
+def _stream(response, sink, max_bytes, what, url, option, error_class, context):
+    """Copy the response body into ``sink(chunk)`` enforcing the cap (the deadline's watchdog bounds the time)."""
     total = 0
-    try:
-        for chunk in response.iter_content(CHUNK_SIZE):
-            total += len(chunk)
-            if total > max_bytes:
-                _too_big(what, url, max_bytes, option, error_class, context)
-            if time.monotonic() > deadline:
-                raise error_class("%s %s: download took longer than timeout" % (what, redact_url(url)), **context)
-            sink(chunk)
-    except requests.exceptions.RequestException as exc:
-        raise error_class("%s %s: %s" % (what, redact_url(url), _describe_connection_error(exc)), **context)
-    except (socket.timeout, OSError) as exc:
-        raise error_class("%s %s: read failed (%s)" % (what, redact_url(url), exc), **context)
+    for chunk in response.iter_content(CHUNK_SIZE):
+        total += len(chunk)
+        if total > max_bytes:
+            _too_big(what, url, max_bytes, option, error_class, context)
+        sink(chunk)
     return total
 
 
+def _request(url, headers, verify, connect_timeout, timeout, conditional, what, error_class, context, prefix, handle):
+    """One GET under a total deadline; ``handle(response)`` reads it (inside the deadline) and returns the result."""
+    with _new_session() as session, _Deadline(timeout) as deadline:
+        try:
+            response = _open_http(session, url, headers, verify, connect_timeout, timeout, conditional)
+            with response:
+                result = handle(response)
+            if deadline.expired:
+                # a socket shut down by the watchdog reads as end of stream: what was read may look complete (headers
+                # ended early, a body without Content-Length) but is not the server's answer
+                raise error_class(prefix + _timed_out(what, url, timeout), **context)
+            return result
+        except Exception as exc:  # pylint: disable=broad-except
+            # whatever a socket shut down by the watchdog raises (requests, urllib3, http.client, ssl) is the timeout
+            _failure(exc, deadline, what, url, timeout, error_class, context, prefix)
+
+
 def fetch_index(url, headers=None, verify=True, timeout=120, connect_timeout=10, max_bytes=10485760,
-                etag=None, last_modified=None, registry=None):
+                etag=None, last_modified=None, registry=None, allow_http=False):
     """GET an index (conditional when ``etag``/``last_modified`` are given).
 
-    For ``file://`` the validator is the file's size and mtime, so a 304 is
-    answered when the file did not change.
+    ``file://`` registries are read from disk; for them the validator is the
+    file's size and mtime, so a 304 is answered when the file did not change.
+    ``http://`` needs ``allow_http``.  ``timeout`` bounds the whole request.
     """
     context = {"registry": registry}
     what = "index"
+    check_scheme(url, allow_http=allow_http, allow_file=True, what="registry", error_class=RegistryUnreachable, **context)
     if url.lower().startswith("file:"):
         return _fetch_file(url, max_bytes, etag, context)
     if not _load_requests():
@@ -172,13 +358,9 @@ def fetch_index(url, headers=None, verify=True, timeout=120, connect_timeout=10,
         conditional["If-None-Match"] = etag
     if last_modified:
         conditional["If-Modified-Since"] = last_modified
-    deadline = time.monotonic() + timeout
-    try:
-        response = _open_http(url, headers, verify, connect_timeout, timeout, conditional)
-    except requests.exceptions.RequestException as exc:
-        raise RegistryUnreachable("registry unreachable: %s: %s" % (redact_url(url), _describe_connection_error(exc)), **context)
-    with response:
-        if response.status_code == 304 and (etag or last_modified):
+
+    def handle(response):
+        if response.status_code == 304 and conditional:
             return FetchResult(304, etag=response.headers.get("ETag") or etag,
                                last_modified=response.headers.get("Last-Modified") or last_modified)
         if response.status_code != 200:
@@ -187,12 +369,15 @@ def fetch_index(url, headers=None, verify=True, timeout=120, connect_timeout=10,
         if declared and declared.isdigit() and int(declared) > max_bytes:
             _too_big(what, url, max_bytes, "index_max_bytes", RegistryUnreachable, context)
         chunks = []
-        _stream(response, chunks.append, max_bytes, deadline, what, url, "index_max_bytes", RegistryUnreachable, context)
+        _stream(response, chunks.append, max_bytes, what, url, "index_max_bytes", RegistryUnreachable, context)
         return FetchResult(200, b"".join(chunks), response.headers.get("ETag"), response.headers.get("Last-Modified"))
+
+    return _request(url, headers, verify, connect_timeout, timeout, conditional, what, RegistryUnreachable, context,
+                    "registry unreachable: ", handle)
 
 
 def _fetch_file(url, max_bytes, etag, context):
-    path = _local_path(url)
+    path = _local_path(url, RegistryUnreachable, context)
     try:
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
@@ -211,23 +396,26 @@ def _fetch_file(url, max_bytes, etag, context):
 
 
 def download(url, dest, headers=None, verify=True, timeout=120, connect_timeout=10, max_bytes=104857600,
-             hashers=(), error_class=None, what="archive", option="archive_max_bytes", **context):
+             hashers=(), error_class=None, what="archive", option="archive_max_bytes", allow_http=False, allow_file=True,
+             **context):
     """Stream ``url`` into the binary file object ``dest``; update ``hashers``; return the byte count.
 
-    ``file://`` URLs are copied from disk with the same cap.  Raises
-    ``error_class`` (default :class:`RegistryUnreachable`) or
-    :class:`AuthenticationFailed`.
+    The URL must pass :func:`check_archive_url` (scheme rule: http only with
+    ``allow_http``, file:// only with ``allow_file``; no credentials, query
+    or fragment).  ``file://`` URLs are copied from disk with the same cap.
+    ``timeout`` bounds the whole request.  Raises ``error_class`` (default
+    :class:`RegistryUnreachable`) or :class:`AuthenticationFailed`.
     """
     error_class = error_class or RegistryUnreachable
+    check_archive_url(url, allow_http=allow_http, allow_file=allow_file, error_class=error_class, what=what, **context)
 
     def sink(chunk):
         dest.write(chunk)
         for hasher in hashers:
             hasher.update(chunk)
 
-    deadline = time.monotonic() + timeout
     if url.lower().startswith("file:"):
-        path = _local_path(url)
+        path = _local_path(url, error_class, context)
         total = 0
         try:
             with open(path, "rb") as handle:
@@ -244,14 +432,13 @@ def download(url, dest, headers=None, verify=True, timeout=120, connect_timeout=
         return total
     if not _load_requests():
         raise error_class("the Python library requests is required to download %s" % redact_url(url), **context)
-    try:
-        response = _open_http(url, headers, verify, connect_timeout, timeout)
-    except requests.exceptions.RequestException as exc:
-        raise error_class("cannot download %s %s: %s" % (what, redact_url(url), _describe_connection_error(exc)), **context)
-    with response:
+
+    def handle(response):
         if response.status_code != 200:
             _status_error(response, url, what, error_class, context)
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             _too_big(what, url, max_bytes, option, error_class, context)
-        return _stream(response, sink, max_bytes, deadline, what, url, option, error_class, context)
+        return _stream(response, sink, max_bytes, what, url, option, error_class, context)
+
+    return _request(url, headers, verify, connect_timeout, timeout, None, what, error_class, context, "cannot download ", handle)

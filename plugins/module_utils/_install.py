@@ -23,7 +23,7 @@ import os
 # _fetch and _git are imported where a download or a clone happens: a converged host never needs them
 from ansible_collections.attune.packs.plugins.module_utils import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum, parse_checksum
-from ansible_collections.attune.packs.plugins.module_utils._config import check_url, redact_url
+from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import (
     AttuneError, ChecksumError, InvalidPackStructure, SourceError,
 )
@@ -107,7 +107,10 @@ def src_target(ref, src, version=None, checksum=None, options=None):
         lowered = src.lower().split("?")[0]
         is_archive = lowered.endswith(ARCHIVE_SUFFIXES) or "/tar.gz/" in lowered or "/zip/" in lowered
         if is_archive:
-            check_url(src, ("https", "http", "file") if (options and options.allow_http) else ("https", "file"), "archive URL")
+            from ansible_collections.attune.packs.plugins.module_utils import _fetch  # pylint: disable=import-outside-toplevel
+
+            # SourceError naming the pack, never the credential or query (issue 8 item 10); file:// is a local path given here
+            _fetch.check_archive_url(src, allow_http=bool(options and options.allow_http), allow_file=True, pack=ref)
             source.update(type="archive", url=src)
         else:
             source.update(type="git", url=src)
@@ -295,7 +298,7 @@ def _require_checksum(source, options, ref, target):
     )
 
 
-def _fetch_archive(stage, source, checksum, options, ref, name="archive"):
+def _fetch_archive(stage, source, checksum, options, ref, name="archive", local_ok=False):
     """Download (or copy) an archive into the staging area, hashing it; verify; return its path and digest."""
     path = stage.workdir(name + ".download")
     algorithm = checksum.algorithm if checksum else "sha256"
@@ -306,8 +309,11 @@ def _fetch_archive(stage, source, checksum, options, ref, name="archive"):
     from ansible_collections.attune.packs.plugins.module_utils import _fetch  # pylint: disable=import-outside-toplevel
 
     with open(path, "wb") as handle:
+        # issue 8 item 8: the scheme rule applies whatever option the URL came through; file:// only for local copies
+        # and src (a lock file or source needs allow_http for http:// and file://)
         _fetch.download(url, handle, verify=options.verify, timeout=options.timeout, connect_timeout=options.connect_timeout,
-                        max_bytes=options.archive_max_bytes, hashers=(hasher,), error_class=SourceError, pack=ref)
+                        max_bytes=options.archive_max_bytes, hashers=(hasher,), error_class=SourceError, pack=ref,
+                        allow_http=options.allow_http, allow_file=bool(local) or local_ok or options.allow_http)
     digest = hasher.hexdigest()
     if checksum:
         checksum.verify(digest, what="archive %s" % redact_url(url), pack=ref)
@@ -342,7 +348,8 @@ def _prepare(stage, target, options, warn):
                 tree, commit, verified = checkout.tree, checkout.commit, str(checkout.checksum)
                 pack_yaml = _packdir.read_pack_yaml(tree, ref, target.version, pack=ref)
             elif source["type"] == "archive":
-                archive, verified = _fetch_archive(stage, source, checksum, options, ref, "archive%d" % position)
+                archive, verified = _fetch_archive(stage, source, checksum, options, ref, "archive%d" % position,
+                                                   local_ok=target.origin == "src")
                 tree, pack_yaml, _stats = _packdir.prepare_archive(
                     archive, stage.workdir("extract%d" % position), ref, target.version, pack=ref, **options.limits)
                 os.unlink(archive)

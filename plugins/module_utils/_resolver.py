@@ -140,6 +140,7 @@ class RegistryClient(object):
             "connect_timeout": settings.connect_timeout,
             "max_bytes": settings.index_max_bytes,
             "registry": registry.label,
+            "allow_http": settings.allow_http,  # _fetch applies the scheme rule itself (issue 8 item 8)
         }
 
     def _decode(self, registry, body):

@@ -10,67 +10,79 @@ checksum the registry or lock file gave, the file is re-hashed on every reuse
 (a corrupted or tampered copy is dropped and downloaded again), and a per-
 archive ``flock`` makes concurrent forks wait for the one download instead of
 repeating it.  Files are written to a temporary name and renamed, mode 0600.
+
+Trust (issue 8; docs/security.md): the same rules as the index cache
+(``_cache.PrivateDir``).  ``<cache_dir>`` and ``<cache_dir>/archives`` are
+refused (:class:`CacheUnsafe`) when they are symlinks, of another owner or
+writable by group/others; inside them a symlinked or foreign archive or lock
+file is dropped and replaced, never followed.  Reused archives are hashed
+through the descriptor that was checked.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
-import tempfile
 
-from ansible_collections.attune.packs.plugins.module_utils._checksum import file_digest, parse_checksum
+from ansible_collections.attune.packs.plugins.module_utils._cache import PrivateDir
+from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import ChecksumError, SourceError
 from ansible_collections.attune.packs.plugins.module_utils._fetch import download
 
+CHUNK = 1024 * 1024
+
 
 class ArchiveCache(object):
     def __init__(self, cache_dir):
+        self.cache_dir = cache_dir
         self.directory = os.path.join(cache_dir, "archives")
         self.downloads = 0
         self.reused = 0
 
-    def _ensure_dir(self):
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+    def _open_dir(self):
+        PrivateDir(self.cache_dir).close()  # <cache_dir> itself: whoever can write it can swap archives/
+        return PrivateDir(self.directory)
 
-    def get(self, source, pack, verify=True, timeout=120, connect_timeout=10, max_bytes=104857600):
-        """Local path of the verified archive of ``source`` (``type: archive``, ``url``, ``checksum``)."""
+    def get(self, source, pack, verify=True, timeout=120, connect_timeout=10, max_bytes=104857600, allow_http=False):
+        """Local path of the verified archive of ``source`` (``type: archive``, ``url``, ``checksum``).
+
+        ``allow_http`` permits a plain http:// URL (the task's ``allow_http``); file:// and other schemes are refused.
+        """
         if not source.get("checksum"):
             raise ChecksumError("fetch_on=controller needs a checksum for %s (archives are cached by checksum)"
                                 % redact_url(source.get("url") or "?"), pack=pack)
         checksum = parse_checksum(source["checksum"])
-        self._ensure_dir()
-        path = os.path.join(self.directory, "%s-%s" % (checksum.algorithm, checksum.hexdigest))
-        fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.path.exists(path):
-                if checksum.matches(file_digest(path, checksum.algorithm)):
-                    self.reused += 1
-                    return path
-                os.unlink(path)  # corrupted or tampered: fetch again
-            self._download(source["url"], path, checksum, pack, verify, timeout, connect_timeout, max_bytes)
-            self.downloads += 1
-            return path
-        finally:
-            os.close(fd)
+        name = "%s-%s" % (checksum.algorithm, checksum.hexdigest)
+        path = os.path.join(self.directory, name)
+        with self._open_dir() as directory:
+            with directory.lock(name + ".lock"):
+                fd = directory.open_trusted(name, os.O_RDONLY)
+                if fd is not None:
+                    hasher = hashlib.new(checksum.algorithm)
+                    with os.fdopen(fd, "rb") as handle:
+                        for chunk in iter(lambda: handle.read(CHUNK), b""):
+                            hasher.update(chunk)
+                    if checksum.matches(hasher.hexdigest()):
+                        self.reused += 1
+                        return path
+                    directory.unlink(name)  # corrupted or tampered: fetch again
+                self._download(directory, source["url"], name, checksum, pack, verify, timeout, connect_timeout, max_bytes,
+                               allow_http)
+                self.downloads += 1
+                return path
 
-    def _download(self, url, path, checksum, pack, verify, timeout, connect_timeout, max_bytes):
+    def _download(self, directory, url, name, checksum, pack, verify, timeout, connect_timeout, max_bytes, allow_http):
         hasher = hashlib.new(checksum.algorithm)
-        handle = tempfile.NamedTemporaryFile(dir=self.directory, prefix=".download-", delete=False)
+        fd, tmp = directory.create_temp(".download-")
         try:
-            with handle:
+            with os.fdopen(fd, "wb") as handle:
                 download(url, handle, verify=verify, timeout=timeout, connect_timeout=connect_timeout, max_bytes=max_bytes,
-                         hashers=(hasher,), error_class=SourceError, pack=pack)
+                         hashers=(hasher,), error_class=SourceError, allow_http=allow_http, allow_file=False, pack=pack)
                 handle.flush()
                 os.fsync(handle.fileno())
             checksum.verify(hasher.hexdigest(), what="archive %s" % redact_url(url), pack=pack)
-            os.chmod(handle.name, 0o600)
-            os.rename(handle.name, path)
+            directory.rename(tmp, name)
         except BaseException:
-            try:
-                os.unlink(handle.name)
-            except OSError:
-                pass
+            directory.unlink(tmp)
             raise
