@@ -88,7 +88,10 @@ options:
     type: path
   timeout:
     description:
-      - Total time allowed for one index download, in seconds. Defaults to C(pack_registry.timeout), else V(120).
+      - Total time allowed for one request, in seconds -- one index fetch or one archive download, from connecting to the
+        last byte of the body (TLS handshake and headers included). A server that keeps sending a byte now and then
+        cannot extend it; the request is cut and fails with a timeout error. A git clone gets the same total time.
+      - Not included are the DNS lookup and C(file://) reads. Defaults to C(pack_registry.timeout), else V(120).
     type: int
   connect_timeout:
     description:
@@ -106,12 +109,17 @@ options:
   cache_ttl:
     description:
       - Seconds a cached index is used without asking the registry. After that it is revalidated with
-        C(ETag)/C(If-Modified-Since). Defaults to C(pack_registry.cache_ttl), else V(3600).
+        C(ETag)/C(If-Modified-Since). An entry dated in the future is revalidated too.
+        Defaults to C(pack_registry.cache_ttl), else V(3600).
     type: int
   cache_dir:
     description:
       - Directory of the index cache, shared by runs and parallel processes of the same user.
       - Defaults to C($XDG_CACHE_HOME/attune-packs), else C(~/.cache/attune-packs) of the user running the plugin.
+      - Fresh cached indices are used without asking the registry, so the directory must be private. It is created with
+        mode C(0700); an existing one that is a symbolic link, owned by another user or writable by group or others
+        (for example a shared directory under C(/tmp)) is refused with an C(unsafe_cache) error. Files inside it that
+        are symlinks, of another owner or writable by others are ignored and fetched again.
     type: path
   refresh:
     description:

@@ -47,7 +47,7 @@ class ArchiveCache(object):
     def get(self, source, pack, verify=True, timeout=120, connect_timeout=10, max_bytes=104857600, allow_http=False):
         """Local path of the verified archive of ``source`` (``type: archive``, ``url``, ``checksum``).
 
-        ``allow_http`` permits a plain http:// URL (the task's ``allow_http``); file:// and other schemes are refused.
+        ``allow_http`` (the task's) permits plain http:// and file:// URLs, as on the host for lock files and ``source``.
         """
         if not source.get("checksum"):
             raise ChecksumError("fetch_on=controller needs a checksum for %s (archives are cached by checksum)"
@@ -78,7 +78,7 @@ class ArchiveCache(object):
         try:
             with os.fdopen(fd, "wb") as handle:
                 download(url, handle, verify=verify, timeout=timeout, connect_timeout=connect_timeout, max_bytes=max_bytes,
-                         hashers=(hasher,), error_class=SourceError, allow_http=allow_http, allow_file=False, pack=pack)
+                         hashers=(hasher,), error_class=SourceError, allow_http=allow_http, allow_file=allow_http, pack=pack)
                 handle.flush()
                 os.fsync(handle.fileno())
             checksum.verify(hasher.hexdigest(), what="archive %s" % redact_url(url), pack=pack)
