@@ -73,19 +73,20 @@ def _load_requests():
 
 
 class _Deadline(object):
-    """The total time of one request: when it is up, every socket the request opened is shut down.
+    """The total time of one request: when it is up, every connection the request opened is shut down.
 
     A blocked read then returns at once (end of stream), whatever the server
-    trickles; the caller sees ``expired`` and reports the timeout.  Connections
-    are watched from their creation (``_new_conn``), so the TLS handshake and
-    the headers are under the deadline too; the session of a request is never
-    reused, so every connection of the request is a new one.
+    trickles; the caller sees ``expired`` and reports the timeout.  Each
+    connection is watched from its creation (``_new_conn``) through a
+    duplicate of its socket, so the TLS handshake (which takes the socket
+    over) and the headers are under the deadline too.  A request has a
+    session of its own, so every connection it uses is a new one.
     """
 
     def __init__(self, seconds):
         self.seconds = seconds
         self.expired = False
-        self._connections = []
+        self._watched = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
@@ -99,33 +100,31 @@ class _Deadline(object):
         self._timer.cancel()
         _ACTIVE.deadline = None
         with self._lock:
-            self._connections = []
+            watched, self._watched = self._watched, []
+            for sock in watched:
+                sock.close()
 
-    def attach(self, connection):
-        """Watch a urllib3 connection: its ``sock`` (the TLS socket once wrapped) is shut down at expiry."""
+    def attach(self, sock):
+        try:
+            watcher = sock.dup()  # shutdown() acts on the connection, whichever descriptor names it
+        except OSError:
+            return
         with self._lock:
-            if not self.expired:
-                self._connections.append(connection)
-                return
-        _shutdown(connection)
+            self._watched.append(watcher)
+            if self.expired:
+                _shutdown(watcher)
 
     def _expire(self):
         with self._lock:
             self.expired = True
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            _shutdown(connection)
+            for sock in self._watched:
+                _shutdown(sock)
 
 
-def _shutdown(connection):
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        return
+def _shutdown(sock):
     try:
-        # socket.socket.shutdown on the descriptor (also under a TLS socket, whose own shutdown() unwraps it): a read
-        # blocked in another thread returns at once with end of stream
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except (OSError, ValueError, TypeError):
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
         pass
 
 
@@ -144,8 +143,7 @@ def _pool_classes():
                     sock = super(DeadlineConnection, self)._new_conn()
                     deadline = getattr(_ACTIVE, "deadline", None)
                     if deadline is not None:
-                        self.sock = sock  # what connect() sets next; replaced by the TLS socket after the handshake
-                        deadline.attach(self)
+                        deadline.attach(sock)
                     return sock
 
             return type("Deadline" + pool_class.__name__, (pool_class,), {"ConnectionCls": DeadlineConnection})
@@ -165,7 +163,7 @@ def _hook(manager):
 def _new_session():
     """A session of its own for one request: no cookie accepted or sent, new connections only (each under the deadline)."""
 
-    class Adapter(requests.adapters.HTTPAdapter):
+    class Adapter(requests.adapters.HTTPAdapter):  # defined here: requests is imported on first use
         def init_poolmanager(self, *args, **kwargs):
             super(Adapter, self).init_poolmanager(*args, **kwargs)
             _hook(self.poolmanager)

@@ -8,9 +8,12 @@
 - item 10: unnamed errors (credentials in an archive URL, a 304 nobody asked for) get an error kind and never show
   the credential.
 """
+import contextlib
 import hashlib
 import io
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -95,6 +98,58 @@ def test_a_normal_request_is_not_cut(server):
     assert _fetch.download(server.url("a.tar.gz"), sink, verify=server.ca_path, timeout=TIMEOUT) == len(ARCHIVE)
     time.sleep(TIMEOUT + 0.5)
     assert _fetch.fetch_index(server.url("index.json"), verify=server.ca_path, timeout=TIMEOUT).body == INDEX
+
+
+@contextlib.contextmanager
+def trickling_tls_server():
+    """A raw TCP server that answers a TLS ClientHello with a record header announcing 16 KiB, then one byte per 0.25 s.
+
+    The client's handshake waits for the whole record and each read gets a byte: only a total deadline stops it.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    stop = threading.Event()
+    conns = []
+
+    def serve():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                continue
+            conns.append(conn)
+            try:
+                conn.recv(4096)  # the ClientHello
+                conn.sendall(b"\x16\x03\x03\x40\x00")
+                for _piece in range(PIECES):
+                    if stop.wait(0.25):
+                        break
+                    conn.sendall(b"\x00")
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield "https://127.0.0.1:%d/" % listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(10)
+        for conn in conns:
+            conn.close()
+        listener.close()
+
+
+def test_a_trickled_tls_handshake_fails_at_the_deadline():
+    with trickling_tls_server() as base:
+        error, elapsed = timed(_fetch.fetch_index, base + "index.json", timeout=TIMEOUT, registry="slow")
+        assert isinstance(error, RegistryUnreachable) and "timeout" in str(error), error
+        assert elapsed < BOUND, "a %s s timeout took %.1f s (the deadline is not a total deadline)" % (TIMEOUT, elapsed)
+        error, elapsed = timed(_fetch.download, base + "a.tar.gz", io.BytesIO(), timeout=TIMEOUT, error_class=SourceError)
+        assert isinstance(error, SourceError) and "timeout" in str(error), error
+        assert elapsed < BOUND
 
 
 # -- item 6: no cookie jar shared between requests ---------------------------------------------------------
