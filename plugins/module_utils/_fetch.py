@@ -239,6 +239,8 @@ def check_archive_url(url, allow_http=False, allow_file=True, error_class=None, 
     """
     error_class = error_class or SourceError
     check_scheme(url, allow_http, allow_file, what, error_class, **context)
+    if url.lower().startswith("file:"):
+        return url  # a local path (``file://`` + the path of src or of a local copy): no credentials, any file name
     try:
         check_url(url, ("https", "http", "file"), "%s URL" % what)
     except ValueError as exc:

@@ -191,6 +191,9 @@ def test_file_archive_is_refused_where_no_local_file_is_expected(tmp_path):
         _fetch.download("file://%s" % local, io.BytesIO(), error_class=SourceError, allow_file=False, pack="demo")
     assert "file://" in str(info.value) and info.value.kind == "source_error"
     assert _fetch.download("file://%s" % local, io.BytesIO()) == len(ARCHIVE)  # local copies (src, fetch_on=controller)
+    spaced = tmp_path / "my pack.tar.gz"
+    spaced.write_bytes(ARCHIVE)
+    assert _fetch.download("file://%s" % spaced, io.BytesIO()) == len(ARCHIVE)  # any local file name
     index = tmp_path / "index.json"
     index.write_bytes(INDEX)
     assert _fetch.fetch_index("file://%s" % index).body == INDEX  # file:// registries stay allowed
