@@ -32,7 +32,6 @@ import http.cookiejar
 import os
 import socket
 import threading
-import time
 from urllib.parse import unquote, urlsplit
 
 from ansible_collections.attune.packs.plugins.module_utils._config import check_url, redact_url
