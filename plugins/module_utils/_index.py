@@ -42,7 +42,7 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _EMPTY_PAIR = re.compile(r"\[\]|\{\}")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 # semver (the crate Attune compares versions with) holds MAJOR, MINOR and PATCH as u64
-MAX_VERSION_COMPONENT = 2 ** 64 - 1
+MAX_VERSION_COMPONENT = U64_MAX = 2 ** 64 - 1
 
 
 def _too_deep(text, limit=MAX_JSON_DEPTH):
@@ -165,6 +165,16 @@ def _build_schemas():
                 raise vol.Invalid("expected a string", path=[position])
         return value
 
+    def nullable(validator):
+        def check(value):
+            return None if value is None else validator(value)
+        return check
+
+    def u64(value):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U64_MAX:
+            raise vol.Invalid("expected an integer from 0 to %d" % U64_MAX)
+        return value
+
     def obj(value):
         if not isinstance(value, dict):
             raise vol.Invalid("expected an object")
@@ -190,14 +200,27 @@ def _build_schemas():
             return value
 
         contents = vol.Schema({vol.Required(section): components for section in CONTENT_SECTIONS}, extra=extra)
+        # PackDependencies (mod.rs @126b167): Option<String> versions (null accepted), `packs: Vec<String>` with
+        # #[serde(default)] (may be missing, never null), #[serde(deny_unknown_fields)] (refused in strict mode)
         dependencies = vol.Schema(
             {
-                vol.Optional("attune_version"): text(),
-                vol.Optional("python_version"): text(),
-                vol.Optional("nodejs_version"): text(),
+                vol.Optional("attune_version"): nullable(text()),
+                vol.Optional("python_version"): nullable(text()),
+                vol.Optional("nodejs_version"): nullable(text()),
                 vol.Optional("packs"): strings,
             },
             extra=extra,
+        )
+        # PackMeta (mod.rs @126b167): `downloads`/`stars: Option<u64>`, `tested_attune_versions: Vec<String>` with
+        # #[serde(default)], everything else goes to the #[serde(flatten)] `extra` map: unknown keys are accepted even
+        # in strict mode
+        meta = vol.Schema(
+            {
+                vol.Optional("downloads"): nullable(u64),
+                vol.Optional("stars"): nullable(u64),
+                vol.Optional("tested_attune_versions"): strings,
+            },
+            extra=vol.ALLOW_EXTRA,
         )
         git_source = vol.Schema(
             {
@@ -241,20 +264,22 @@ def _build_schemas():
                 vol.Required("ref"): pattern(REF_PATTERN, "a ref matching ^[a-z][a-z0-9_-]*$"),
                 vol.Required("label"): text(1),
                 vol.Required("description"): text(),
-                vol.Optional("use_case"): text(),
+                # PackIndexEntry (mod.rs @126b167): the Option<...> fields (use_case, email, homepage, repository,
+                # dependencies, meta) accept null; the others do not
+                vol.Optional("use_case"): nullable(text()),
                 vol.Required("version"): vol.All(pattern(INDEX_VERSION_PATTERN, "a semantic version MAJOR.MINOR.PATCH[-pre|+build]"),
                                                  version_numbers),
                 vol.Required("author"): text(1),
-                vol.Optional("email"): text(),
-                vol.Optional("homepage"): any_url,
-                vol.Optional("repository"): url,
+                vol.Optional("email"): nullable(text()),
+                vol.Optional("homepage"): nullable(any_url),
+                vol.Optional("repository"): nullable(url),
                 vol.Required("license"): text(1),
                 vol.Required("keywords"): unique_strings,
                 vol.Required("runtime_deps"): unique_strings,
                 vol.Required("install_sources"): sources,
                 vol.Required("contents"): contents,
-                vol.Optional("dependencies"): dependencies,
-                vol.Optional("meta"): obj,
+                vol.Optional("dependencies"): nullable(dependencies),
+                vol.Optional("meta"): nullable(vol.All(obj, meta)),
             },
             extra=extra,
         )
