@@ -25,7 +25,6 @@ from ansible_collections.attune.packs.plugins.module_utils._config import redact
 from ansible_collections.attune.packs.plugins.module_utils._errors import (
     AttuneError,
     ConfigError,
-    IndexFormatError,
     PackNotFound,
     RegistryDisabled,
 )
