@@ -590,8 +590,9 @@ def _test_counts(details):
     result = details.get("test_result") if isinstance(details, dict) else None
     if not isinstance(result, dict):
         return ""
-    return " (%s of %s tests failed, %s passed, %s skipped)" % (result.get("failed"), result.get("total_tests"),
-                                                               result.get("passed"), result.get("skipped"))
+    total = result.get("totalTests", result.get("total_tests"))  # PackTestResult is camelCase on the wire
+    return " (%s of %s tests failed, %s passed, %s skipped)" % (result.get("failed"), total, result.get("passed"),
+                                                               result.get("skipped"))
 
 
 def _permission_for(what):

@@ -786,17 +786,18 @@ class AttuneServer(object):
             return None
         counts = counts or dict(passed=1, failed=0, skipped=0)
         total = counts["passed"] + counts["failed"] + counts["skipped"]
-        cases = ([{"name": "test_%d" % i, "status": "passed", "duration_ms": 1} for i in range(counts["passed"])]
-                 + [{"name": "test_fail_%d" % i, "status": "failed", "duration_ms": 1, "error_message": "assertion failed"}
+        # PackTestResult / TestSuiteResult / TestCaseResult serialize in camelCase (serde rename_all = "camelCase")
+        cases = ([{"name": "test_%d" % i, "status": "passed", "durationMs": 1} for i in range(counts["passed"])]
+                 + [{"name": "test_fail_%d" % i, "status": "failed", "durationMs": 1, "errorMessage": "assertion failed"}
                     for i in range(counts["failed"])]
-                 + [{"name": "test_skip_%d" % i, "status": "skipped", "duration_ms": 0} for i in range(counts["skipped"])])
-        return {"pack_ref": meta["ref"], "pack_version": meta["version"], "execution_time": _now(),
-                "status": "failed" if counts["failed"] else "passed", "total_tests": total, "passed": counts["passed"],
+                 + [{"name": "test_skip_%d" % i, "status": "skipped", "durationMs": 0} for i in range(counts["skipped"])])
+        return {"packRef": meta["ref"], "packVersion": meta["version"], "executionTime": _now(),
+                "status": "failed" if counts["failed"] else "passed", "totalTests": total, "passed": counts["passed"],
                 "failed": counts["failed"], "skipped": counts["skipped"],
-                "pass_rate": (float(counts["passed"]) / total) if total else 1.0, "duration_ms": total,
-                "test_suites": [{"name": "simulated", "runner_type": "script", "total": total, "passed": counts["passed"],
-                                 "failed": counts["failed"], "skipped": counts["skipped"], "duration_ms": total,
-                                 "test_cases": cases}]}
+                "passRate": (float(counts["passed"]) / total) if total else 1.0, "durationMs": total,
+                "testSuites": [{"name": "simulated", "runnerType": "script", "total": total, "passed": counts["passed"],
+                                "failed": counts["failed"], "skipped": counts["skipped"], "durationMs": total,
+                                "testCases": cases}]}
 
     def _register(self, user, meta, archive, force, skip_tests, source, skip_deps=True):
         """register_pack_internal(): 409 unless forced, Configure to replace, tests, previous pack kept on failure."""
