@@ -242,7 +242,6 @@ class AttuneApi(object):
     def _get_session(self):
         if self._session is None:
             self._session = self._requests().Session()
-            self._session.trust_env = False  # no ~/.netrc credentials, no proxy env surprises
         return self._session
 
     def _verify(self):

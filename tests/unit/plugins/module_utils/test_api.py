@@ -237,3 +237,25 @@ def test_ensure_index_plans_without_writing_in_check_mode(api):
     assert not out["changed"]
     with pytest.raises(_api.ApiError, match="url is required"):
         _api.ensure_index(client, name="unknown")
+
+
+def test_server_as_a_subprocess(tmp_path):
+    """The out-of-process mode used for fleets: config in, integration tokens out (0600), JSON request log."""
+    from support.attune_server import AttuneServerProcess
+
+    config = {"users": [{"login": "ops", "password": PASSWORD}], "integration_tokens": ["ci"],
+              "standard_packs": [{"ref": "core", "version": "1.0.0"}]}
+    with AttuneServerProcess(str(tmp_path), config=config) as proc:
+        assert oct(os.stat(proc.tokens_path).st_mode & 0o777) == "0o600"
+        client = _api.AttuneApi(proc.url(), token=proc.tokens["ci"], ca_path=proc.ca_path)
+        assert [p["ref"] for p in client.list_packs()] == ["core"]
+        blob, digest = _api.build_archive(make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0"))
+        client.upload_pack(blob, ref="demo")
+        log = proc.read_log()
+    assert [(e["method"], e["path"], e["status"]) for e in log] == [
+        ("POST", "/auth/token-login", 200), ("GET", "/api/v1/packs", 200), ("POST", "/api/v1/packs/upload", 201)]
+    assert log[1]["token"]["type"] == "access" and log[1]["token"]["login"] == "ci"
+    assert log[0]["body"] == {"token": "[REDACTED]"}
+    assert log[2]["body"]["pack"]["sha256"] == digest and log[2]["body"]["force"] == "false"
+    with open(proc.log_path) as handle:
+        assert proc.tokens["ci"] not in handle.read()
