@@ -24,7 +24,8 @@ options:
       - Attune integration token (V(attune_it_…)), exchanged once per task for a short-lived access token through
         C(POST /auth/token-login).
       - When omitted, the E(ATTUNE_API_TOKEN) environment variable is used.
-      - Mutually exclusive with O(api_username)/O(api_password). Keep it in Ansible Vault.
+      - Give either O(api_token) or O(api_username) and O(api_password). When O(api_username) is given, a token
+        that comes only from E(ATTUNE_API_TOKEN) is ignored. Keep the token in Ansible Vault.
       - The token and the access/refresh tokens Attune returns are kept in memory only. They never appear in results,
         diffs, errors or logs and are never written to disk or passed on a command line.
     type: str

@@ -172,8 +172,14 @@ API_OPTION_NAMES = ("api_url", "api_token", "api_username", "api_password", "val
 
 
 def client_from_params(params, session=None):
-    """An :class:`AttuneApi` from module parameters (see :func:`api_argument_spec`)."""
-    return AttuneApi(params.get("api_url"), token=params.get("api_token"), username=params.get("api_username"),
+    """An :class:`AttuneApi` from module parameters (see :func:`api_argument_spec`).
+
+    Explicit ``api_username``/``api_password`` win over a token that only comes from ``ATTUNE_API_TOKEN``.
+    """
+    token = params.get("api_token")
+    if token and params.get("api_username") and token == os.environ.get("ATTUNE_API_TOKEN"):
+        token = None
+    return AttuneApi(params.get("api_url"), token=token, username=params.get("api_username"),
                      password=params.get("api_password"), validate_certs=params.get("validate_certs", True),
                      ca_path=params.get("ca_path"), timeout=params.get("api_timeout") or DEFAULT_TIMEOUT,
                      session=session)

@@ -206,7 +206,6 @@ def main():
         argument_spec=argument_spec(),
         supports_check_mode=True,
         required_one_of=[("url", "name")],
-        mutually_exclusive=[("api_token", "api_username"), ("api_token", "api_password")],
         required_together=[("api_username", "api_password")],
     )
     error = _lazy.REQUESTS.import_error()

@@ -141,7 +141,7 @@ def test_env_and_password_login(tmp_path, attune):
     assert_no_secret(attune, res)
     res = run_tasks(tmp_path, [{"attune.packs.attune_registry": dict(
         api_url=attune.url(), api_username="deploy", api_password=PASSWORD, ca_path=attune.ca_path, url=url, position=3)}],
-        verbosity=3)
+        env={"ATTUNE_API_TOKEN": attune.token}, verbosity=3)  # explicit username/password win over the env token
     assert res.host()[0]["changed"], res
     assert_no_secret(attune, res)
     # one login per task: two tasks, two logins
