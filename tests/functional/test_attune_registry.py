@@ -56,6 +56,33 @@ def assert_no_secret(api, res):
             assert auth[7:] not in text
 
 
+def jwts_of(api):
+    out = set()
+    for entry in api.requests:
+        auth = entry.headers.get("Authorization") or ""
+        if auth.startswith("Bearer "):
+            out.add(auth[7:])
+        if entry.json and entry.json.get("refresh_token"):
+            out.add(entry.json["refresh_token"])
+    return out
+
+
+def assert_no_jwt_on_disk(api, *roots):
+    """The access/refresh tokens Attune issued are never written anywhere (results, ansible temp files...)."""
+    jwts = jwts_of(api)
+    assert jwts
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(str(root)):
+            for name in files:
+                try:
+                    with open(os.path.join(dirpath, name), "rb") as handle:
+                        data = handle.read()
+                except OSError:
+                    continue
+                for jwt in jwts:
+                    assert jwt.encode() not in data, os.path.join(dirpath, name)
+
+
 def four_steps(tmp_path, api, tasks, diff=False):
     out = []
     for check in (True, False, True, False):
@@ -63,6 +90,7 @@ def four_steps(tmp_path, api, tasks, diff=False):
         assert res.returncode == 0, res
         assert_no_secret(api, res)
         out.append(res.host())
+    assert_no_jwt_on_disk(api, tmp_path, os.path.expanduser("~/.ansible/tmp"))
     return out
 
 

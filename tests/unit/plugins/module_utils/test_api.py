@@ -88,9 +88,9 @@ def test_bad_token(api):
     assert "attune_it_not-a-real-token" not in str(err.value)
 
 
-def test_forbidden_names_permission_and_token_rule(api):
+def test_forbidden_names_permission_and_token_rule(api, tmp_path):
     reader = api.add_integration_token("reader", grants=("read",))
-    tree = make_pack_tree(os.path.join(os.environ.get("TMPDIR", "/tmp"), "api-unit-%d" % os.getpid(), "demo"), "demo", "1.0.0")
+    tree = make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0")
     blob, _ = _api.build_archive(tree)
     with pytest.raises(_api.ApiForbidden) as err:
         client_for(api, token=reader).upload_pack(blob, ref="demo")
