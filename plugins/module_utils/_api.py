@@ -28,6 +28,7 @@ import io
 import os
 import stat
 import tarfile
+import time
 
 from ansible_collections.attune.packs.plugins.module_utils import _lazy
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
@@ -41,7 +42,11 @@ PAGE_SIZE = 100            # Attune caps page_size at 100
 MAX_PAGES = 10000
 REDACTED = "[REDACTED]"
 UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # routes/packs.rs PACK_UPLOAD_MAX_BYTES
-DEFAULT_EXCLUDES = (".attune",)        # the collection's own provenance directory is not part of a pack
+DEFAULT_EXCLUDES = (".attune",)
+TERMINAL_OK = ("succeeded",)
+TERMINAL_FAILED = ("failed", "rolled_back")
+POLL_FIRST = 0.2
+POLL_MAX = 5.0        # the collection's own provenance directory is not part of a pack
 
 # Permission named in 403 errors, per route (routes/packs.rs authorize_pack_registry_action /
 # authorize_global_pack_registry_action / authorize_existing_pack_replacement).
@@ -416,7 +421,45 @@ class AttuneApi(object):
         files = upload_fields(archive, force=force, skip_tests=skip_tests, filename=filename or "%s.tar.gz" % (ref or "pack"))
         body = self.request("POST", "/api/v1/packs/upload", pack=ref, files=files, ok=(200, 201),
                             what="uploading the pack")
-        return body.get("data")
+        return self.wait_install(body.get("data") or {}, ref)
+
+    def wait_install(self, data, ref=None):
+        """Follow the pack install Attune tracks for an upload whose tests run on a worker (Attune v0.6.0).
+
+        Attune answers the upload at once with ``install_id`` and ``install_status`` ``pending``; the test run ends
+        ``succeeded``, or ``failed``/``rolled_back`` (the previous version restored).  Polls
+        ``GET /api/v1/packs/install/{id}`` until then, within ``api_timeout``.  Returns ``data`` with the final
+        ``install_status`` and ``test_result``; a failed run raises :class:`ApiTestsFailed` with Attune's message
+        and the counts.
+        """
+        install_id = data.get("install_id")
+        if install_id is None or data.get("install_status") in TERMINAL_OK:
+            return data
+        deadline = time.monotonic() + self.timeout
+        delay = POLL_FIRST
+        while True:
+            status = self.request("GET", "/api/v1/packs/install/%d" % int(install_id), pack=ref,
+                                  what="waiting for the pack's tests (install %s)" % install_id).get("data") or {}
+            state = status.get("status")
+            if state in TERMINAL_OK:
+                data = dict(data, install_status=state)
+                if status.get("test_result") is not None:
+                    data["test_result"] = status["test_result"]
+                return data
+            if state in TERMINAL_FAILED:
+                message = self.redact(status.get("error_message") or "the worker reported a failed test run")
+                details = {"test_result": status.get("test_result")}
+                err = ApiTestsFailed("Attune's test run of the pack failed (install %s ended %s): %s%s" % (
+                    install_id, state, message, _test_counts(details)), details=details, api_url=self.api_url,
+                    pack=ref, attune_message=message)
+                err.test_result = status.get("test_result")
+                raise err
+            if time.monotonic() + delay > deadline:
+                raise ApiTimeout("the pack's tests were still %s after api_timeout=%ss (install %s); Attune keeps "
+                                 "running them: raise api_timeout for packs with long tests"
+                                 % (state, self.timeout, install_id), api_url=self.api_url, pack=ref)
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
 
     def install_pack(self, source, ref_spec=None, registry_id=None, force=False, skip_tests=False, skip_deps=False, pack=None):
         """POST /api/v1/packs/install: Attune resolves ``source`` in its own registries; returns data."""

@@ -22,10 +22,10 @@ httpx = pytest.importorskip("httpx", reason="httpx (a dependency of attune-sdk) 
 from attune.api_client import AuthenticatedClient, Client  # noqa: E402
 from attune.api_client.api.auth import login, refresh_token, token_login  # noqa: E402
 from attune.api_client.api.packs import (  # noqa: E402
-    browse_indexed_packs, create_pack_index, delete_pack, delete_pack_index, get_indexed_pack, get_pack, install_pack,
-    list_pack_indices, list_packs, update_pack_index, upload_pack)
+    browse_indexed_packs, create_pack_index, delete_pack, delete_pack_index, get_indexed_pack, get_pack, get_pack_install,
+    get_pack_latest_install, install_pack, list_pack_indices, list_packs, update_pack_index, upload_pack)
 from attune.api_client.models import (  # noqa: E402
-    ApiResponsePackInstallResponse, AuthErrorResponse, BrowseIndexedPacksResponse200, CreatePackIndexResponse201,
+    ApiResponsePackInstallResponse, ApiResponsePackInstallStatusResponse, AuthErrorResponse, BrowseIndexedPacksResponse200, CreatePackIndexResponse201,
     CreatePackRegistryIndexRequest, CreatePackRegistryIndexRequestHeaders, ErrorResponse, GetIndexedPackResponse200,
     GetPackResponse200, InstallPackRequest, ListPackIndicesResponse200, LoginRequest, LoginResponse200,
     PackTestResult, PackUploadForm, PaginatedResponsePackSummary, RefreshTokenRequest, RefreshTokenResponse200,
@@ -259,7 +259,13 @@ def test_upload_not_gzip_and_size_limit():
         assert api.packs == {}
 
 
-def test_failing_tests(api):
+def test_failing_tests_sync_mode():
+    """Older Attune (execute_and_store_pack_tests): failing tests → 400 at upload time."""
+    with AttuneServer(tests_mode="sync") as api:
+        _failing_tests_sync(api)
+
+
+def _failing_tests_sync(api):
     client = sdk_client(api, access_token(api))
     assert upload(client, archive("demo", "1.0.0")).status_code == 201
     api.set_test_result("demo", passed=3, failed=2)
@@ -281,6 +287,37 @@ def test_failing_tests(api):
     assert api.pack("third") is None
     res = upload(client, archive("third", "1.0.0"), skip_tests="true")
     assert res.status_code == 201 and res.parsed.data.tests_skipped
+
+
+def test_failing_tests_async_install_tracking(api):
+    """Attune v0.6.0: 201 with install_id/pending, then the tracked install ends succeeded or rolled_back."""
+    client = sdk_client(api, access_token(api))
+    res = upload(client, archive("good", "1.0.0", testing={"enabled": True}))
+    assert res.status_code == 201 and res.parsed.data.install_status == "pending"
+    good_id = res.parsed.data.install_id
+    api.set_test_result("bad", passed=1, failed=3)
+    res = upload(client, archive("bad", "1.0.0"))
+    assert res.status_code == 201 and res.parsed.data.install_status == "pending"
+    bad_id = res.parsed.data.install_id
+    assert api.pack("bad") is not None  # registered while the tests run
+    states = []
+    for _ in range(2):
+        res = get_pack_install.sync_detailed(bad_id, client=client)
+        assert isinstance(res.parsed, ApiResponsePackInstallStatusResponse)
+        states.append(res.parsed.data.status)
+    assert states == ["running", "rolled_back"]
+    data = res.parsed.data
+    assert data.error_message == "Pack tests failed: 3 of 4 tests failed"
+    assert PackTestResult.from_dict(data.test_result).failed == 3
+    assert api.pack("bad") is None
+    res = get_pack_latest_install.sync_detailed("bad", client=client)
+    assert isinstance(res.parsed, ApiResponsePackInstallStatusResponse) and res.parsed.data.install_id == bad_id
+    api.settle_installs()
+    res = get_pack_install.sync_detailed(good_id, client=client)
+    assert res.parsed.data.status == "succeeded" and api.pack("good") is not None
+    assert get_pack_install.sync_detailed(999, client=client).status_code == 404
+    # installs from a registry wait for the candidate's tests: 400 with Attune's message
+    assert api.count("/api/v1/packs/install/%d" % bad_id) == 2
 
 
 def test_install_from_registry(api, registry, tmp_path):
@@ -423,11 +460,14 @@ def test_collection_requests_match_the_sdk(api, registry, tmp_path):
                         token_login._get_kwargs(body=TokenLoginRequest(token=token)))
     assert_same_request(api, last(api, "GET", "/api/v1/pack-indices"), list_pack_indices._get_kwargs())
 
-    tree = make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0")
+    tree = make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0", pack_yaml_extra={"testing": {"enabled": True}})
     blob, _digest = _api.build_archive(tree)
-    client.upload_pack(blob, ref="demo", force=True, skip_tests=False)
+    data = client.upload_pack(blob, ref="demo", force=True, skip_tests=False)
     form = PackUploadForm(pack=File(payload=io.BytesIO(blob), file_name="demo.tar.gz"), force="true", skip_tests="false")
     assert_same_request(api, last(api, "POST", "/api/v1/packs/upload"), upload_pack._get_kwargs(body=form))
+    assert data["install_status"] == "succeeded" and PackTestResult.from_dict(data["test_result"]).passed == 1
+    assert_same_request(api, last(api, "GET", "/api/v1/packs/install/%d" % data["install_id"]),
+                        get_pack_install._get_kwargs(data["install_id"]))
 
     client.list_packs()
     assert_same_request(api, last(api, "GET", "/api/v1/packs"), list_packs._get_kwargs(page=1, page_size=100))

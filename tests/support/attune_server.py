@@ -273,7 +273,18 @@ class AttuneServer(object):
 
     def __init__(self, host="127.0.0.1", port=0, static_indices=None, standard_index=None, standard_index_url=None,
                  registry_ca_path=None, access_ttl=3600, refresh_ttl=86400, max_upload_bytes=PACK_UPLOAD_MAX_BYTES,
-                 allow_http=False, log_file=None, registry_enabled=True, fetch_timeout=10):
+                 allow_http=False, log_file=None, registry_enabled=True, fetch_timeout=10, tests_mode="async"):
+        # tests_mode "async" (Attune v0.6.0, routes/packs.rs dispatch_and_track_pack_tests + finalize_pack_install):
+        # an upload is registered at once and answered 201 with install_id / install_status "pending"; the test run
+        # is tracked as a pack install (GET /api/v1/packs/install/{id}) that ends "succeeded" or, when tests fail
+        # without force, "rolled_back" (the previous pack restored).  Each poll advances it one step
+        # (pending → running → terminal), so tests need no sleeps.
+        # tests_mode "sync" (older Attune, execute_and_store_pack_tests): failing tests answer 400
+        # "Pack registration failed: tests did not pass. Use force=true to register anyway."
+        if tests_mode not in ("async", "sync"):
+            raise ValueError("tests_mode must be 'async' or 'sync'")
+        self.tests_mode = tests_mode
+        self._installs = {}
         self.host = host
         self._requested_port = port
         self.port = None
@@ -528,6 +539,14 @@ class AttuneServer(object):
             return self._upload(user, headers, body, entry)
         if segs == ["packs", "install"] and method == "POST":
             return self._install(user, data)
+        if len(segs) == 3 and segs[:2] == ["packs", "install"] and method == "GET":
+            try:
+                install_id = int(segs[2])
+            except ValueError:
+                raise ApiError(400, "Invalid URL: Cannot parse `%s` to a `i64`" % segs[2])
+            return self._get_install(user, install_id)
+        if len(segs) == 4 and segs[0] == "packs" and segs[2:] == ["install", "latest"] and method == "GET":
+            return self._latest_install(user, segs[1])
         if len(segs) == 2 and segs[0] == "packs" and method == "GET":
             return self._get_pack(user, segs[1])
         if len(segs) == 2 and segs[0] == "packs" and method == "DELETE":
@@ -708,11 +727,79 @@ class AttuneServer(object):
         if archive is None:
             raise ApiError(400, "Missing required 'pack' field in multipart upload")
         meta = self._validate_archive(archive)
+        if self.tests_mode == "async":
+            rec, install = self._register_async(user, meta, archive, force, skip_tests)
+            data = {"pack": self._pack_response(rec, counts=False), "test_result": None, "tests_skipped": skip_tests,
+                    "install_id": install["install_id"] if install else None,
+                    "install_status": install["status"] if install else None, "provenance": None}
+            return 201, {"data": data, "message": "Pack uploaded and registered successfully"}
         rec, test_result = self._register(user, meta, archive, force, skip_tests, source="upload")
         install_id = next(self._install_ids) if test_result is not None else None
         data = {"pack": self._pack_response(rec, counts=False), "test_result": test_result, "tests_skipped": skip_tests,
                 "install_id": install_id, "install_status": "succeeded" if install_id else None, "provenance": None}
         return 201, {"data": data, "message": "Pack uploaded and registered successfully"}
+
+    def _register_async(self, user, meta, archive, force, skip_tests):
+        """Register now; when tests run, track them as a pack install that may roll the pack back."""
+        with self._lock:
+            previous = self._packs.get(meta["ref"])
+            test_result = None if skip_tests else self._run_tests(meta)
+            rec, _ = self._register(user, meta, archive, force, True, source="upload")
+            if test_result is None:
+                return rec, None
+            install = {"install_id": next(self._install_ids), "pack_ref": meta["ref"], "pack_version": meta["version"],
+                       "started_at": _now(), "status": "pending",
+                       "trigger_reason": "update" if previous is not None else "install",
+                       "result": test_result, "force": force, "previous": previous, "polls": 0}
+            self._installs[install["install_id"]] = install
+            return rec, install
+
+    def _advance(self, install):
+        """One step of a tracked install per poll: pending → running → succeeded / rolled_back."""
+        with self._lock:
+            if install["status"] == "pending":
+                install["status"] = "running"
+            elif install["status"] == "running":
+                result = install["result"]
+                install["finished_at"] = _now()
+                install["test_execution_id"] = install["install_id"]
+                if result["failed"] and not install["force"]:
+                    install["status"] = "rolled_back"
+                    install["error_message"] = "Pack tests failed: %d of %d tests failed" % (result["failed"],
+                                                                                           result["totalTests"])
+                    if install["previous"] is not None:
+                        self._packs[install["pack_ref"]] = install["previous"]
+                    else:
+                        self._packs.pop(install["pack_ref"], None)
+                else:
+                    install["status"] = "succeeded"
+            return self._install_response(install)
+
+    @staticmethod
+    def _install_response(install):
+        out = dict((k, install.get(k)) for k in ("install_id", "pack_ref", "pack_version", "started_at", "status",
+                                                 "trigger_reason", "error_message", "finished_at", "test_execution_id"))
+        if install["status"] in ("succeeded", "failed", "rolled_back"):
+            out["test_result"] = install["result"]
+        return out
+
+    def _get_install(self, user, install_id):
+        install = self._installs.get(install_id)
+        if install is None:
+            raise ApiError(404, "Pack install %d not found" % install_id)
+        return 200, {"data": self._advance(install)}
+
+    def _latest_install(self, user, ref):
+        installs = [i for i in self._installs.values() if i["pack_ref"] == ref]
+        if not installs:
+            raise ApiError(404, "No install recorded for pack '%s'" % ref)
+        return 200, {"data": self._install_response(max(installs, key=lambda i: i["install_id"]))}
+
+    def settle_installs(self):
+        """Drive every tracked install to its terminal state (as Attune's background finalizer would)."""
+        for install in list(self._installs.values()):
+            while install["status"] in ("pending", "running"):
+                self._advance(install)
 
     def _validate_archive(self, archive):
         """safe_unpack + find_pack_root + the pack.yaml checks of upload_pack/register_pack_internal."""
@@ -885,7 +972,14 @@ class AttuneServer(object):
             # validate_registry_manifest_identity()
             raise ApiError(400, "pack.yaml identity %s@%s does not match the registry entry %s@%s" % (
                 meta["ref"], meta["version"], ref, entry.get("version")))
-        rec, _test = self._register(user, meta, archive, bool(data.get("force")), bool(data.get("skip_tests")),
+        force, skip_tests = bool(data.get("force")), bool(data.get("skip_tests"))
+        if self.tests_mode == "async" and not (force or skip_tests):
+            # install_pack(): the candidate is tested before activation and the request waits for the result
+            result = self._run_tests(meta)
+            if result is not None and result["failed"]:
+                raise ApiError(400, "Candidate pack tests failed: Pack tests failed: %d of %d tests failed" % (
+                    result["failed"], result["totalTests"]), details={"test_result": result})
+        rec, _test = self._register(user, meta, archive, force, skip_tests or self.tests_mode == "async",
                                     source="registry", skip_deps=bool(data.get("skip_deps")))
         rec["provenance"] = {"artifact_type": "archive", "artifact_url": src["url"], "checksum": digest,
                              "checksum_subject": "archive_bytes", "checksum_verified": bool(src.get("checksum")),

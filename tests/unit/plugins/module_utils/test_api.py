@@ -121,19 +121,36 @@ def test_upload_conflict_force_and_test_failures(api, tmp_path):
     blob2, digest2 = _api.build_archive(str(tmp_path / "demo"))
     assert client.upload_pack(blob2, ref="demo", force=True)["pack"]["version"] == "2.0.0"
     assert api.pack("demo")["sha256"] == digest2
-    # failing tests: Attune's message and the counts, nothing registered
-    api.set_test_result("other", passed=3, failed=2)
-    other, _ = _api.build_archive(make_pack_tree(str(tmp_path / "other"), "other", "1.0.0"))
-    with pytest.raises(_api.ApiTestsFailed) as err:
-        client.upload_pack(other, ref="other")
-    msg = str(err.value)
-    assert err.value.kind == "api_tests_failed" and err.value.status == 400
-    assert "Pack registration failed: tests did not pass" in msg and "(2 of 5 tests failed, 3 passed, 0 skipped)" in msg
-    assert err.value.test_result["failed"] == 2
-    assert api.pack("other") is None
-    # skip_tests passes through
-    assert client.upload_pack(other, ref="other", skip_tests=True)["tests_skipped"] is True
     assert client.logins == 1
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_failing_tests_report_message_and_counts(tmp_path, mode):
+    """async: Attune v0.6.0 answers 201 + install_id and rolls the pack back after the worker's test run;
+    sync: older Attune answers 400.  Either way: Attune's message, the counts, and nothing left registered."""
+    with AttuneServer(tests_mode=mode) as api:
+        api.token = api.add_integration_token("ci")
+        client = client_for(api)
+        keep, keep_digest = _api.build_archive(make_pack_tree(str(tmp_path / "keep"), "keep", "1.0.0"))
+        client.upload_pack(keep, ref="keep")
+        api.set_test_result("other", passed=3, failed=2)
+        new, _ = _api.build_archive(make_pack_tree(str(tmp_path / "v2"), "other", "2.0.0"))
+        with pytest.raises(_api.ApiTestsFailed) as err:
+            client.upload_pack(new, ref="other")
+        msg = str(err.value)
+        assert err.value.kind == "api_tests_failed" and "pack other" in msg and api.url() in msg
+        assert "(2 of 5 tests failed, 3 passed, 0 skipped)" in msg
+        assert err.value.test_result["failed"] == 2
+        if mode == "sync":
+            assert "Pack registration failed: tests did not pass" in msg and err.value.status == 400
+        else:
+            assert "rolled_back" in msg and "Pack tests failed" in msg
+            assert api.count("/api/v1/packs/install/1", "GET") == 2  # pending → running → rolled_back
+        assert api.pack("other") is None and api.pack("keep")["sha256"] == keep_digest
+        # skip_tests passes through
+        assert client.upload_pack(new, ref="other", skip_tests=True)["tests_skipped"] is True
+        assert api.pack("other")["version"] == "2.0.0"
+        assert client.logins == 1
 
 
 def test_bad_request_keeps_attune_message(api, tmp_path):
