@@ -52,6 +52,8 @@ options:
       - Installs and uploads block while Attune runs the pack's tests on a worker before it answers, so the default
         is long (600 seconds, enough for typical pack test suites). Raise it for packs with long tests; a request
         that exceeds it fails with an C(api_timeout) error naming the API and the pack.
+      - The same bound applies to the wait for a pack's test run that Attune tracks after an upload
+        (C(GET /api/v1/packs/install/{id}) until it succeeds or is rolled back).
     type: int
     default: 600
 notes:

@@ -15,6 +15,12 @@ the rules of Attune's API (public repo attune-system/attune,
 - pack indices: ``GET/POST /api/v1/pack-indices``, ``PUT/DELETE /api/v1/pack-indices/{id}``,
   ``GET /api/v1/pack-indices/packs`` (browse), ``GET /api/v1/pack-indices/packs/{ref}``.
 
+Pack tests: a pack declares tests with ``testing: {enabled: true}`` in pack.yaml, or a test sets their outcome
+with ``set_test_result(ref, passed=, failed=)``.  ``tests_mode='async'`` (default, Attune v0.6.0) answers an
+upload 201 with ``install_id``/``install_status: pending`` and tracks the run as a pack install
+(``GET /api/v1/packs/install/{id}``, one step per poll: pending → running → succeeded | rolled_back);
+``tests_mode='sync'`` (older Attune) answers 400 "Pack registration failed: tests did not pass…".
+
 Envelopes are Attune's: ``{data, message?}``; errors ``{error, code}``
 (``ErrorResponse``); authentication failures before a handler runs
 ``{error: {code, message}}`` (``AuthErrorResponse``).  ``tests/contract``

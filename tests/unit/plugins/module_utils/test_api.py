@@ -168,7 +168,11 @@ def test_install_from_registry_and_502(api, tmp_path):
         reg.add_bytes("/slack.tar.gz", blob)
         entry = make_entry("slack", "2.1.0")
         entry["install_sources"][1].update(url=reg.url("slack.tar.gz"), checksum=digest)
-        reg.add_json("/index.json", make_index("corp", [entry]), required_headers={"X-Key": "reg-secret-99"})
+        jira_blob, jira_digest = _api.build_archive(make_pack_tree(str(tmp_path / "jira"), "jira", "1.0.0"))
+        reg.add_bytes("/jira.tar.gz", jira_blob)
+        jira = make_entry("jira", "1.0.0")
+        jira["install_sources"][1].update(url=reg.url("jira.tar.gz"), checksum=jira_digest)
+        reg.add_json("/index.json", make_index("corp", [entry, jira]), required_headers={"X-Key": "reg-secret-99"})
         client = client_for(api)
         row = client.create_index(reg.url("index.json"), name="corp", headers={"X-Key": "reg-secret-99"})
         assert row["headers"] == {"X-Key": "[REDACTED]"} and row["position"] == 1
@@ -178,6 +182,12 @@ def test_install_from_registry_and_502(api, tmp_path):
         assert client.get_indexed_pack("nope") is None
         data = client.install_pack("slack", ref_spec="2.1.0", skip_tests=True)
         assert data["provenance"]["checksum"] == digest and api.pack("slack")["sha256"] == digest
+        # Attune waits for the candidate's tests on /packs/install: a failure is a 400 with its message and counts
+        api.set_test_result("jira", passed=2, failed=1)
+        with pytest.raises(_api.ApiTestsFailed) as err:
+            client.install_pack("jira")
+        assert "Candidate pack tests failed" in str(err.value) and "(1 of 3 tests failed" in str(err.value)
+        assert api.pack("jira") is None
         reg.add_status("/index.json", 503)
         with pytest.raises(_api.ApiBadGateway) as err:
             client.install_pack("slack", force=True)
