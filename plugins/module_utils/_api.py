@@ -639,8 +639,8 @@ def _test_counts(details):
     if not isinstance(result, dict):
         return ""
     total = result.get("totalTests", result.get("total_tests"))  # PackTestResult is camelCase on the wire
-    return " (%s of %s tests failed, %s passed, %s skipped)" % (result.get("failed"), total, result.get("passed"),
-                                                               result.get("skipped"))
+    counts = (result.get("failed"), total, result.get("passed"), result.get("skipped"))
+    return " (%s of %s tests failed, %s passed, %s skipped)" % counts
 
 
 def _permission_for(what):

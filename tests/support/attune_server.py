@@ -67,7 +67,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
@@ -771,8 +771,8 @@ class AttuneServer(object):
                 install["test_execution_id"] = install["install_id"]
                 if result["failed"] and not install["force"]:
                     install["status"] = "rolled_back"
-                    install["error_message"] = "Pack tests failed: %d of %d tests failed" % (result["failed"],
-                                                                                           result["totalTests"])
+                    install["error_message"] = "Pack tests failed: %d of %d tests failed" % (
+                        result["failed"], result["totalTests"])
                     if install["previous"] is not None:
                         self._packs[install["pack_ref"]] = install["previous"]
                     else:
@@ -1344,7 +1344,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     server = AttuneServer(port=args.port, log_file=args.log, static_indices=config.get("static_indices"),
-                         registry_ca_path=config.get("registry_ca_path"), allow_http=config.get("allow_http", False))
+                          registry_ca_path=config.get("registry_ca_path"), allow_http=config.get("allow_http", False),
+                          tests_mode=config.get("tests_mode", "async"))
     server.start()
     try:
         tokens = apply_config(server, config)
