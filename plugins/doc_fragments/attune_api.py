@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+    """Connection options of every plugin that talks to a running Attune's API.
+
+    Keep in sync with ``api_argument_spec()`` in ``plugins/module_utils/_api.py``;
+    ``tests/functional/test_attune_registry.py::test_doc_fragment_matches_argument_spec`` checks that they agree.
+    """
+
+    DOCUMENTATION = r"""
+options:
+  api_url:
+    description:
+      - Base URL of the Attune API, for example V(https://attune.example.com). A trailing V(/api/v1) is ignored.
+      - When omitted, the E(ATTUNE_API_URL) environment variable is used (the variable Attune's own workers use).
+    type: str
+  api_token:
+    description:
+      - Attune integration token (V(attune_it_…)), exchanged once per task for a short-lived access token through
+        C(POST /auth/token-login).
+      - When omitted, the E(ATTUNE_API_TOKEN) environment variable is used.
+      - Give either O(api_token) or O(api_username) and O(api_password). When O(api_username) is given, a token
+        that comes only from E(ATTUNE_API_TOKEN) is ignored. Keep the token in Ansible Vault.
+      - The token and the access/refresh tokens Attune returns are kept in memory only. They never appear in results,
+        diffs, errors or logs and are never written to disk or passed on a command line.
+    type: str
+  api_username:
+    description:
+      - Attune login used with O(api_password) (C(POST /auth/login)) when no O(api_token) is given.
+    type: str
+  api_password:
+    description:
+      - Password of O(api_username).
+    type: str
+  validate_certs:
+    description:
+      - Verify the TLS certificate of the Attune API. Turn off only for throw-away test deployments.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) used to verify the Attune API's certificate instead of the system trust store.
+    type: path
+  api_timeout:
+    description:
+      - Seconds to wait for an answer from the Attune API (connecting is bounded to 30 seconds separately).
+      - Installs and uploads block while Attune runs the pack's tests on a worker before it answers, so the default
+        is long (600 seconds, enough for typical pack test suites). Raise it for packs with long tests; a request
+        that exceeds it fails with an C(api_timeout) error naming the API and the pack.
+      - The same bound applies to the wait for a pack's test run that Attune tracks after an upload
+        (C(GET /api/v1/packs/install/{id}) until it succeeds or is rolled back).
+    type: int
+    default: 600
+notes:
+  - Attune accepts only Access tokens on pack and pack-index routes (an execution or sensor token is refused with
+    HTTP 403). Installing needs the C(Packs:Install) permission, replacing an installed pack C(Packs:Configure);
+    managing pack indices needs an unconstrained C(Packs) grant.
+  - The plugin logs in at most once per task and per Attune API. When Attune answers 401 after the login (an
+    expired access token), the access token is refreshed once; a second 401 fails the task, naming the API.
+"""

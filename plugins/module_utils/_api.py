@@ -1,0 +1,757 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to this collection: client for a running Attune's API (may change without notice).
+
+Talks to the routes of Attune's ``crates/api/src/routes/packs.rs`` and
+``auth.rs`` (request/response shapes as published in ``attune-sdk``, generated
+from Attune v0.6.0's OpenAPI; ``tests/contract`` checks that the requests built
+here are the ones the SDK would send).
+
+Built on ``requests`` rather than attune-sdk: module_utils must import on
+Python 3.8 (attune-sdk needs >= 3.10 and httpx), ``requests`` is already the
+collection's HTTP library (same TLS options as registry fetches), and the
+SDK's upload sends a fixed multipart boundary (``+++``) that a pack archive can
+contain.  No Ansible imports here (``api_argument_spec`` takes Ansible's
+``env_fallback`` as an argument).
+
+Secrets (integration token, password, JWTs, registry header values) live only
+in this object's memory: never in errors, results, files or process
+arguments; :func:`redact` scrubs them from any text taken from a response.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tarfile
+import time
+
+from ansible_collections.attune.packs.plugins.module_utils import _lazy
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+
+# Installs block while Attune runs the pack's tests on a worker (routes/packs.rs wait_for_pack_test): the read
+# timeout must cover a whole test run, not just a round trip.  10 minutes fits typical pack test suites;
+# raise api_timeout for packs with long tests.  Connecting is bounded separately (CONNECT_TIMEOUT).
+DEFAULT_TIMEOUT = 600
+CONNECT_TIMEOUT = 30
+PAGE_SIZE = 100            # Attune caps page_size at 100
+MAX_PAGES = 10000
+REDACTED = "[REDACTED]"
+UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # routes/packs.rs PACK_UPLOAD_MAX_BYTES
+DEFAULT_EXCLUDES = (".attune",)
+TERMINAL_OK = ("succeeded",)
+TERMINAL_FAILED = ("failed", "rolled_back")
+POLL_FIRST = 0.2
+POLL_MAX = 5.0        # the collection's own provenance directory is not part of a pack
+
+# Permission named in 403 errors, per route (routes/packs.rs authorize_pack_registry_action /
+# authorize_global_pack_registry_action / authorize_existing_pack_replacement).
+TOKEN_RULE = "Attune accepts only Access tokens (from /auth/login or /auth/token-login) on pack routes"
+
+
+# ---------------------------------------------------------------------------
+# Errors
+
+
+class ApiError(AttuneError):
+    """An Attune API call failed.  ``kind`` names the class of failure; ``status`` is the HTTP status if any."""
+
+    kind = "api_error"
+
+    def __init__(self, message, api_url=None, pack=None, status=None, cause=None, attune_message=None):
+        self.api_url = api_url
+        self.status = status
+        self.attune_message = attune_message
+        super(ApiError, self).__init__(message, registry=None, pack=pack, cause=cause)
+
+    def format(self):
+        parts = []
+        if self.api_url:
+            parts.append("Attune API %s" % self.api_url)
+        if self.pack:
+            parts.append("pack %s" % self.pack)
+        prefix = (", ".join(parts) + ": ") if parts else ""
+        return prefix + self.message
+
+    def to_dict(self):
+        out = super(ApiError, self).to_dict()
+        out.update(api_url=self.api_url, status=self.status)
+        return out
+
+
+class ApiUnreachable(ApiError):
+    kind = "api_unreachable"
+
+
+class ApiTLSError(ApiError):
+    kind = "api_tls_error"
+
+
+class ApiTimeout(ApiError):
+    kind = "api_timeout"
+
+
+class ApiUnauthorized(ApiError):
+    """401: bad integration token / password, or a token that stays rejected after one refresh."""
+
+    kind = "api_unauthorized"
+
+
+class ApiForbidden(ApiError):
+    """403: missing permission or a token type Attune refuses on the route."""
+
+    kind = "api_forbidden"
+
+
+class ApiNotFound(ApiError):
+    kind = "api_not_found"
+
+
+class ApiConflict(ApiError):
+    kind = "api_conflict"
+
+
+class ApiBadRequest(ApiError):
+    """400 (or 422): Attune refused the request; ``attune_message`` is its own text, ``details`` its details."""
+
+    kind = "api_bad_request"
+
+    def __init__(self, message, details=None, **kwargs):
+        self.details = details
+        super(ApiBadRequest, self).__init__(message, **kwargs)
+
+
+class ApiTestsFailed(ApiBadRequest):
+    """400 because the pack's tests failed; ``test_result`` carries Attune's counts when it sent them."""
+
+    kind = "api_tests_failed"
+
+
+class ApiBadGateway(ApiError):
+    """502: Attune could not fetch one of its registries' index (or an archive)."""
+
+    kind = "api_bad_gateway"
+
+
+class ApiInvalidArchive(ApiError):
+    """The pack tree cannot be archived as Attune accepts it (links, special files, size)."""
+
+    kind = "api_invalid_archive"
+
+
+_STATUS_ERRORS = {400: ApiBadRequest, 401: ApiUnauthorized, 403: ApiForbidden, 404: ApiNotFound, 409: ApiConflict,
+                  422: ApiBadRequest, 502: ApiBadGateway, 503: ApiBadGateway, 504: ApiTimeout}
+
+
+# ---------------------------------------------------------------------------
+# Options
+
+
+def api_argument_spec(env_fallback=None):
+    """Argument spec of the options of the ``attune.packs.attune_api`` doc fragment.
+
+    ``env_fallback`` is Ansible's ``ansible.module_utils.basic.env_fallback`` (passed in so that this file
+    imports nothing from Ansible); with it, ``api_url`` and ``api_token`` default to ``ATTUNE_API_URL`` and
+    ``ATTUNE_API_TOKEN``.
+    """
+    def fallback(name):
+        return dict(fallback=(env_fallback, [name])) if env_fallback is not None else {}
+
+    spec = dict(
+        api_url=dict(type="str", **fallback("ATTUNE_API_URL")),
+        api_token=dict(type="str", no_log=True, **fallback("ATTUNE_API_TOKEN")),
+        api_username=dict(type="str"),
+        api_password=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        api_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
+    )
+    return spec
+
+
+API_OPTION_NAMES = ("api_url", "api_token", "api_username", "api_password", "validate_certs", "ca_path", "api_timeout")
+
+
+def client_from_params(params, session=None):
+    """An :class:`AttuneApi` from module parameters (see :func:`api_argument_spec`).
+
+    Explicit ``api_username``/``api_password`` win over a token that only comes from ``ATTUNE_API_TOKEN``.
+    """
+    token = params.get("api_token")
+    if token and params.get("api_username") and token == os.environ.get("ATTUNE_API_TOKEN"):
+        token = None
+    return AttuneApi(params.get("api_url"), token=token, username=params.get("api_username"),
+                     password=params.get("api_password"), validate_certs=params.get("validate_certs", True),
+                     ca_path=params.get("ca_path"), timeout=params.get("api_timeout") or DEFAULT_TIMEOUT,
+                     session=session)
+
+
+# ---------------------------------------------------------------------------
+# Client
+
+
+class AttuneApi(object):
+    """One Attune deployment.  Logs in at most once (lazily, on the first call) and refreshes once on a 401."""
+
+    def __init__(self, api_url, token=None, username=None, password=None, validate_certs=True, ca_path=None,
+                 timeout=DEFAULT_TIMEOUT, session=None):
+        if not api_url:
+            raise ApiError("api_url is required (or set ATTUNE_API_URL)")
+        url = str(api_url).strip().rstrip("/")
+        if url.endswith("/api/v1"):
+            url = url[:-len("/api/v1")]
+        if not url.startswith(("https://", "http://")):
+            raise ApiError("api_url must be an https:// URL, got %r" % url)
+        self.api_url = url
+        if token and (username or password):
+            raise ApiError("use either api_token or api_username/api_password, not both", api_url=url)
+        if not token and not (username and password):
+            raise ApiError("no credentials: set api_token (or ATTUNE_API_TOKEN) or api_username and api_password",
+                           api_url=url)
+        self._token = token
+        self._username = username
+        self._password = password
+        self._access = None
+        self._refresh = None
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = int(timeout or DEFAULT_TIMEOUT)
+        self._session = session
+        self.logins = 0       # how many times this client logged in (at most one)
+        self.refreshes = 0
+        self._extra_secrets = []
+
+    # secrets -------------------------------------------------------------------
+
+    def add_secret(self, value):
+        """Another value to scrub from error text (e.g. registry header values being sent)."""
+        if value:
+            self._extra_secrets.append(str(value))
+
+    def _secrets(self):
+        return [s for s in (self._token, self._password, self._access, self._refresh) if s] + self._extra_secrets
+
+    def redact(self, text):
+        text = "" if text is None else str(text)
+        for secret in sorted(self._secrets(), key=len, reverse=True):
+            if len(secret) >= 4:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    # transport -------------------------------------------------------------------
+
+    def _requests(self):
+        requests = _lazy.REQUESTS.load()
+        if requests is None:
+            raise ApiError("the Python library requests is required to talk to Attune's API", api_url=self.api_url)
+        return requests
+
+    def _get_session(self):
+        if self._session is None:
+            self._session = self._requests().Session()
+        return self._session
+
+    def _verify(self):
+        if not self.validate_certs:
+            return False
+        return self.ca_path or True
+
+    def _send(self, method, path, pack=None, json_body=None, params=None, files=None, auth=True, what=None):
+        requests = self._requests()
+        headers = {"Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = "Bearer %s" % self._access
+        url = self.api_url + path
+        try:
+            return self._get_session().request(method, url, json=json_body, params=params, files=files, headers=headers,
+                                               verify=self._verify(), timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout),
+                                               allow_redirects=False)
+        except requests.exceptions.SSLError as exc:
+            raise ApiTLSError("TLS verification failed (%s); set ca_path to the CA that signs Attune's certificate"
+                              % self.redact(_short(exc)), api_url=self.api_url, pack=pack, cause=type(exc).__name__)
+        except requests.exceptions.Timeout as exc:
+            raise ApiTimeout("no answer within api_timeout=%ss while %s (Attune runs a pack's tests before it answers an "
+                             "install: raise api_timeout for packs with long tests)" % (self.timeout, what or "%s %s" % (method, path)),
+                             api_url=self.api_url, pack=pack, cause=type(exc).__name__)
+        except requests.exceptions.RequestException as exc:
+            raise ApiUnreachable("cannot reach Attune's API (%s)" % self.redact(_short(exc)), api_url=self.api_url, pack=pack,
+                                 cause=type(exc).__name__)
+
+    def _login(self):
+        if self._access is not None:
+            return
+        if self.logins:
+            raise ApiUnauthorized("the login was already used and refused; not logging in again", api_url=self.api_url)
+        self.logins += 1
+        if self._token:
+            resp = self._send("POST", "/auth/token-login", json_body={"token": self._token}, auth=False, what="logging in")
+            how = "integration token (api_token)"
+        else:
+            resp = self._send("POST", "/auth/login", json_body={"login": self._username, "password": self._password},
+                              auth=False, what="logging in")
+            how = "login %s / api_password" % self._username
+        if resp.status_code != 200:
+            if resp.status_code in (400, 401, 403, 422):
+                raise ApiUnauthorized("login refused (HTTP %d): check the %s: %s" % (resp.status_code, how, self._message(resp)),
+                                      api_url=self.api_url, status=resp.status_code, attune_message=self._message(resp))
+            raise self._error(resp, None, "logging in")
+        self._store_tokens(resp, "login")
+
+    def _store_tokens(self, resp, what):
+        try:
+            data = resp.json()["data"]
+            access, refresh = data["access_token"], data.get("refresh_token")
+        except (ValueError, KeyError, TypeError):
+            raise ApiError("unexpected answer to %s (no data.access_token)" % what, api_url=self.api_url, status=resp.status_code)
+        self._access, self._refresh = access, refresh
+
+    def _refresh_tokens(self):
+        """One refresh after a 401; False when Attune refuses it."""
+        if not self._refresh:
+            return False
+        self.refreshes += 1
+        resp = self._send("POST", "/auth/refresh", json_body={"refresh_token": self._refresh}, auth=False,
+                          what="refreshing the access token")
+        if resp.status_code != 200:
+            return False
+        self._store_tokens(resp, "refresh")
+        return True
+
+    def request(self, method, path, pack=None, json_body=None, params=None, files=None, what=None, ok=(200,),
+                missing_ok=False):
+        """Send an authenticated request; returns the decoded JSON (None for a 404 with ``missing_ok``)."""
+        self._login()
+        resp = self._send(method, path, pack=pack, json_body=json_body, params=params, files=files, what=what)
+        if resp.status_code == 401:
+            # the access token expired (or was revoked): refresh once, then give up
+            if self._refresh_tokens():
+                resp = self._send(method, path, pack=pack, json_body=json_body, params=params, files=files, what=what)
+            if resp.status_code == 401:
+                raise ApiUnauthorized("authentication refused after one token refresh while %s: %s"
+                                      % (what or "%s %s" % (method, path), self._message(resp)),
+                                      api_url=self.api_url, pack=pack, status=401, attune_message=self._message(resp))
+        if missing_ok and resp.status_code == 404:
+            return None
+        if resp.status_code not in ok:
+            raise self._error(resp, pack, what or "%s %s" % (method, path))
+        try:
+            return resp.json()
+        except ValueError:
+            raise ApiError("answer to %s is not JSON (HTTP %d)" % (what or path, resp.status_code), api_url=self.api_url,
+                           pack=pack, status=resp.status_code)
+
+    def _message(self, resp):
+        """Attune's own error text ({error, code} or the auth envelope {error: {code, message}})."""
+        try:
+            body = resp.json()
+        except ValueError:
+            return self.redact((resp.text or "")[:300].strip() or "HTTP %d" % resp.status_code)
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict):
+            err = err.get("message")
+        if not err and isinstance(body, dict):
+            err = body.get("message")
+        return self.redact(err or "HTTP %d" % resp.status_code)
+
+    def _error(self, resp, pack, what, permission=None):
+        status = resp.status_code
+        message = self._message(resp)
+        details = None
+        try:
+            body = resp.json()
+            details = body.get("details") if isinstance(body, dict) else None
+        except ValueError:
+            pass
+        cls = _STATUS_ERRORS.get(status, ApiError)
+        if status == 403:
+            text = "permission denied while %s: %s (%s; the token's identity needs %s)" % (
+                what, message, TOKEN_RULE, permission or _permission_for(what))
+        elif status == 409:
+            text = "conflict while %s: %s" % (what, message)
+        elif status == 502:
+            text = "Attune could not fetch from its registries while %s: %s" % (what, message)
+        elif status in (400, 422):
+            if "tests did not pass" in message or "tests failed" in message:
+                cls = ApiTestsFailed
+                counts = _test_counts(details)
+                text = "Attune refused %s because the pack's tests failed: %s%s" % (what, message, counts)
+            else:
+                text = "Attune refused %s: %s" % (what, message)
+        else:
+            text = "HTTP %d while %s: %s" % (status, what, message)
+        kwargs = dict(api_url=self.api_url, pack=pack, status=status, attune_message=message)
+        if issubclass(cls, ApiBadRequest):
+            err = cls(text, details=details, **kwargs)
+            err.test_result = (details or {}).get("test_result") if isinstance(details, dict) else None
+            return err
+        return cls(text, **kwargs)
+
+    # packs ---------------------------------------------------------------------------
+
+    def list_packs(self):
+        """Every pack of the deployment (all pages), as Attune's PackSummary dicts."""
+        out = []
+        page = 1
+        while page <= MAX_PAGES:
+            body = self.request("GET", "/api/v1/packs", params={"page": page, "page_size": PAGE_SIZE}, what="listing packs")
+            out.extend(body.get("items") or [])
+            if not (body.get("pagination") or {}).get("has_next"):
+                break
+            page += 1
+        return out
+
+    def get_pack(self, ref):
+        """The pack (Attune's PackResponse) or None when Attune has no such pack."""
+        body = self.request("GET", "/api/v1/packs/%s" % _quote(ref), pack=ref, what="reading the pack", missing_ok=True)
+        return None if body is None else body.get("data")
+
+    def delete_pack(self, ref):
+        body = self.request("DELETE", "/api/v1/packs/%s" % _quote(ref), pack=ref, what="deleting the pack")
+        return body
+
+    def upload_pack(self, archive, ref=None, force=False, skip_tests=False, filename=None):
+        """POST /api/v1/packs/upload (multipart ``pack`` + ``force``/``skip_tests`` as "true"/"false"); returns data."""
+        if len(archive) > UPLOAD_MAX_BYTES:
+            raise ApiInvalidArchive("the archive is %d bytes; Attune accepts at most %d" % (len(archive), UPLOAD_MAX_BYTES),
+                                    api_url=self.api_url, pack=ref)
+        files = upload_fields(archive, force=force, skip_tests=skip_tests, filename=filename or "%s.tar.gz" % (ref or "pack"))
+        body = self.request("POST", "/api/v1/packs/upload", pack=ref, files=files, ok=(200, 201),
+                            what="uploading the pack")
+        return self.wait_install(body.get("data") or {}, ref)
+
+    def wait_install(self, data, ref=None):
+        """Follow the pack install Attune tracks for an upload whose tests run on a worker (Attune v0.6.0).
+
+        Attune answers the upload at once with ``install_id`` and ``install_status`` ``pending``; the test run ends
+        ``succeeded``, or ``failed``/``rolled_back`` (the previous version restored).  Polls
+        ``GET /api/v1/packs/install/{id}`` until then, within ``api_timeout``.  Returns ``data`` with the final
+        ``install_status`` and ``test_result``; a failed run raises :class:`ApiTestsFailed` with Attune's message
+        and the counts.
+        """
+        install_id = data.get("install_id")
+        if install_id is None or data.get("install_status") in TERMINAL_OK:
+            return data
+        deadline = time.monotonic() + self.timeout
+        delay = POLL_FIRST
+        while True:
+            status = self.request("GET", "/api/v1/packs/install/%d" % int(install_id), pack=ref,
+                                  what="waiting for the pack's tests (install %s)" % install_id).get("data") or {}
+            state = status.get("status")
+            if state in TERMINAL_OK:
+                data = dict(data, install_status=state)
+                if status.get("test_result") is not None:
+                    data["test_result"] = status["test_result"]
+                return data
+            if state in TERMINAL_FAILED:
+                message = self.redact(status.get("error_message") or "the worker reported a failed test run")
+                details = {"test_result": status.get("test_result")}
+                err = ApiTestsFailed("Attune's test run of the pack failed (install %s ended %s): %s%s" % (
+                    install_id, state, message, _test_counts(details)), details=details, api_url=self.api_url,
+                    pack=ref, attune_message=message)
+                err.test_result = status.get("test_result")
+                raise err
+            if time.monotonic() + delay > deadline:
+                raise ApiTimeout("the pack's tests were still %s after api_timeout=%ss (install %s); Attune keeps "
+                                 "running them: raise api_timeout for packs with long tests"
+                                 % (state, self.timeout, install_id), api_url=self.api_url, pack=ref)
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
+
+    def install_pack(self, source, ref_spec=None, registry_id=None, force=False, skip_tests=False, skip_deps=False, pack=None):
+        """POST /api/v1/packs/install: Attune resolves ``source`` in its own registries; returns data."""
+        body = self.request("POST", "/api/v1/packs/install", pack=pack or source,
+                            json_body=install_body(source, ref_spec, registry_id, force, skip_tests, skip_deps),
+                            ok=(200, 201), what="installing the pack from Attune's registries")
+        return body.get("data")
+
+    # pack indices ------------------------------------------------------------------------
+
+    def list_indices(self):
+        return self.request("GET", "/api/v1/pack-indices", what="listing pack indices").get("data") or []
+
+    def create_index(self, url, name=None, position=None, enabled=True, headers=None):
+        for value in (headers or {}).values():
+            self.add_secret(value)
+        body = index_create_body(url, name, position, enabled, headers)
+        return self.request("POST", "/api/v1/pack-indices", json_body=body, ok=(200, 201),
+                            what="creating pack index %s" % url).get("data")
+
+    def update_index(self, index_id, url=None, name=None, position=None, enabled=None, headers=None):
+        for value in (headers or {}).values():
+            self.add_secret(value)
+        body = index_update_body(url, name, position, enabled, headers)
+        return self.request("PUT", "/api/v1/pack-indices/%d" % int(index_id), json_body=body,
+                            what="updating pack index %s" % index_id).get("data")
+
+    def delete_index(self, index_id):
+        return self.request("DELETE", "/api/v1/pack-indices/%d" % int(index_id), what="deleting pack index %s" % index_id)
+
+    def browse(self, query=None, registry_id=None, include_disabled=False):
+        params = {}
+        if query:
+            params["q"] = query
+        if registry_id is not None:
+            params["registry_id"] = int(registry_id)
+        if include_disabled:
+            params["include_disabled"] = "true"
+        return self.request("GET", "/api/v1/pack-indices/packs", params=params, what="browsing indexed packs").get("data") or []
+
+    def get_indexed_pack(self, ref):
+        """``{pack, registry}`` Attune would install for ``ref``, or None."""
+        body = self.request("GET", "/api/v1/pack-indices/packs/%s" % _quote(ref), pack=ref, missing_ok=True,
+                            what="reading the indexed pack")
+        return None if body is None else body.get("data")
+
+
+# ---------------------------------------------------------------------------
+# Request bodies (the contract test compares them with attune-sdk's)
+
+
+def upload_fields(archive, force=False, skip_tests=False, filename="pack.tar.gz"):
+    """The multipart fields of PackUploadForm.to_multipart(), in its order."""
+    return [
+        ("pack", (filename, archive, "application/gzip")),
+        ("force", (None, b"true" if force else b"false", "text/plain")),
+        ("skip_tests", (None, b"true" if skip_tests else b"false", "text/plain")),
+    ]
+
+
+def install_body(source, ref_spec=None, registry_id=None, force=False, skip_tests=False, skip_deps=False):
+    body = {"source": source, "force": bool(force), "skip_tests": bool(skip_tests), "skip_deps": bool(skip_deps)}
+    if ref_spec is not None:
+        body["ref_spec"] = ref_spec
+    if registry_id is not None:
+        body["registry_id"] = int(registry_id)
+    return body
+
+
+def index_create_body(url, name=None, position=None, enabled=True, headers=None):
+    body = {"url": url, "enabled": bool(enabled)}
+    if headers is not None:
+        body["headers"] = dict(headers)
+    if name is not None:
+        body["name"] = name
+    if position is not None:
+        body["position"] = int(position)
+    return body
+
+
+def index_update_body(url=None, name=None, position=None, enabled=None, headers=None):
+    """UpdatePackRegistryIndexRequest: ``headers`` is always sent (null keeps the stored ones)."""
+    body = {"headers": dict(headers) if headers is not None else None}
+    if enabled is not None:
+        body["enabled"] = bool(enabled)
+    if name is not None:
+        body["name"] = name
+    if position is not None:
+        body["position"] = int(position)
+    if url is not None:
+        body["url"] = url
+    return body
+
+
+# ---------------------------------------------------------------------------
+# Archives
+
+
+def build_archive(pack_dir, excludes=DEFAULT_EXCLUDES, max_bytes=UPLOAD_MAX_BYTES):
+    """A deterministic tar.gz of ``pack_dir`` with pack.yaml at its root, as Attune's upload accepts it.
+
+    Same tree → same bytes (sorted entries, mtime 0, uid/gid 0, no owner names, modes 0755/0644, gzip mtime 0),
+    so every deployment of a fleet receives identical archives.  Symlinks, hard-link duplicates are stored as
+    files only if regular; links and special files are refused (Attune's safe_unpack refuses them too).
+    Returns ``(bytes, 'sha256:<hex>')``.
+    """
+    root = os.path.abspath(pack_dir)
+    if not os.path.isfile(os.path.join(root, "pack.yaml")):
+        raise ApiInvalidArchive("%s has no pack.yaml at its root" % pack_dir)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel, full, st in _walk(root, excludes):
+            info = tarfile.TarInfo(rel)
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            else:
+                info.type = tarfile.REGTYPE
+                info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+                info.size = st.st_size
+                with open(full, "rb") as handle:
+                    tar.addfile(info, handle)
+    gz = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0, compresslevel=6) as handle:
+        handle.write(raw.getvalue())
+    data = gz.getvalue()
+    if len(data) > max_bytes:
+        raise ApiInvalidArchive("the pack archive of %s is %d bytes; Attune accepts at most %d" % (pack_dir, len(data), max_bytes))
+    return data, "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _walk(root, excludes):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir == ".":
+            dirnames[:] = [d for d in dirnames if d not in excludes]
+            filenames = [f for f in filenames if f not in excludes]
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = name if rel_dir == "." else "/".join(rel_dir.split(os.sep) + [name])
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                raise ApiInvalidArchive("%s is a symbolic link; Attune refuses links in pack archives" % rel)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                raise ApiInvalidArchive("%s is not a regular file or directory; Attune refuses it in pack archives" % rel)
+            if name in dirnames:
+                continue  # directories are emitted when os.walk enters them (keeps a parent-first order)
+            out.append((rel, full, st))
+        if rel_dir != ".":
+            out.append((rel_dir.replace(os.sep, "/"), dirpath, os.lstat(dirpath)))
+    return sorted(out, key=lambda item: item[0])
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def _quote(value):
+    from urllib.parse import quote  # stdlib, Python 3 only (module_utils run on 3.8+)
+
+    return quote(str(value), safe="")
+
+
+def _short(exc):
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _test_counts(details):
+    result = details.get("test_result") if isinstance(details, dict) else None
+    if not isinstance(result, dict):
+        return ""
+    total = result.get("totalTests", result.get("total_tests"))  # PackTestResult is camelCase on the wire
+    counts = (result.get("failed"), total, result.get("passed"), result.get("skipped"))
+    return " (%s of %s tests failed, %s passed, %s skipped)" % counts
+
+
+def _permission_for(what):
+    what = what or ""
+    if "index" in what or "indexed" in what:
+        return "an unconstrained Packs grant (Read to list/browse, Configure to change pack indices)"
+    if "deleting" in what:
+        return "Packs:Delete"
+    if "upload" in what or "install" in what:
+        return "Packs:Install (and Packs:Configure to replace an installed pack)"
+    return "Packs:Read"
+
+
+# ---------------------------------------------------------------------------
+# One managed pack index (the attune_registry module)
+
+
+def registry_url_key(url):
+    """Attune's registry_url_key() (routes/packs.rs): lowercase host without trailing dot, default port dropped."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(str(url))
+        port = parts.port
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.hostname:
+        return url
+    host = parts.hostname.rstrip(".").lower()
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    netloc = host if port in (None, default) else "%s:%d" % (host, port)
+    return "%s://%s%s%s" % (parts.scheme.lower(), netloc, parts.path or "/", ("?" + parts.query) if parts.query else "")
+
+
+def index_view(row):
+    """A pack-index row as the module returns it: header values are never shown (Attune returns them redacted)."""
+    if row is None:
+        return None
+    return {"id": row.get("id"), "name": row.get("name"), "url": row.get("url"), "position": row.get("position"),
+            "enabled": row.get("enabled"), "headers": dict((name, REDACTED) for name in sorted(row.get("headers") or {}))}
+
+
+def find_index(rows, url=None, name=None):
+    """The row of ``rows`` (Attune's order) with the same URL (Attune's URL identity) or, without ``url``, ``name``."""
+    if url:
+        key = registry_url_key(url)
+        matches = [row for row in rows if registry_url_key(row.get("url")) == key]
+    else:
+        matches = [row for row in rows if row.get("name") == name]
+        if len(matches) > 1:
+            raise ApiError("%d pack indices are named %r; identify the registry by url" % (len(matches), name))
+    return matches[0] if matches else None
+
+
+def ensure_index(api, url=None, name=None, state="present", position=None, enabled=True, headers=None,
+                 update_headers="on_create", check_mode=False):
+    """Make one pack index of Attune match; returns ``dict(changed, before, after, action)`` (views, no secrets).
+
+    Header values cannot be read back from Attune, so they are compared by name only: with
+    ``update_headers='on_create'`` they are sent when the index is created or when the set of header names
+    differs; with ``'always'`` they are sent on every run (and the result is always changed).
+    """
+    if not url and not name:
+        raise ApiError("give the registry's url (or its name)", api_url=api.api_url)
+    for value in (headers or {}).values():
+        api.add_secret(value)
+    rows = api.list_indices()
+    current = find_index(rows, url=url, name=name)
+    before = index_view(current)
+    label = url or name
+    if state == "absent":
+        if current is None:
+            return dict(changed=False, before=None, after=None, action="none")
+        if not check_mode:
+            try:
+                api.delete_index(current["id"])
+            except ApiConflict as exc:
+                raise ApiConflict("cannot remove pack index %s: %s (Attune refuses to delete the last non-standard index "
+                                  "while the config file's pack_registry.indices would come back into force)"
+                                  % (label, exc.attune_message), api_url=api.api_url, status=409,
+                                  attune_message=exc.attune_message)
+        return dict(changed=True, before=before, after=None, action="delete")
+    if current is None:
+        if not url:
+            raise ApiError("no pack index is named %r; url is required to create it" % name, api_url=api.api_url)
+        after = {"id": None, "name": name, "url": url,
+                 "position": position if position is not None else max([r.get("position", 0) for r in rows] + [-1]) + 1,
+                 "enabled": bool(enabled) if enabled is not None else True,
+                 "headers": dict((k, REDACTED) for k in sorted(headers or {}))}
+        if not check_mode:
+            after = index_view(api.create_index(url, name=name, position=position,
+                                                enabled=enabled if enabled is not None else True, headers=headers))
+        return dict(changed=True, before=None, after=after, action="create")
+    changes = {}
+    if url and current.get("url") != url and registry_url_key(current.get("url")) != registry_url_key(url):
+        changes["url"] = url
+    if name is not None and current.get("name") != name:
+        changes["name"] = name
+    if position is not None and current.get("position") != position:
+        changes["position"] = position
+    if enabled is not None and bool(current.get("enabled")) != bool(enabled):
+        changes["enabled"] = bool(enabled)
+    if headers is not None:
+        if update_headers == "always" or sorted(headers) != sorted(current.get("headers") or {}):
+            changes["headers"] = headers
+    if not changes:
+        return dict(changed=False, before=before, after=before, action="none")
+    after = dict(before)
+    after.update((k, v) for k, v in changes.items() if k != "headers")
+    if "headers" in changes:
+        after["headers"] = dict((k, REDACTED) for k in sorted(headers))
+    if not check_mode:
+        after = index_view(api.update_index(current["id"], **changes))
+    return dict(changed=True, before=before, after=after, action="update", changed_fields=sorted(changes))

@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: attune_registry
+short_description: Manage one pack registry in a running Attune (its pack indices)
+version_added: 0.2.0
+description:
+  - Adds, changes or removes one pack registry (pack index) in the database of a running Attune, through its API
+    (C(/api/v1/pack-indices)). These are the registries Attune itself searches and installs from.
+  - Once the database holds any registry besides the seeded standard index, the C(pack_registry.indices) of
+    Attune's config file have no effect any more (Attune's C(effective_pack_registry)). Use this module, or the
+    C(registry_config) role's API target, to manage the registries of a running Attune.
+  - The registry is identified by O(url) (compared as Attune does, host case and default port ignored) or, when
+    O(url) is not given, by O(name).
+  - The module talks to the API only; run it where the API is reachable (usually C(delegate_to=localhost) or a
+    play on C(localhost)).
+author:
+  - attune.packs contributors (@attune-system)
+requirements:
+  - requests >= 2.25
+extends_documentation_fragment:
+  - attune.packs.attune_api
+  - attune.packs.attributes
+options:
+  url:
+    description:
+      - URL of the registry's index file (V(https://…)).
+      - Required to create a registry. When given, it identifies the registry; when omitted, O(name) does.
+    type: str
+  name:
+    description:
+      - Display name of the registry in Attune.
+      - Identifies the registry when O(url) is not given (the name must then be unique in Attune's list).
+    type: str
+  state:
+    description:
+      - V(present) creates the registry or updates the properties given; V(absent) deletes it.
+      - Attune refuses (HTTP 409) to delete the last registry besides the standard index while the config file
+        lists enabled registries, because they would come back into force; the module then fails and changes
+        nothing.
+    type: str
+    choices: [present, absent]
+    default: present
+  position:
+    description:
+      - Position in Attune's search order; lower positions are searched first. The standard index is seeded at 0.
+      - When omitted, a new registry is appended after the last one and an existing registry keeps its position.
+    type: int
+  enabled:
+    description:
+      - Disabled registries stay in the list but Attune neither searches nor installs from them.
+    type: bool
+    default: true
+  headers:
+    description:
+      - HTTP headers Attune sends to this registry, typically C(Authorization). Attune stores them encrypted and
+        never returns their values.
+      - Values are secret; they never appear in results, diffs, errors or logs.
+      - Because Attune cannot show the values back, whether they changed cannot be known; see O(update_headers).
+    type: dict
+  update_headers:
+    description:
+      - V(on_create) sends O(headers) when the registry is created, or when the header names differ from the
+        names stored in Attune; values of headers with the same names are left as they are. This is idempotent.
+      - V(always) sends O(headers) on every run, replacing the stored values, and always reports a change (like
+        the C(update_password=always) option of modules that cannot read a secret back). Use it to rotate a token.
+    type: str
+    choices: [always, on_create]
+    default: on_create
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - Header values are shown as V([REDACTED]).
+  idempotent:
+    support: partial
+    details:
+      - Idempotent except with O(update_headers=always), which reports a change on every run.
+notes:
+  - Managing pack indices needs an Access token whose identity has an unconstrained C(Packs) grant (C(Read) to
+    list, C(Configure) to change); a scoped grant is refused with HTTP 403.
+seealso:
+  - module: attune.packs.attune_registry_config
+  - module: attune.packs.attune_pack_registries
+"""
+
+EXAMPLES = r"""
+- name: Add the company registry after the standard index
+  attune.packs.attune_registry:
+    api_url: https://attune.example.com
+    api_token: "{{ vault_attune_token }}"
+    url: https://packs.example.com/index.json
+    name: company
+    position: 1
+    headers:
+      Authorization: "Bearer {{ vault_registry_token }}"
+  delegate_to: localhost
+
+- name: Rotate the registry token (always sends the headers)
+  attune.packs.attune_registry:
+    api_url: https://attune.example.com
+    api_token: "{{ vault_attune_token }}"
+    url: https://packs.example.com/index.json
+    headers:
+      Authorization: "Bearer {{ vault_new_registry_token }}"
+    update_headers: always
+  delegate_to: localhost
+
+- name: Disable a registry by name, with a username and password
+  attune.packs.attune_registry:
+    api_url: https://attune.example.com
+    api_username: deploy
+    api_password: "{{ vault_attune_password }}"
+    name: community
+    enabled: false
+  delegate_to: localhost
+
+- name: Remove a registry (ATTUNE_API_URL and ATTUNE_API_TOKEN from the environment)
+  attune.packs.attune_registry:
+    url: https://old-packs.example.com/index.json
+    state: absent
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+registry:
+  description:
+    - The registry as it is after the task (as it would be, in check mode), or null when absent.
+    - C(id) is null for a registry that check mode would create.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Attune's id of the pack index.
+      type: int
+    name:
+      description: Display name.
+      type: str
+    url:
+      description: Index URL.
+      type: str
+    position:
+      description: Position in Attune's search order.
+      type: int
+    enabled:
+      description: Whether Attune searches this registry.
+      type: bool
+    headers:
+      description: Names of the stored headers; every value is V([REDACTED]).
+      type: dict
+  sample:
+    id: 2
+    name: company
+    url: https://packs.example.com/index.json
+    position: 1
+    enabled: true
+    headers:
+      Authorization: "[REDACTED]"
+action:
+  description: What was done (or would be, in check mode).
+  returned: always
+  type: str
+  choices: [none, create, update, delete]
+  sample: update
+changed_fields:
+  description: The properties sent in an update.
+  returned: when O(state=present) and the registry was updated
+  type: list
+  elements: str
+  sample: [position]
+api_url:
+  description: The Attune API that was managed.
+  returned: always
+  type: str
+  sample: https://attune.example.com
+"""
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.attune.packs.plugins.module_utils import _api, _lazy
+
+
+def argument_spec():
+    spec = _api.api_argument_spec(env_fallback)
+    spec.update(
+        url=dict(type="str"),
+        name=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        position=dict(type="int"),
+        enabled=dict(type="bool", default=True),
+        headers=dict(type="dict", no_log=True),
+        update_headers=dict(type="str", choices=["always", "on_create"], default="on_create"),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        supports_check_mode=True,
+        required_one_of=[("url", "name")],
+        required_together=[("api_username", "api_password")],
+    )
+    error = _lazy.REQUESTS.import_error()
+    if error:
+        module.fail_json(msg=missing_required_lib("requests>=2.25"), exception=error)
+    params = module.params
+    if params["position"] is not None and params["position"] < 0:
+        module.fail_json(msg="position must be 0 or more")
+    result = dict(changed=False, api_url=params.get("api_url"))
+    try:
+        api = _api.client_from_params(params)
+        result["api_url"] = api.api_url
+        outcome = _api.ensure_index(api, url=params["url"], name=params["name"], state=params["state"],
+                                    position=params["position"], enabled=params["enabled"], headers=params["headers"],
+                                    update_headers=params["update_headers"], check_mode=module.check_mode)
+    except _api.AttuneError as exc:
+        result["error"] = exc.to_dict()
+        module.fail_json(msg=str(exc), **result)
+    result.update(changed=outcome["changed"], registry=outcome["after"], action=outcome["action"])
+    if "changed_fields" in outcome:
+        result["changed_fields"] = outcome["changed_fields"]
+    if module._diff:  # pylint: disable=protected-access
+        label = params["url"] or params["name"]
+        result["diff"] = dict(before=outcome["before"] or {}, after=outcome["after"] or {},
+                              before_header="Attune pack index %s" % label, after_header="Attune pack index %s" % label)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
