@@ -122,3 +122,22 @@ class DependencyNotMet(AttuneError):
 
 class LockFileError(AttuneError):
     kind = "lock_file_error"
+
+
+class OutboundRefused(AttuneError):
+    """The outbound policy (pack_registry.enabled / approved_* / allow_http) refuses a URL before connecting.
+
+    ``host`` is the refused host and ``key`` the pack_registry key that would allow it (None when no key does).
+    """
+
+    kind = "outbound_refused"
+
+    def __init__(self, message, host=None, key=None, **kwargs):
+        self.host = host
+        self.key = key
+        super(OutboundRefused, self).__init__(message, **kwargs)
+
+    def to_dict(self):
+        result = super(OutboundRefused, self).to_dict()
+        result.update(host=self.host, key=self.key)
+        return result

@@ -23,6 +23,7 @@ import socket
 import time
 from urllib.parse import unquote, urlsplit
 
+from ansible_collections.attune.packs.plugins.module_utils import _outbound
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AuthenticationFailed, RegistryUnreachable
 from ansible_collections.attune.packs.plugins.module_utils._lazy import REQUESTS
@@ -126,7 +127,8 @@ def _local_path(url):
 def _open_http(url, headers, verify, connect_timeout, timeout, extra_headers=None):
     all_headers = dict(headers or {})
     all_headers.update(extra_headers or {})
-    return _session().get(
+    # the outbound policy (when it applies) checks the URL before connecting and pins the checked address
+    return _outbound.session_for(url, _session()).get(
         url,
         headers=all_headers,
         verify=verify,
