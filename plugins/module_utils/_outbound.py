@@ -307,6 +307,14 @@ class Policy(object):
             raise OutboundRefused("%s is false: no remote registry, archive or git traffic (refused %s)"
                                   % (self.key("enabled"), _shown(url)), key=self.key("enabled"))
         target = parse_target(url, allow_http=self.allow_http, git=git)
+        if (target.literal is None and target.host not in self.public_hosts and target.host not in self.private_hosts
+                and not self.private_cidrs):
+            # A name no answer of which could be approved: refused without a DNS query (Attune resolves first and then refuses the
+            # public or private answer, or fails to resolve: refused either way, only the message differs).
+            raise OutboundRefused(
+                "outbound host %r is not approved: add it to %s (public host) or to %s / a range in %s (private network)"
+                % (target.host, self.key("approved_public_hosts"), self.key("approved_private_hosts"), self.key("approved_private_cidrs")),
+                host=target.host, key=self.key("approved_public_hosts"))
         if target.literal is not None:
             addresses = [target.literal]
         else:
