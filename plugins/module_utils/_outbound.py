@@ -423,32 +423,38 @@ def session_for(url, default_session, policy=None):
 
 
 def pinned_adapter(checked):
-    """A requests HTTPAdapter whose TCP connections go to ``checked.pinned``; TLS SNI and verification use the host name."""
+    """A requests HTTPAdapter whose TCP connections go to the checked addresses (in DNS order, like reqwest's
+    ``resolve_to_addrs``); TLS SNI and certificate verification still use the host name."""
     from requests.adapters import HTTPAdapter  # pylint: disable=import-outside-toplevel
     from urllib3.connection import HTTPConnection, HTTPSConnection  # pylint: disable=import-outside-toplevel
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # pylint: disable=import-outside-toplevel
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError  # pylint: disable=import-outside-toplevel
 
-    address = str(checked.pinned)
+    addresses = [str(address) for address in checked.addresses]
     host = checked.target.connect_host
 
-    def pin(connection):
-        # urllib3 (1.26 and 2.x) opens the TCP connection to ``_dns_host``; TLS uses ``server_hostname`` for SNI and
-        # the certificate check; the Host header is set on the session.  Only the checked host is pinned.
-        if connection.host.rstrip(".").lower() != host:
-            raise OutboundRefused("connection to %r was not checked by the outbound policy" % connection.host, host=connection.host)
-        if hasattr(connection, "server_hostname") and connection.server_hostname is None:
-            connection.server_hostname = host
-        connection._dns_host = address  # pylint: disable=protected-access
+    class Pinned(object):
+        # urllib3 (1.26 and 2.x) opens the TCP connection in _new_conn() to ``_dns_host``; TLS uses
+        # ``server_hostname`` for SNI and the certificate check; the Host header is set on the session.
+        def _new_conn(self):
+            if self.host.rstrip(".").lower() != host and self.host not in addresses:
+                raise OutboundRefused("connection to %r was not checked by the outbound policy" % self.host, host=self.host)
+            if getattr(self, "server_hostname", "") is None:
+                self.server_hostname = host
+            error = None
+            for address in addresses:
+                self._dns_host = address  # pylint: disable=attribute-defined-outside-init
+                try:
+                    return super(Pinned, self)._new_conn()
+                except (NewConnectionError, ConnectTimeoutError) as exc:
+                    error = exc
+            raise error
 
-    class PinnedHTTPConnection(HTTPConnection):
-        def __init__(self, *args, **kwargs):
-            super(PinnedHTTPConnection, self).__init__(*args, **kwargs)
-            pin(self)
+    class PinnedHTTPConnection(Pinned, HTTPConnection):
+        pass
 
-    class PinnedHTTPSConnection(HTTPSConnection):
-        def __init__(self, *args, **kwargs):
-            super(PinnedHTTPSConnection, self).__init__(*args, **kwargs)
-            pin(self)
+    class PinnedHTTPSConnection(Pinned, HTTPSConnection):
+        pass
 
     class PinnedHTTPPool(HTTPConnectionPool):
         ConnectionCls = PinnedHTTPConnection

@@ -233,6 +233,18 @@ def test_unresolvable_and_empty_answers_are_refused():
         policy.check("https://empty.example/i.json")
 
 
+def test_a_name_nothing_could_approve_is_refused_without_a_dns_query():
+    # Attune resolves first and refuses the answer (or fails to resolve); refused either way, we skip the query
+    resolver = resolver_of({"packs.example.com": ["93.184.216.34"]})
+    with pytest.raises(OutboundRefused, match="approved_public_hosts") as info:
+        Policy.from_section({}, resolver=resolver).check("https://packs.example.com/i.json")
+    assert info.value.key == "pack_registry.approved_public_hosts" and not resolver.calls
+    # with a private CIDR configured any name might be approved by its answers: it is resolved
+    with pytest.raises(OutboundRefused, match="approved_public_hosts"):
+        Policy.from_section({"approved_private_cidrs": ["10.0.0.0/8"]}, resolver=resolver).check("https://packs.example.com/i.json")
+    assert resolver.calls == [("packs.example.com", 443)]
+
+
 def test_disabled_stops_everything_before_resolving():
     resolver = resolver_of({"github.com": ["140.82.121.3"]})
     policy = Policy.from_section(validate_section({"enabled": False}), resolver=resolver)
@@ -313,8 +325,9 @@ def test_session_for_refuses_before_connecting_and_pins():
     try:
         # "pinned.example" resolves (stub) to 127.0.0.1 and is approved: the request goes to the checked address,
         # with the host name in the Host header, whatever the system resolver would say about the name
+        # ::1 first: nothing listens there, the next checked address is tried (reqwest's resolve_to_addrs)
         policy = Policy(approved_private_hosts=["pinned.example"], allow_http=True,
-                        resolver=resolver_of({"pinned.example": ["127.0.0.1"]}))
+                        resolver=resolver_of({"pinned.example": ["::1", "127.0.0.1"]}))
         session = session_for("http://pinned.example:%d/i.json" % port, base, policy=policy)
         assert session is not base and session.trust_env is False
         response = session.get("http://pinned.example:%d/i.json" % port, timeout=10, allow_redirects=False)
