@@ -179,6 +179,8 @@ def _host_of(parts, shown):
     if netloc.startswith("["):
         inside = netloc[1:].split("]", 1)[0]
         try:
+            if "%" in inside:  # the url crate has no zone identifiers
+                raise ValueError(inside)
             literal = ipaddress.IPv6Address(inside)
         except ValueError:
             raise OutboundRefused("outbound URL %s has an invalid IPv6 host" % shown, host=inside)
@@ -297,6 +299,16 @@ class Policy(object):
             resolver=resolver,
             origin=origin,
         )
+
+    def to_section(self):
+        """The policy keys as a ``pack_registry`` mapping (JSON-safe): lets a host hand its policy to the controller."""
+        return {
+            "enabled": self.enabled,
+            "approved_public_hosts": sorted(self.public_hosts),
+            "approved_private_hosts": sorted(self.private_hosts),
+            "approved_private_cidrs": [cidr.text for cidr in self.private_cidrs],
+            "allow_http": self.allow_http,
+        }
 
     def key(self, name):
         return "%s.%s" % (self.origin, name)

@@ -78,6 +78,21 @@ def test_index_on_127_0_0_1_needs_a_private_approval(site, tmp_path, approval):
         assert result["packs"][0]["version"] == "2.0.0" and site.count("/index.json") == 1  # and no proxy was used
 
 
+@pytest.mark.parametrize("approved", [False, True])
+def test_controller_side_resolution_applies_the_policy_of_the_config_it_reads(site, tmp_path, approved):
+    # resolve_on=controller reads the config on the controller: the same decisions, made there
+    lines = ["cache_enabled: false", "indices:", "  - {name: public, url: '%s'}" % site.url("index.json")]
+    config = config_file(tmp_path, lines + (["approved_private_cidrs: ['127.0.0.1/32']"] if approved else []))
+    result = run(tmp_path, "attune.packs.attune_pack_info", {"name": "slack", "config_path": config, "ca_path": site.ca_path,
+                                                              "resolve_on": "controller"})
+    if approved:
+        assert not result.get("failed"), result
+        assert site.count("/index.json") == 1
+    else:
+        assert_refused(result, "127.0.0.1", "approved_private_cidrs")
+        assert site.count("/index.json") == 0
+
+
 def test_localhost_is_a_private_name_and_tls_is_checked_for_it(site, tmp_path):
     # 'localhost' resolves to loopback: private, even when listed as a public host; once approved, the connection
     # goes to the checked address and the certificate is verified for the name 'localhost'

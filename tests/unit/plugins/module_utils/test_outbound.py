@@ -154,6 +154,7 @@ URLS = [
     ("git://github.com/x.git", False, True, "https"),
     ("ssh://git@github.com/x.git", False, True, "https"),   # the scheme is checked first
     ("https:///x", False, False, "host"),
+    ("https://[fe80::1%25eth0]/x", False, False, "IPv6"),  # no zone identifiers in the url crate
 ]
 
 
@@ -338,3 +339,12 @@ def test_session_for_refuses_before_connecting_and_pins():
     assert accepted and b"Host: pinned.example:%d" % port in accepted[0]
     with pytest.raises(OutboundRefused, match="approved_private_hosts"):
         session_for("http://127.0.0.1:%d/i.json" % port, base, policy=Policy(allow_http=True))
+
+
+def test_policy_round_trips_through_its_section():
+    policy = Policy.from_section({"enabled": False, "approved_public_hosts": ["GitHub.com."], "approved_private_hosts": ["corp"],
+                                  "approved_private_cidrs": ["10.0.0.0/8"], "allow_http": True})
+    again = Policy.from_section(policy.to_section())
+    assert again.to_section() == policy.to_section() == {
+        "enabled": False, "approved_public_hosts": ["github.com"], "approved_private_hosts": ["corp"],
+        "approved_private_cidrs": ["10.0.0.0/8"], "allow_http": True}
