@@ -236,7 +236,7 @@ def parse_target(url, allow_http=False, git=False):
             # installer.rs validate_git_source: "Git pack URLs must use HTTPS" (allow_http does not apply)
             raise OutboundRefused("git URL %s must use https (git over http is never allowed by the outbound policy)" % shown)
         raise OutboundRefused("outbound URL %s must use https; set pack_registry.allow_http: true to permit http" % shown,
-                              key="allow_http")
+                              key="pack_registry.allow_http")
     host, connect_host, literal = _host_of(parts, shown)
     return Target(url, scheme, host, connect_host, port or DEFAULT_PORTS[scheme], literal)
 
