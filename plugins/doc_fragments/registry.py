@@ -138,9 +138,40 @@ options:
         tolerated for forward compatibility.
     type: bool
     default: false
+  approved_public_hosts:
+    description:
+      - Public host names that indices, archives and git sources may be fetched from (Attune's outbound policy).
+      - Defaults to C(pack_registry.approved_public_hosts), else Attune's V(raw.githubusercontent.com), V(github.com),
+        V(codeload.github.com).
+      - Giving any C(approved_*) option applies the outbound policy even when O(registries) is given.
+    type: list
+    elements: str
+  approved_private_hosts:
+    description:
+      - Host names or IP literals that may be fetched from although they resolve to private or special addresses
+        (loopback, RFC 1918, link-local, CGNAT, documentation ranges, unique-local IPv6 …).
+      - Defaults to C(pack_registry.approved_private_hosts), else none.
+    type: list
+    elements: str
+  approved_private_cidrs:
+    description:
+      - Private or special address ranges (V(10.20.0.0/16); the prefix is required) that may be fetched from.
+      - Defaults to C(pack_registry.approved_private_cidrs), else none.
+    type: list
+    elements: str
 notes:
   - Registry options that are not set are taken from the C(pack_registry) section of the Attune config file, then
     from Attune's defaults.
+  - "Outbound policy (Attune's C(OutboundUrlPolicy)): when the C(pack_registry) section comes from the Attune config
+    file, or a policy key is given (an O(approved_public_hosts)-style option or an E(ATTUNE__PACK_REGISTRY__<KEY>)
+    variable), every index, archive and git fetch is checked before connecting. C(enabled: false) stops all remote
+    traffic; URLs with credentials, a query string or a fragment are refused; git only over https; the host is
+    resolved and every answer classified as Attune does. A public address needs the host in
+    C(approved_public_hosts), a private or special one the host in C(approved_private_hosts) or the address in
+    C(approved_private_cidrs); mixed public and private answers are refused. The connection goes to the checked
+    address, without proxies. A refusal is an C(outbound_refused) error naming the host and the key that would
+    allow it. Registries given only as O(registries) (no config file section, no policy key) are not checked,
+    as before. C(file://) index URLs stay allowed, a deliberate difference from Attune."
 """
 
     RESOLVE = r"""

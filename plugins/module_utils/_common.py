@@ -26,6 +26,7 @@ REQUIRED_LIBRARIES = (
 REGISTRY_OPTION_NAMES = (
     "registries", "config_path", "environment", "registry", "allow_http", "validate_certs", "ca_path", "timeout",
     "connect_timeout", "index_max_bytes", "cache_enabled", "cache_ttl", "cache_dir", "refresh", "strict",
+    "approved_public_hosts", "approved_private_hosts", "approved_private_cidrs",
 )
 
 
@@ -58,6 +59,9 @@ def registry_argument_spec():
         cache_dir=dict(type="path"),
         refresh=dict(type="bool", default=False),
         strict=dict(type="bool", default=False),
+        approved_public_hosts=dict(type="list", elements="str"),
+        approved_private_hosts=dict(type="list", elements="str"),
+        approved_private_cidrs=dict(type="list", elements="str"),
     )
 
 

@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover
 else:
     YAML_IMPORT_ERROR = None
 
+from ansible_collections.attune.packs.plugins.module_utils import _outbound
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "/etc/attune/config.yaml"
@@ -464,4 +465,6 @@ def load_settings(options, environ=None, require_registries=True):
         exc.args = (exc.format(),)
         raise
     packs_base_dir = environ.get("ATTUNE__PACKS_BASE_DIR") or config.get("packs_base_dir") or DEFAULT_PACKS_BASE_DIR
-    return Settings(normalised, config_path=path, packs_base_dir=packs_base_dir, runtime=options)
+    settings = Settings(normalised, config_path=path, packs_base_dir=packs_base_dir, runtime=options)
+    settings.outbound = _outbound.policy_for(normalised, from_config_file="pack_registry" in config, options=options, environ=environ)
+    return settings

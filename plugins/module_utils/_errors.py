@@ -128,3 +128,22 @@ class CacheUnsafe(AttuneError):
     """A cache directory cannot be trusted (not ours, writable by others, a symlink): refused, never used."""
 
     kind = "unsafe_cache"
+
+
+class OutboundRefused(AttuneError):
+    """The outbound policy (pack_registry.enabled / approved_* / allow_http) refuses a URL before connecting.
+
+    ``host`` is the refused host and ``key`` the pack_registry key that would allow it (None when no key does).
+    """
+
+    kind = "outbound_refused"
+
+    def __init__(self, message, host=None, key=None, **kwargs):
+        self.host = host
+        self.key = key
+        super(OutboundRefused, self).__init__(message, **kwargs)
+
+    def to_dict(self):
+        result = super(OutboundRefused, self).to_dict()
+        result.update(host=self.host, key=self.key)
+        return result

@@ -34,6 +34,7 @@ import socket
 import threading
 from urllib.parse import unquote, urlsplit
 
+from ansible_collections.attune.packs.plugins.module_utils import _outbound
 from ansible_collections.attune.packs.plugins.module_utils._config import check_url, redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, AuthenticationFailed, RegistryUnreachable, SourceError
 from ansible_collections.attune.packs.plugins.module_utils._lazy import REQUESTS
@@ -127,54 +128,66 @@ def _shutdown(sock):
         pass
 
 
-def _pool_classes():
-    """urllib3 pool classes whose new connections hand their socket to the running request's deadline."""
+def _pool_classes(checked=None):
+    """urllib3 pool classes whose new connections hand their socket to the running request's deadline; with
+    ``checked`` (the outbound policy applies) they also connect only to the checked addresses."""
     global _POOL_CLASSES  # pylint: disable=global-statement
-    if _POOL_CLASSES is None:
-        try:
-            from urllib3 import connection, connectionpool  # pylint: disable=import-outside-toplevel
-        except ImportError:  # pragma: no cover - very old requests vendoring urllib3
-            from requests.packages.urllib3 import connection, connectionpool  # pylint: disable=import-outside-toplevel
+    if _POOL_CLASSES is not None and checked is None:
+        return _POOL_CLASSES
+    try:
+        from urllib3 import connection, connectionpool  # pylint: disable=import-outside-toplevel
+    except ImportError:  # pragma: no cover - very old requests vendoring urllib3
+        from requests.packages.urllib3 import connection, connectionpool  # pylint: disable=import-outside-toplevel
 
-        def make(connection_class, pool_class):
-            class DeadlineConnection(connection_class):
-                def _new_conn(self):
-                    sock = super(DeadlineConnection, self)._new_conn()
-                    deadline = getattr(_ACTIVE, "deadline", None)
-                    if deadline is not None:
-                        deadline.attach(sock)
-                    return sock
+    def make(connection_class, pool_class):
+        if checked is not None:
+            connection_class = _outbound.pinned_connection_class(checked, connection_class)
 
-            return type("Deadline" + pool_class.__name__, (pool_class,), {"ConnectionCls": DeadlineConnection})
+        class DeadlineConnection(connection_class):
+            def _new_conn(self):
+                sock = super(DeadlineConnection, self)._new_conn()
+                deadline = getattr(_ACTIVE, "deadline", None)
+                if deadline is not None:
+                    deadline.attach(sock)
+                return sock
 
-        _POOL_CLASSES = {"http": make(connection.HTTPConnection, connectionpool.HTTPConnectionPool),
-                         "https": make(connection.HTTPSConnection, connectionpool.HTTPSConnectionPool)}
-    return _POOL_CLASSES
+        return type("Deadline" + pool_class.__name__, (pool_class,), {"ConnectionCls": DeadlineConnection})
+
+    classes = {"http": make(connection.HTTPConnection, connectionpool.HTTPConnectionPool),
+               "https": make(connection.HTTPSConnection, connectionpool.HTTPSConnectionPool)}
+    if checked is None:
+        _POOL_CLASSES = classes
+    return classes
 
 
-def _hook(manager):
+def _hook(manager, checked=None):
     # SOCKS proxy managers have pool classes of their own: they keep them (per-read timeouts only)
     if "SOCKS" not in type(manager).__name__:
-        manager.pool_classes_by_scheme = _pool_classes()
+        manager.pool_classes_by_scheme = _pool_classes(checked)
     return manager
 
 
-def _new_session():
-    """A session of its own for one request: no cookie accepted or sent, new connections only (each under the deadline)."""
+def _new_session(url):
+    """A session of its own for one request: no cookie accepted or sent, new connections only (each under the
+    deadline).  When the outbound policy applies, ``url`` is checked first (OutboundRefused before any connection),
+    proxies are ignored and connections go only to the checked addresses (``_outbound``)."""
+    checked = _outbound.checked_for(url)
 
     class Adapter(requests.adapters.HTTPAdapter):  # defined here: requests is imported on first use
         def init_poolmanager(self, *args, **kwargs):
             super(Adapter, self).init_poolmanager(*args, **kwargs)
-            _hook(self.poolmanager)
+            _hook(self.poolmanager, checked)
 
         def proxy_manager_for(self, *args, **kwargs):
-            return _hook(super(Adapter, self).proxy_manager_for(*args, **kwargs))
+            return _hook(super(Adapter, self).proxy_manager_for(*args, **kwargs), checked)
 
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     session.mount("https://", Adapter())
     session.mount("http://", Adapter())
+    if checked is not None:
+        _outbound.prepare_session(session, checked)
     return session
 
 
@@ -322,7 +335,7 @@ def _stream(response, sink, max_bytes, what, url, option, error_class, context):
 
 def _request(url, headers, verify, connect_timeout, timeout, conditional, what, error_class, context, prefix, handle):
     """One GET under a total deadline; ``handle(response)`` reads it (inside the deadline) and returns the result."""
-    with _new_session() as session, _Deadline(timeout) as deadline:
+    with _new_session(url) as session, _Deadline(timeout) as deadline:
         try:
             response = _open_http(session, url, headers, verify, connect_timeout, timeout, conditional)
             with response:

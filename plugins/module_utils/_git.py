@@ -48,6 +48,7 @@ import stat
 import subprocess
 import time
 
+from ansible_collections.attune.packs.plugins.module_utils import _outbound
 from ansible_collections.attune.packs.plugins.module_utils._checksum import Checksum, framed_dir_checksum, parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import check_header, check_url, redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, AuthenticationFailed, ChecksumError, SourceError, UnsafeArchive
@@ -351,8 +352,9 @@ def clone(url, dest, version=None, expected_checksum=None, allow_local_git=False
     if headers and git_version(git) < MIN_GIT_FOR_HEADERS:
         raise SourceError("sending headers to a git server needs git >= %d.%d (GIT_CONFIG_COUNT)" % MIN_GIT_FOR_HEADERS, pack=pack)
     scheme = url.split("://", 1)[0].lower()
-    runner = _Runner(git, _config_args(scheme, validate_certs, ca_path), _environment(headers), time.monotonic() + timeout,
-                     list(headers.values()), url, pack)
+    # the outbound policy (when it applies): refused before git runs, else the checked address pinned, no proxy
+    runner = _Runner(git, _config_args(scheme, validate_certs, ca_path) + _outbound.git_config_args(url, pack=pack), _environment(headers),
+                     time.monotonic() + timeout, list(headers.values()), url, pack)
     try:
         os.mkdir(dest, 0o700)
     except OSError as exc:

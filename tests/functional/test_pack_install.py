@@ -352,6 +352,7 @@ def test_packs_dir_defaults_to_the_config_file(site, tmp_path):
     packs_dir = str(tmp_path / "from-config")
     config = tmp_path / "config.yaml"
     config.write_text("packs_base_dir: %s\npack_registry:\n  indices:\n    - url: %s\n      name: public\n  cache_enabled: false\n"
+                      "  approved_private_hosts: ['127.0.0.1']\n"  # the outbound policy applies to config files
                       % (packs_dir, site.server.url("index.json")))
     play, res = install(tmp_path, {"name": "slack", "config_path": str(config), "ca_path": site.server.ca_path})
     assert res["changed"] is True and res["packs_dir"] == packs_dir, play

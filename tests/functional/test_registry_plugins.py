@@ -239,6 +239,7 @@ def test_adhoc_search_reads_the_config_file(registry, tmp_path):
     config.write_text(
         "database: {url: 'postgres://db'}\npack_registry:\n  indices:\n    - name: corp\n      url: %s\n      headers:\n"
         "        Authorization: '%s'\n    - name: public\n      url: %s\n      priority: 200\n"
+        "  approved_private_hosts: ['127.0.0.1']\n"  # the outbound policy applies to config files
         % (registry.url("corp.json"), TOKEN, registry.url("public.json"))
     )
     proc, results = run_adhoc(tmp_path, "attune.packs.attune_pack_search", "query=slack ca_path=%s cache_dir=%s" % (
