@@ -692,6 +692,14 @@ def _write_record(packs_dir, name, record):
     _fsync_dir(directory)
 
 
+def _remove_empty_records_dir(packs_dir):
+    try:
+        os.rmdir(os.path.join(packs_dir, META_DIR))
+    except OSError:  # records of other packs (ENOTEMPTY), or none at all
+        return
+    _fsync_dir(packs_dir)
+
+
 def _unlink(path):
     try:
         os.unlink(path)
@@ -882,6 +890,7 @@ def _reconcile(packs_dir, ref, actions):
         if inode is None:
             _unlink(record_path)
             _fsync_dir(directory)
+            _remove_empty_records_dir(packs_dir)
             actions.append("removed the provenance of %s: the pack is not installed" % ref)
             return
         try:
@@ -1098,6 +1107,7 @@ def remove(packs_dir, ref, checkpoint=None, lock_timeout=DEFAULT_LOCK_TIMEOUT):
         # the tree first, then its record: a kill in between leaves a record without a tree, which recover() deletes
         if _unlink(metadata_path(packs_dir, ref)) | _unlink(pending_metadata_path(packs_dir, ref)):
             _fsync_dir(os.path.join(packs_dir, META_DIR))
+        _remove_empty_records_dir(packs_dir)
         checkpoint("provenance-removed")
         _remove_tree(trash)
         _fsync_dir(packs_dir)

@@ -95,11 +95,11 @@ def snapshot(root):
 
 
 def leftovers(packs_dir):
-    return sorted(name for name in os.listdir(packs_dir) if name.startswith("."))
+    return sorted(name for name in os.listdir(packs_dir) if name.startswith(".") and name != ".attune")  # .attune: provenance records
 
 
 def metadata(packs_dir, ref):
-    with open(os.path.join(packs_dir, ref, ".attune", "metadata.json")) as handle:
+    with open(os.path.join(packs_dir, ".attune", ref + ".json")) as handle:  # provenance outside the tree (issue 9 item 9)
         return json.load(handle)
 
 
