@@ -338,3 +338,21 @@ def test_checkout_files_are_regular(repo, parent):
             continue
         for name in files:
             assert stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode)
+
+
+def test_ls_remote_resolves_branches_tags_and_head(tmp_path):
+    bare, first = make_git_pack_repo(str(tmp_path), "demo", "1.0.0", tag="v1")
+    second = add_commit(bare, version="1.1.0")
+    run_git(["tag", "-a", "-m", "annotated", "v2", second], cwd=bare)  # an annotated tag is peeled to its commit
+    url = "file://" + bare
+    assert _git.ls_remote(url, "main", allow_local_git=True) == second
+    assert _git.ls_remote(url, None, allow_local_git=True) == second
+    assert _git.ls_remote(url, "v1", allow_local_git=True) == first
+    assert _git.ls_remote(url, "v2", allow_local_git=True) == second
+    assert _git.ls_remote(url, first.upper(), allow_local_git=True) == first  # a commit is returned as is
+    with pytest.raises(SourceError, match=r"branch or tag 'nope' not found in file://"):
+        _git.ls_remote(url, "nope", allow_local_git=True)
+    with pytest.raises(SourceError, match="file:// git URL .* refused"):
+        _git.ls_remote(url, "main")
+    with pytest.raises(SourceError, match="starts with '-'"):
+        _git.ls_remote(url, "--upload-pack=touch /tmp/x", allow_local_git=True)
