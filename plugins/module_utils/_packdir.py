@@ -845,7 +845,7 @@ def recover(packs_dir, ref=None, refs=None):
         if actions:
             _fsync_dir(packs_dir)
         if wanted is None:
-            scope = set(name for name in listing if REF_PATTERN.fullmatch(name))
+            scope = set(name for name in listing if REF_PATTERN.fullmatch(name)) | set(groups)
             try:
                 records = os.listdir(os.path.join(packs_dir, META_DIR))
             except OSError:
