@@ -105,6 +105,11 @@ def read_metadata(tree):
     return synth.read_provenance(os.path.dirname(tree), os.path.basename(tree))
 
 
+def _record_bytes(packs_dir):
+    with open(synth.provenance_path(packs_dir, REF), "rb") as handle:
+        return handle.read()
+
+
 def listing(packs_dir):
     return sorted(name for name in os.listdir(packs_dir) if name not in (LOCK_FILE, ".attune"))
 
@@ -674,6 +679,7 @@ def _hostile_suite(workdir):
         if result.get("failed") or not result.get("changed"):
             raise RuntimeError("installing the good version failed: %r" % (result,))
         before = snapshot(os.path.join(pristine, REF))
+        record_before = _record_bytes(pristine)
         host_args = {}
         for case in cases:
             packs_dir = os.path.join(workdir, "cases", case.id, "packs")
@@ -692,6 +698,7 @@ def _hostile_suite(workdir):
             outcome[case.id] = dict(case.to_dict(), result=dict((key, result.get(key)) for key in ("failed", "changed", "msg", "warnings")),
                                     changed_paths=differences(before, after), listing=listing(packs_dir),
                                     leftovers=leftovers(packs_dir), escaped=escaped, metadata=read_metadata(tree),
+                                    record_unchanged=_record_bytes(packs_dir) == record_before,
                                     requested=dict((path, server.count(path)) for path in case.paths))
         symlink_target = sorted(os.listdir(hostile_archives.SYMLINK_TARGET))
         shutil.rmtree(hostile_archives.SYMLINK_TARGET, ignore_errors=True)
@@ -730,7 +737,7 @@ def test_hostile_source_fails_and_keeps_the_installed_version(hostile, case_id):
     assert all(count >= 1 for count in case["requested"].values()), "the hostile source was never fetched: %r" % (case,)
     # the installed version is byte-identical (files, modes, metadata) and nothing else is left in packs_dir
     assert case["changed_paths"] == [], case
-    assert case["metadata"]["version"] == "1.0.0", case
+    assert case["metadata"]["version"] == "1.0.0" and case["record_unchanged"], case
     assert case["listing"] == [REF], case
     assert case["leftovers"] == [], case
     assert case["escaped"] == [], case
