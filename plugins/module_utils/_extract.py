@@ -95,9 +95,6 @@ DIR_MODE = 0o755
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 
-# Directories that archivers add beside the real content and that are never
-# part of a pack (macOS resource forks in zip files).
-IGNORED_TOP_LEVEL = ("__MACOSX",)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
