@@ -469,3 +469,16 @@ def test_extraction_limits_default_to_attunes(tmp_path, parent):
         extract_archive(path, str(parent / "x"))
     assert os.listdir(str(parent)) == []
     assert extract_archive(path, str(parent / "y"), max_entry_bytes=61 << 20).files == 2
+
+
+def test_module_defaults_are_the_extractors(tmp_path):
+    """One source of the limits' defaults (issue 10 item 4): the attune_pack argument spec and _install.Options agree with _extract."""
+    from ansible_collections.attune.packs.plugins.module_utils import _install, _queries
+
+    spec = _queries.pack_argument_spec()
+    assert spec["max_entries"]["default"] == _extract.DEFAULT_MAX_ENTRIES
+    assert spec["max_entry_bytes"]["default"] == _extract.DEFAULT_MAX_ENTRY_BYTES
+    assert spec["max_total_bytes"].get("default") is None
+    # unset, the total limit is archive_max_bytes (Attune: installer.rs PackInstaller::extract_archive)
+    assert _install.Options(str(tmp_path), archive_max_bytes=12345).limits["max_total_bytes"] == 12345
+    assert _install.Options(str(tmp_path), archive_max_bytes=12345, max_total_bytes=99).limits["max_total_bytes"] == 99
