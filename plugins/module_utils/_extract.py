@@ -3,10 +3,19 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private to this collection: safe in-process archive extraction (may change without notice).
 
-``extract_archive(archive, dest)`` unpacks a ``.zip``, ``.tar.gz`` or ``.tgz``
-file into ``dest``, a directory that must not exist yet and is created
-(mode 0700) by the call.  The format is detected from the first bytes of the
-file, never from its name (codeload URLs carry no extension).
+``extract_archive(archive, dest)`` unpacks a zip, gzip-compressed tar
+(``.tar.gz``, ``.tgz``, ``.gz``) or plain ``.tar`` file into ``dest``, a
+directory that must not exist yet and is created (mode 0700) by the call.
+
+Formats.  Attune picks the format from the file name it derives from the URL
+(``archive.rs`` ``extract_archive``: ``.zip``; ``.tar.gz``/``.tgz``/``.gz``;
+``.tar``; and ``installer.rs`` ``archive_filename_from_url``: a code-host
+tarball URL ``.../tar.gz/<40-hex commit>`` counts as ``.tar.gz``).  Here the
+format is detected from the first bytes of the file (gzip magic, zip magic,
+a tar header with a valid header checksum), which accepts every archive
+Attune accepts and also an archive whose URL has no extension (``/tar.gz/main``)
+or a misleading one; :func:`archive_format_from_url` gives Attune's verdict on
+a URL for callers that must decide "archive or git" before downloading.
 
 Rules (attune-format.md section 5), each violation raising
 :class:`UnsafeArchive` with a message that names the entry:
@@ -33,8 +42,19 @@ On any failure ``dest`` is removed completely, so nothing is left behind.
 Data is streamed in 1 MiB blocks; gzip integrity (CRC and length of every
 member) is checked by reading the compressed stream to its end.
 
-``find_pack_root(directory)`` returns the directory that holds ``pack.yaml``:
-the extraction root itself, or its single top-level directory.
+``find_pack_root(directory)`` returns the directory that holds ``pack.yaml``,
+in Attune's order (``installer.rs`` ``PackInstaller::find_pack_directory``):
+
+1. ``directory`` itself when it has ``pack.yaml``;
+2. else ``directory/pack`` when it has ``pack.yaml``;
+3. else the first subdirectory (one level down) that has ``pack.yaml``.
+   Attune takes the first in ``read_dir`` order, which the file system
+   decides; here the subdirectories are visited in byte order of their
+   names, so the choice is deterministic (it equals Attune's whenever only
+   one subdirectory has a ``pack.yaml``, the normal case of a code-host
+   archive with its single top-level directory).
+
+The same order applies to git checkouts (``_git.clone``) and archives.
 """
 
 from __future__ import annotations
@@ -52,9 +72,14 @@ import zlib
 from ansible_collections.attune.packs.plugins.module_utils._checksum import BLOCK_SIZE
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidPackStructure, UnsafeArchive
 
+# Extraction limits: the single source of their defaults (the module options and the docs name these).
+# Attune: archive.rs SafeExtractionLimits::default() = PackUploadConfig::DEFAULT_MAX_FILE_COUNT (10,000 entries) and
+# DEFAULT_MAX_PER_ENTRY_SIZE_BYTES (50 MiB); installer.rs PackInstaller::extract_archive sets max_total_bytes to
+# pack_registry.archive_max_bytes, whose default is 104857600 (100 MiB).
 DEFAULT_MAX_ENTRIES = 10000
-DEFAULT_MAX_ENTRY_BYTES = 100 * 1024 * 1024
-DEFAULT_MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+DEFAULT_MAX_ENTRY_BYTES = 50 * 1024 * 1024
+DEFAULT_ARCHIVE_MAX_BYTES = 104857600
+DEFAULT_MAX_TOTAL_BYTES = DEFAULT_ARCHIVE_MAX_BYTES  # = archive_max_bytes when the caller does not pass max_total_bytes
 MAX_TRAILING_BYTES = 1024 * 1024
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4000
@@ -62,14 +87,14 @@ PACK_FILE = "pack.yaml"
 
 FORMAT_ZIP = "zip"
 FORMAT_TAR_GZ = "tar.gz"
+FORMAT_TAR = "tar"
+PACK_SUBDIR = "pack"
+_COMMIT_SEGMENT = re.compile(r"^[0-9A-Fa-f]{40}$")
 
 DIR_MODE = 0o755
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 
-# Directories that archivers add beside the real content and that are never
-# part of a pack (macOS resource forks in zip files).
-IGNORED_TOP_LEVEL = ("__MACOSX",)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -118,28 +143,67 @@ def _human(size):
     return "%d" % size  # pragma: no cover
 
 
+def _is_tar_header(block):
+    """True when ``block`` (512 bytes) is a tar header with a valid header checksum (ustar, GNU or old v7)."""
+    if len(block) < 512 or not block[:100].strip(b"\x00"):
+        return False
+    field = block[148:156].replace(b"\x00", b" ").strip()
+    try:
+        recorded = int(field, 8)
+    except ValueError:
+        return False
+    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:512])
+    signed = sum((b - 256 if b > 127 else b) for b in block[:148]) + 8 * 32 + sum((b - 256 if b > 127 else b) for b in block[156:512])
+    return recorded in (unsigned, signed)
+
+
 def detect_format(path):
-    """Return ``'zip'`` or ``'tar.gz'`` from the magic bytes of ``path``.
+    """Return ``'zip'``, ``'tar.gz'`` or ``'tar'`` from the first bytes of ``path``.
 
     Raises :class:`UnsafeArchive` for anything else.
     """
     with open(path, "rb") as handle:
-        head = handle.read(262 + 8)
+        head = handle.read(512)
     if head[:2] == b"\x1f\x8b":
         return FORMAT_TAR_GZ
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return FORMAT_ZIP
     if not head:
         raise UnsafeArchive("%s is empty, not an archive" % os.path.basename(path))
-    if head[257:262] == b"ustar":
-        kind = "an uncompressed tar archive"
-    elif head[:3] == b"BZh":
+    if _is_tar_header(head):
+        return FORMAT_TAR
+    if head[:3] == b"BZh":
         kind = "a bzip2 file"
     elif head[:6] == b"\xfd7zXZ\x00":
         kind = "an xz file"
     else:
         kind = "not an archive"
-    raise UnsafeArchive("%s is %s; supported formats are .zip, .tar.gz and .tgz" % (os.path.basename(path), kind))
+    raise UnsafeArchive("%s is %s; supported formats are .zip, .tar.gz, .tgz, .gz and .tar" % (os.path.basename(path), kind))
+
+
+def archive_format_from_url(url):
+    """Attune's verdict on an archive URL: ``'zip'``, ``'tar.gz'``, ``'tar'`` or None (Attune would refuse it).
+
+    Mirrors installer.rs ``archive_filename_from_url`` (last non-empty path
+    segment; ``.../tar.gz/<40-hex>`` gets ``.tar.gz``) and archive.rs
+    ``extract_archive`` (``.zip``; ``.tar.gz``/``.tgz``/``.gz``; ``.tar``,
+    case-insensitive).  Query and fragment are ignored.
+    """
+    if not isinstance(url, str):
+        return None
+    rest = url.split("://", 1)[-1]
+    path = rest.split("?", 1)[0].split("#", 1)[0]
+    segments = [segment for segment in path.split("/")[1:] if segment]
+    if len(segments) >= 2 and segments[-2] == "tar.gz" and _COMMIT_SEGMENT.match(segments[-1]):
+        return FORMAT_TAR_GZ
+    name = segments[-1].lower() if segments else ""
+    if name.endswith(".zip"):
+        return FORMAT_ZIP
+    if name.endswith((".tar.gz", ".tgz", ".gz")):
+        return FORMAT_TAR_GZ
+    if name.endswith(".tar"):
+        return FORMAT_TAR
+    return None
 
 
 def split_entry_name(name, is_zip=False):
@@ -361,9 +425,9 @@ def _tar_kind(member):
 _TAR_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 
 
-def _extract_tar(path, writer):
+def _extract_tar(path, writer, compressed=True):
     with open(path, "rb", buffering=BLOCK_SIZE) as raw:
-        gz = gzip.GzipFile(fileobj=raw, mode="rb")
+        gz = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         archive = tarfile.open(fileobj=gz, mode="r|", bufsize=BLOCK_SIZE)
         try:
             for member in archive:
@@ -378,7 +442,7 @@ def _extract_tar(path, writer):
                     writer.add_file(parts, member.name, handle.read, member.mode, declared_size=member.size)
                 else:
                     raise UnsafeArchive("entry %s is %s; only regular files and directories are allowed" % (show_name(member.name), _tar_kind(member)))
-            # Read the compressed stream to its end: this checks the gzip
+            # Read the (compressed) stream to its end: this checks the gzip
             # trailer (CRC-32 and length) and bounds what follows the tar data.
             trailing = 0
             while True:
@@ -390,7 +454,8 @@ def _extract_tar(path, writer):
                     raise UnsafeArchive("more than %s of data after the end of the tar archive" % _human(MAX_TRAILING_BYTES))
         finally:
             archive.close()
-            gz.close()
+            if compressed:
+                gz.close()
 
 
 def _zip_mode(info):
@@ -481,7 +546,7 @@ def extract_archive(archive, dest, max_entries=DEFAULT_MAX_ENTRIES, max_entry_by
         if fmt == FORMAT_ZIP:
             _extract_zip(archive, writer)
         else:
-            _extract_tar(archive, writer)
+            _extract_tar(archive, writer, compressed=(fmt == FORMAT_TAR_GZ))
     except BaseException as exc:
         if writer is not None:
             writer.close()
@@ -514,18 +579,22 @@ def _is_real_file(path):
         return False
 
 
-def find_pack_root(directory, pack=None):
-    """Return the directory holding ``pack.yaml``: ``directory`` or its single top-level directory."""
+def find_pack_root(directory, pack=None, what="the archive"):
+    """Return the directory holding ``pack.yaml``: root, then ``pack/``, then the first subdirectory (byte order) that has one.
+
+    Attune: installer.rs ``PackInstaller::find_pack_directory`` (root, ``pack/``, first subdirectory in ``read_dir``
+    order; here sorted, see the module docstring).  Symlinks are never followed (they are refused anyway).
+    """
     if _is_real_file(os.path.join(directory, PACK_FILE)):
         return directory
-    names = sorted(name for name in os.listdir(directory) if name not in IGNORED_TOP_LEVEL)
-    if len(names) == 1 and _is_real_dir(os.path.join(directory, names[0])):
-        top = os.path.join(directory, names[0])
-        if _is_real_file(os.path.join(top, PACK_FILE)):
-            return top
-        raise InvalidPackStructure("no %s in the archive root or in its single top-level directory %s/" % (PACK_FILE, names[0]), pack=pack)
+    subdir = os.path.join(directory, PACK_SUBDIR)
+    if _is_real_dir(subdir) and _is_real_file(os.path.join(subdir, PACK_FILE)):
+        return subdir
+    names = sorted(os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape"))
+    for name in names:
+        candidate = os.path.join(directory, name)
+        if name != ".git" and _is_real_dir(candidate) and _is_real_file(os.path.join(candidate, PACK_FILE)):
+            return candidate
     if not names:
-        raise InvalidPackStructure("the archive is empty (no %s)" % PACK_FILE, pack=pack)
-    raise InvalidPackStructure(
-        "no %s in the archive root, and the root holds %d entries instead of a single top-level directory" % (PACK_FILE, len(names)), pack=pack
-    )
+        raise InvalidPackStructure("%s is empty (no %s)" % (what, PACK_FILE), pack=pack)
+    raise InvalidPackStructure("no %s in %s: looked at its root, %s/ and each top-level directory" % (PACK_FILE, what, PACK_SUBDIR), pack=pack)

@@ -5,10 +5,21 @@
 
 ``clone(url, dest, version)`` creates ``dest`` (which must not exist), fetches
 one branch, tag or 40-hex commit into it and checks it out detached; it
-returns a :class:`GitCheckout` with the tree to install (``pack/`` when the
-repository has one, else the checkout root), the resolved commit and the
-framed directory checksum of that tree, verified against ``expected_checksum``
-when one is given.
+returns a :class:`GitCheckout` with the tree to install, the resolved commit
+and the framed directory checksum of that tree, verified against
+``expected_checksum`` when one is given.
+
+The tree to install is found in Attune's order (installer.rs
+``PackInstaller::find_pack_directory``, see ``_extract.find_pack_root``): the
+checkout root when it has ``pack.yaml``, else ``pack/`` when it has one, else
+the first subdirectory (byte order of names) that has one.  The checksum
+covers exactly that directory, as Attune's ``verify_git_content_checksum``
+does (a checksum of the whole checkout is refused when the pack is in a
+subdirectory).
+
+``ls_remote(url, version)`` resolves a branch or tag to its commit without a
+checkout, with the same URL rules, isolation and TLS options (used to lock
+the commit that was verified rather than a moving branch).
 
 Safety (attune-format.md section 5):
 
@@ -51,7 +62,7 @@ import time
 from ansible_collections.attune.packs.plugins.module_utils import _outbound
 from ansible_collections.attune.packs.plugins.module_utils._checksum import Checksum, framed_dir_checksum, parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import check_header, check_url, redact_url
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, AuthenticationFailed, ChecksumError, SourceError, UnsafeArchive
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, AuthenticationFailed, SourceError, UnsafeArchive
 
 DEFAULT_TIMEOUT = 600
 PACK_SUBDIR = "pack"
@@ -311,24 +322,18 @@ def _scan_tree(root, url, pack, rel=""):
                 )
 
 
-def _verify(checkout_root, tree, expected, url, commit, pack):
+def _verify(tree, expected, url, commit, subdir, pack):
+    """Framed checksum of the pack directory only (Attune: installer.rs ``verify_git_content_checksum(installed.path)``)."""
     if expected is None:
         return Checksum("sha256", framed_dir_checksum(tree, "sha256"))
     if not isinstance(expected, Checksum):
         expected = parse_checksum(expected)
     actual = framed_dir_checksum(tree, expected.algorithm)
-    if expected.matches(actual):
-        return Checksum(expected.algorithm, actual)
-    if tree != checkout_root:
-        # Some indices checksum the whole checkout rather than its pack/ directory.
-        try:
-            whole = framed_dir_checksum(checkout_root, expected.algorithm)
-        except ChecksumError:  # e.g. a symlink outside pack/
-            whole = None
-        if whole is not None and expected.matches(whole):
-            return Checksum(expected.algorithm, whole)
-    expected.verify(actual, what="git tree of %s at %s" % (redact_url(url), commit), pack=pack)
-    return None  # pragma: no cover - verify raised
+    where = "git tree of %s at %s" % (redact_url(url), commit)
+    if subdir:
+        where += " (directory %s/, where pack.yaml is)" % subdir
+    expected.verify(actual, what=where, pack=pack)
+    return Checksum(expected.algorithm, actual)
 
 
 def clone(url, dest, version=None, expected_checksum=None, allow_local_git=False, allow_http=False, validate_certs=True, ca_path=None,
@@ -396,12 +401,56 @@ def _clone(runner, url, dest, version, expected, pack):
     commit = runner.check(["rev-parse", "--verify", "HEAD^{commit}"], cwd=dest, what="git rev-parse").strip()
     if is_commit(version) and commit != version:
         raise SourceError("checked out commit %s instead of %s from %s" % (commit, version, redact_url(url)), pack=pack)
-    subdir = os.path.join(dest, PACK_SUBDIR)
-    try:
-        has_subdir = stat.S_ISDIR(os.lstat(subdir).st_mode)
-    except OSError:
-        has_subdir = False
-    tree = subdir if has_subdir else dest
+    # imported here: the extractor module is only needed once something is installed
+    from ansible_collections.attune.packs.plugins.module_utils._extract import find_pack_root  # pylint: disable=import-outside-toplevel
+
+    tree = find_pack_root(dest, pack=pack, what="the git checkout of %s at %s" % (redact_url(url), commit))
+    subdir = os.path.relpath(tree, dest) if tree != dest else ""
     _scan_tree(tree, url, pack)
-    checksum = _verify(dest, tree, expected, url, commit, pack)
-    return GitCheckout(dest, tree, commit, checksum, PACK_SUBDIR if has_subdir else "")
+    checksum = _verify(tree, expected, url, commit, subdir, pack)
+    return GitCheckout(dest, tree, commit, checksum, subdir)
+
+
+def ls_remote(url, version=None, allow_local_git=False, allow_http=False, validate_certs=True, ca_path=None, headers=None,
+              timeout=DEFAULT_TIMEOUT, pack=None, git_executable=None):
+    """Commit (40 lowercase hex) that branch or tag ``version`` (None: the default branch) points to at ``url``.
+
+    A 40-hex ``version`` is returned as is.  Same URL checks, isolated git
+    configuration, TLS options, header handling and deadline as :func:`clone`.
+    A tag is peeled to its commit.  Raises :class:`SourceError` (or
+    :class:`AuthenticationFailed`) when it cannot be resolved.
+    """
+    check_git_url(url, allow_local_git=allow_local_git, allow_http=allow_http, pack=pack)
+    version = check_git_version(version, pack=pack)
+    if is_commit(version):
+        return version
+    headers = dict(headers or {})
+    for name, value in headers.items():
+        check_header("headers", name, value)
+    if ca_path and not os.path.isfile(ca_path):
+        raise SourceError("ca_path %s is not a file" % ca_path, pack=pack)
+    git = find_git(git_executable)
+    if headers and git_version(git) < MIN_GIT_FOR_HEADERS:
+        raise SourceError("sending headers to a git server needs git >= %d.%d (GIT_CONFIG_COUNT)" % MIN_GIT_FOR_HEADERS, pack=pack)
+    scheme = url.split("://", 1)[0].lower()
+    runner = _Runner(git, _config_args(scheme, validate_certs, ca_path), _environment(headers), time.monotonic() + timeout,
+                     list(headers.values()), url, pack)
+    if version is None:
+        patterns = ["HEAD"]
+    else:
+        patterns = ["refs/heads/" + version, "refs/tags/" + version, "refs/tags/" + version + "^{}"]
+    code, out, err = runner.run(["ls-remote", "--", url] + patterns)
+    if code != 0:
+        raise _fetch_error(err, url, version or "HEAD", pack)
+    refs = {}
+    for line in out.splitlines():
+        parts = line.split("\t", 1)
+        if len(parts) == 2 and _COMMIT.fullmatch(parts[0].strip()):
+            refs[parts[1].strip()] = parts[0].strip().lower()
+    if version is None:
+        commit = refs.get("HEAD")
+    else:
+        commit = (refs.get("refs/heads/" + version) or refs.get("refs/tags/" + version + "^{}") or refs.get("refs/tags/" + version))
+    if not commit:
+        raise SourceError("branch or tag %r not found in %s" % (version or "HEAD", redact_url(url)), pack=pack)
+    return commit

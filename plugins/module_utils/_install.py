@@ -49,7 +49,9 @@ class Options(object):
         self.allow_unverified = allow_unverified
         self.allow_http = allow_http
         self.allow_local_git = allow_local_git
-        limits = {"max_entries": max_entries, "max_entry_bytes": max_entry_bytes, "max_total_bytes": max_total_bytes}
+        # Attune (installer.rs PackInstaller::extract_archive): the total extracted size is bounded by archive_max_bytes
+        limits = {"max_entries": max_entries, "max_entry_bytes": max_entry_bytes,
+                  "max_total_bytes": archive_max_bytes if max_total_bytes is None else max_total_bytes}
         self.limits = dict((name, value) for name, value in limits.items() if value is not None)
         self.durable = durable
 

@@ -20,6 +20,14 @@ Format (``version: 1``), written by :func:`dump`::
         source: {type, url, ref (git only), checksum}
         fallback_source: {type, url, checksum} or null
 
+A git source is locked at a commit, never at a branch or tag: when the
+registry entry names a branch or tag, :func:`pin_git_commits` resolves it
+(``git ls-remote`` through ``_git`` with the same isolation and URL rules as
+an install), checks out that commit and verifies the entry's checksum
+against it, and the lock records that commit with the same checksum.  Hosts
+installing from the lock later fetch that commit, whatever the branch has
+become, and verify the same checksum again.
+
 The text is deterministic (entries sorted by ref, fixed key order, no
 timestamps), so re-locking an unchanged list rewrites nothing and a change
 diffs as the entries that changed.
@@ -47,6 +55,8 @@ from __future__ import annotations
 import copy
 import errno
 import os
+import re
+import shutil
 import stat
 import tempfile
 import traceback
@@ -74,6 +84,8 @@ TOP_KEYS = ("version", "packs")
 ENTRY_KEYS = ("ref", "spec", "version", "registry", "registry_url", "source", "fallback_source")
 SOURCE_KEYS = ("type", "url", "ref", "checksum")
 SOURCE_TYPES = ("git", "archive")
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 KEEP = "keep"
 RESOLVE = "resolve"
@@ -569,6 +581,52 @@ def relock(lock, specs, update, resolve):
     for item in decided.to_resolve:
         resolved[item.ref] = resolve(item.spec.text)
     return apply(lock, decided, resolved)
+
+
+# -- git sources: lock the verified commit -----------------------------------------------------------------
+
+def pin_git_commits(resolution, settings, pack=None):
+    """``resolution`` with every git source whose ``ref`` is a branch or tag replaced by the commit it points to now.
+
+    The commit is resolved with ``_git.ls_remote``; when ``settings.verify_checksums`` is not false the commit is
+    also checked out (in a temporary directory) and its framed checksum verified against the source's checksum, so
+    the lock pins the commit that was verified.  ``settings`` gives ``validate_certs``, ``ca_path``, ``allow_http``
+    and ``timeout``.  Errors are the git errors (SourceError, ChecksumMismatch, AuthenticationFailed) naming the pack.
+    """
+    result = dict(resolution)
+    for key in ("source", "fallback_source"):
+        source = result.get(key)
+        if not isinstance(source, dict) or source.get("type") != "git" or _COMMIT.fullmatch(str(source.get("ref") or "")):
+            continue
+        pinned = dict(source)
+        pinned["ref"] = _verified_commit(source, settings, pack or result.get("ref"))
+        result[key] = pinned
+    return result
+
+
+def _setting(settings, name, default):
+    try:
+        value = getattr(settings, name)
+    except (AttributeError, KeyError):
+        return default
+    return default if value is None else value
+
+
+def _verified_commit(source, settings, pack):
+    # imported here: git is only needed when an entry names a branch or tag
+    from ansible_collections.attune.packs.plugins.module_utils import _git  # pylint: disable=import-outside-toplevel
+
+    options = dict(allow_http=bool(_setting(settings, "allow_http", False)), validate_certs=_setting(settings, "validate_certs", True),
+                   ca_path=_setting(settings, "ca_path", None), timeout=int(_setting(settings, "timeout", _git.DEFAULT_TIMEOUT)), pack=pack)
+    commit = _git.ls_remote(source["url"], source.get("ref"), **options)
+    if _setting(settings, "verify_checksums", True) is False or not source.get("checksum"):
+        return commit
+    scratch = tempfile.mkdtemp(prefix="attune-lock-")
+    try:
+        checkout = _git.clone(source["url"], os.path.join(scratch, "checkout"), version=commit, expected_checksum=source["checksum"], **options)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return checkout.commit
 
 
 # -- installing from the lock ------------------------------------------------------------------------------

@@ -6,37 +6,49 @@
 Layout of ``packs_dir``::
 
     packs_dir/
-      <ref>/                         an installed pack (a real directory)
-        pack.yaml ...                the pack's files
-        .attune/metadata.json        provenance written by this collection
+      <ref>/                         an installed pack: exactly the verified files, nothing added
+      .attune/<ref>.json             provenance of <ref> written by this collection
+      .attune/<ref>.json.new         provenance of a tree being activated (journal, see below)
       .attune-staging-<ref>-<rand>/  work area of a running operation
       .attune-old-<ref>-<rand>/      previous version during a swap (fallback mode)
       .attune-trash-<ref>-<rand>/    a tree being deleted
 
-Where the provenance lives: ``<ref>/.attune/metadata.json``, *inside* the
-pack directory.  That is the only place that is swapped atomically together
-with the tree it describes (a file next to the directory could be killed
-half-way between the two renames and then describe the wrong version), and a
-dedicated hidden directory cannot collide with a file of the pack itself
-(some packs ship their own ``metadata.json``).  The name ``.attune`` at the top
-of a pack is therefore reserved: a source tree that contains it is refused.
-The ``tree_checksum`` recorded in the metadata is Attune's framed directory
-checksum of the installed tree with the top-level ``.attune`` directory (and,
-as always, ``.git``) excluded, so it can be recomputed later to detect drift.
+Provenance lives *outside* the pack tree, so the tree's framed directory
+checksum (what Attune computes when it registers a pack from disk, storage.rs
+``calculate_directory_checksum``) is the registry's checksum for a git
+source.  Each record holds ``tree_checksum`` (framed checksum of the whole
+installed tree) and ``tree_inode`` (inode of the ``<ref>`` directory, which a
+rename keeps), so a record can always be matched with the tree it describes.
+Packs installed by 0.1.0 kept the record in ``<ref>/.attune/metadata.json``;
+they are read as they are and migrated by :func:`recover` (record moved out,
+``<ref>/.attune`` removed from the tree).
 
 Activation (:meth:`Staging.activate`):
 
 1. the new tree is put in ``.attune-staging-<ref>-<rand>/tree`` (renamed there
    when it was extracted into the same staging directory, copied otherwise),
-   its metadata written, every file and directory fsynced;
+   its checksum and inode recorded in ``.attune/<ref>.json.new`` (written to a
+   temporary file, fsynced, renamed), every file and directory fsynced;
 2. swap: on Linux ``renameat2(RENAME_EXCHANGE)`` exchanges the staged tree and
    ``<ref>`` in one atomic step, so at every instant ``<ref>`` is either the
    complete old or the complete new version.  Where exchange is unavailable
    the swap is ``<ref>`` -> ``.attune-old-<ref>-<rand>``, staged -> ``<ref>``;
    a process killed between those two renames leaves no ``<ref>`` but a
    complete ``.attune-old-…``, which :func:`recover` renames back;
-3. the previous version is deleted (renamed to ``.attune-trash-…`` first, so a
+3. ``.attune/<ref>.json.new`` is renamed over ``.attune/<ref>.json``;
+4. the previous version is deleted (renamed to ``.attune-trash-…`` first, so a
    partially deleted tree is never mistaken for a restorable one).
+
+A kill between 2 and 3 leaves the new tree with a pending record: readers
+take the pending record when its ``tree_inode`` is the inode of ``<ref>``
+(the swap happened), else the committed one, and :func:`recover` commits or
+drops it the same way.  A record whose ``tree_inode`` is not the tree's (the
+directory was replaced by hand, restored from a backup, or copied) is checked
+against the tree's framed checksum: equal, it is re-linked; different, it
+describes another tree and is not trusted (readers report it, ``recover``
+deletes it, so the pack counts as unmanaged and is reinstalled when named).
+A removal renames the tree away first and deletes the record after; a record
+without a tree is deleted by ``recover``.
 
 Typical use by a module (archive source; a git source clones into
 ``stage.workdir('git')`` with ``_git.clone`` and activates ``checkout.tree``)::
@@ -52,7 +64,8 @@ Typical use by a module (archive source; a git source clones into
 
 :func:`recover` runs at the start of every operation (under the same lock):
 it restores ``<ref>`` from the newest ``.attune-old-<ref>-*`` when ``<ref>`` is
-missing, and deletes every other leftover of that ref.  All operations hold
+missing, deletes every other leftover of that ref, then reconciles the
+provenance record with the tree (see above) and migrates a 0.1.0 record.  All operations hold
 an exclusive ``flock`` on ``packs_dir`` itself (no lock file is left behind),
 so a concurrent run never deletes another run's staging directory.
 """
@@ -76,7 +89,7 @@ import traceback
 from ansible_collections.attune.packs.plugins.module_utils._checksum import BLOCK_SIZE, framed_dir_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidPackStructure, UnsafeArchive
-from ansible_collections.attune.packs.plugins.module_utils._version import REF_PATTERN, VERSION_PATTERN
+from ansible_collections.attune.packs.plugins.module_utils._version import REF_PATTERN
 
 try:
     import yaml
@@ -89,12 +102,15 @@ else:
     YAML_IMPORT_ERROR = None
 
 PACK_FILE = "pack.yaml"
-META_DIR = ".attune"
-METADATA_FILE = "metadata.json"
+META_DIR = ".attune"  # packs_dir/.attune/<ref>.json; in a tree installed by 0.1.0: <ref>/.attune/metadata.json
+METADATA_FILE = "metadata.json"  # name of the 0.1.0 record inside the tree
+RECORD_SUFFIX = ".json"
+PENDING_SUFFIX = ".json.new"
+MIGRATED_FROM = "0.1.0 (inside the pack tree)"
 METADATA_FORMAT = 1
 PACK_YAML_MAX_BYTES = 1024 * 1024
 METADATA_MAX_BYTES = 1024 * 1024
-REQUIRED_PACK_FIELDS = ("ref", "label", "description", "version")
+REQUIRED_PACK_FIELDS = ("ref", "version")  # Attune: packs.rs register_pack_internal
 DEFAULT_LOCK_TIMEOUT = 600
 DIR_MODE = 0o755
 FILE_MODE = 0o644
@@ -144,14 +160,62 @@ def _read_small_file(path, limit, what, pack):
 
 
 def _describe_value(value):
-    if isinstance(value, str):
-        return "an empty string"
+    if value is None:
+        return "null"
     return "%s %r" % (type(value).__name__, value)
 
 
-def load_pack_yaml(tree, pack=None):
-    """Read and validate ``tree/pack.yaml``; return the mapping.
+# pack.yaml is parsed the way Attune's serde_yaml_ng does (YAML 1.2 core schema) where PyYAML's YAML 1.1 rules would
+# change the verdict on a ref or version: ``yes``/``no``/``on``/``off``/``y``/``n`` stay strings, dates stay strings,
+# and a key given twice is an error (serde_yaml_ng refuses duplicate mapping keys; PyYAML keeps the last silently).
+_YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_pack_yaml_loader = None
 
+
+def _loader():
+    global _pack_yaml_loader  # pylint: disable=global-statement
+    if _pack_yaml_loader is not None:
+        return _pack_yaml_loader
+    base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+    class PackYamlLoader(base):  # pylint: disable=too-many-ancestors
+        pass
+
+    resolvers = {}
+    for first, items in base.yaml_implicit_resolvers.items():
+        kept = [(tag, regexp) for tag, regexp in items if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+        if kept:
+            resolvers[first] = kept
+    PackYamlLoader.yaml_implicit_resolvers = resolvers
+    PackYamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML12_BOOL, list("tTfF"))
+
+    def construct_mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable key: PyYAML refuses it below
+                duplicate = False
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, "duplicate key %r" % (key,), key_node.start_mark)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    PackYamlLoader.add_constructor("tag:yaml.org,2002:map", construct_mapping)
+    _pack_yaml_loader = PackYamlLoader
+    return PackYamlLoader
+
+
+def load_pack_yaml(tree, pack=None):
+    """Read and validate ``tree/pack.yaml`` as Attune's registration does; return the mapping.
+
+    Attune: crates/api/src/routes/packs.rs ``register_pack_internal`` (and ``install_pack``): ``ref`` must be a
+    string (``as_str``) accepted by schema.rs ``RefValidator::validate_pack_ref`` (``^[a-z][a-z0-9_-]*$``) and
+    ``version`` must be a string; nothing else is required.  The label is ``name`` when it is a string, else the
+    ref; ``description`` is used when it is a string and ignored otherwise; other fields (keywords, runtime_deps,
+    dependencies, config_schema, metadata, ...) never make registration fail (non-strings in lists are skipped).
+    Returns the mapping as written; :func:`pack_label` and :func:`pack_description` give what Attune registers.
     Raises :class:`InvalidPackStructure` with a message naming the problem.
     """
     if not HAS_YAML:
@@ -159,30 +223,40 @@ def load_pack_yaml(tree, pack=None):
     data = _read_small_file(os.path.join(tree, PACK_FILE), PACK_YAML_MAX_BYTES, PACK_FILE, pack)
     if data is None:
         raise InvalidPackStructure("no %s at the top of the pack tree" % PACK_FILE, pack=pack)
-    loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
     try:
-        content = yaml.load(data, Loader=loader)  # nosec - safe loader
+        text = data.decode("utf-8")  # Attune reads it with fs::read_to_string: UTF-8 only
+    except UnicodeDecodeError as exc:
+        raise InvalidPackStructure("%s is not UTF-8 text (byte %d)" % (PACK_FILE, exc.start), pack=pack, cause=exc)
+    try:
+        content = yaml.load(text, Loader=_loader())  # nosec - safe loader
     except yaml.YAMLError as exc:
         raise InvalidPackStructure("%s is not valid YAML: %s" % (PACK_FILE, exc), pack=pack, cause=exc)
     if not isinstance(content, dict):
-        raise InvalidPackStructure("%s must be a mapping, not %s" % (PACK_FILE, type(content).__name__), pack=pack)
-    missing = [field for field in REQUIRED_PACK_FIELDS if field not in content]
-    if missing:
-        raise InvalidPackStructure("%s is missing required field(s): %s" % (PACK_FILE, ", ".join(missing)), pack=pack)
+        raise InvalidPackStructure("%s must be a mapping with 'ref' and 'version', not %s" % (PACK_FILE, _describe_value(content)), pack=pack)
     for field in REQUIRED_PACK_FIELDS:
+        if field not in content:
+            raise InvalidPackStructure("%s is missing required field '%s'" % (PACK_FILE, field), pack=pack)
         value = content[field]
-        if not isinstance(value, str) or not value.strip():
-            hint = " (quote it in YAML)" if field == "version" and isinstance(value, (int, float)) else ""
-            raise InvalidPackStructure(
-                "%s field '%s' must be a non-empty string, got %s%s" % (PACK_FILE, field, _describe_value(value), hint), pack=pack
-            )
+        if not isinstance(value, str):
+            hint = " (quote it in YAML)" if isinstance(value, (int, float, bool)) else ""
+            raise InvalidPackStructure("%s field '%s' must be a string, got %s%s" % (PACK_FILE, field, _describe_value(value), hint), pack=pack)
     if not REF_PATTERN.fullmatch(content["ref"]):
         raise InvalidPackStructure(
             "%s ref %r is invalid: expected lowercase letters, digits, '_' and '-', starting with a letter" % (PACK_FILE, content["ref"]), pack=pack
         )
-    if not VERSION_PATTERN.fullmatch(content["version"]):
-        raise InvalidPackStructure("%s version %r is not a semantic version (MAJOR.MINOR.PATCH)" % (PACK_FILE, content["version"]), pack=pack)
     return content
+
+
+def pack_label(content):
+    """The label Attune registers: ``name`` when it is a string, else the ref (packs.rs ``register_pack_internal``)."""
+    name = content.get("name")
+    return name if isinstance(name, str) else content.get("ref")
+
+
+def pack_description(content):
+    """The description Attune registers: ``description`` when it is a string, else none (packs.rs ``register_pack_internal``)."""
+    description = content.get("description")
+    return description if isinstance(description, str) else None
 
 
 def check_pack_identity(content, expected_ref=None, expected_version=None, pack=None):
@@ -225,9 +299,12 @@ def prepare_archive(archive, dest, expected_ref=None, expected_version=None, pac
 # checksums
 
 
-def tree_checksum(root, algorithm="sha256"):
-    """Framed directory checksum of an installed tree, ``algo:hex``, ignoring the top-level ``.attune``."""
-    return "%s:%s" % (algorithm, framed_dir_checksum(root, algorithm, exclude_top=(META_DIR,)))
+def tree_checksum(root, algorithm="sha256", legacy=False):
+    """Framed directory checksum of an installed tree, ``algo:hex`` (Attune: storage.rs ``calculate_directory_checksum``).
+
+    ``legacy``: the tree was installed by 0.1.0 and still holds its record in a top-level ``.attune`` (left out).
+    """
+    return "%s:%s" % (algorithm, framed_dir_checksum(root, algorithm, exclude_top=(META_DIR,) if legacy else ()))
 
 
 # --------------------------------------------------------------------------
@@ -505,38 +582,130 @@ def build_metadata(ref, version, source, checksum=None, registry=None, registry_
 
 
 def metadata_path(packs_dir, ref):
+    """Where the provenance of ``ref`` is kept: ``<packs_dir>/.attune/<ref>.json`` (outside the pack tree)."""
+    return os.path.join(packs_dir, META_DIR, validate_ref(ref) + RECORD_SUFFIX)
+
+
+def pending_metadata_path(packs_dir, ref):
+    return os.path.join(packs_dir, META_DIR, validate_ref(ref) + PENDING_SUFFIX)
+
+
+def legacy_metadata_path(packs_dir, ref):
+    """Where 0.1.0 kept it: ``<packs_dir>/<ref>/.attune/metadata.json`` (inside the tree)."""
     return os.path.join(packs_dir, validate_ref(ref), META_DIR, METADATA_FILE)
 
 
-def read_metadata(packs_dir, ref):
-    """Provenance of an installed pack, or None when it has none (or is not installed)."""
-    data = _read_small_file(metadata_path(packs_dir, ref), METADATA_MAX_BYTES, "%s/%s/%s" % (ref, META_DIR, METADATA_FILE), ref)
+def _read_record(path, shown, ref):
+    data = _read_small_file(path, METADATA_MAX_BYTES, shown, ref)
     if data is None:
         return None
     try:
         content = json.loads(data.decode("utf-8"))
     except ValueError as exc:
-        raise InvalidPackStructure("%s/%s is not valid JSON: %s" % (META_DIR, METADATA_FILE, exc), pack=ref, cause=exc)
+        raise InvalidPackStructure("%s is not valid JSON: %s" % (shown, exc), pack=ref, cause=exc)
     if not isinstance(content, dict):
-        raise InvalidPackStructure("%s/%s is not a JSON object" % (META_DIR, METADATA_FILE), pack=ref)
+        raise InvalidPackStructure("%s is not a JSON object" % shown, pack=ref)
     return content
 
 
-def _write_metadata(tree, metadata):
-    meta_dir = os.path.join(tree, META_DIR)
-    os.mkdir(meta_dir, 0o700)
-    payload = (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(os.path.join(meta_dir, METADATA_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+def _tree_inode(path):
     try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fchmod(fd, FILE_MODE)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(meta_dir, DIR_MODE)
-    _fsync_dir(meta_dir)
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_ino if stat.S_ISDIR(st.st_mode) else None
+
+
+def _read_pending(packs_dir, ref):
+    try:
+        return _read_record(pending_metadata_path(packs_dir, ref), "%s/%s%s" % (META_DIR, ref, PENDING_SUFFIX), ref)
+    except AttuneError:
+        return None  # a torn journal never describes an activated tree (the record is renamed into place complete)
+
+
+def _same_content(tree, record, legacy=False):
+    expected = record.get("tree_checksum")
+    if not isinstance(expected, str) or ":" not in expected:
+        return False
+    try:
+        return tree_checksum(tree, expected.partition(":")[0], legacy=legacy) == expected
+    except (AttuneError, ValueError, OSError):
+        return False
+
+
+def provenance(packs_dir, ref):
+    """``(record, layout)`` for an installed ref without changing anything; layout is 'pending', 'outside', 'legacy' or None.
+
+    Raises :class:`InvalidPackStructure` when the record is unreadable or describes another tree.
+    """
+    tree = os.path.join(packs_dir, validate_ref(ref))
+    inode = _tree_inode(tree)
+    if inode is None:
+        return None, None
+    if os.path.lexists(pending_metadata_path(packs_dir, ref)):
+        pending = _read_pending(packs_dir, ref)
+        if pending is not None and pending.get("tree_inode") == inode:
+            return pending, "pending"  # killed between the swap and the commit of the record
+    shown = "%s/%s%s" % (META_DIR, ref, RECORD_SUFFIX)
+    record = _read_record(metadata_path(packs_dir, ref), shown, ref)
+    if record is not None:
+        if record.get("tree_inode") != inode and not _same_content(tree, record):
+            raise InvalidPackStructure("provenance %s describes another tree than %s (the directory was replaced since it was installed)"
+                                       % (shown, tree), pack=ref)
+        return record, "outside"
+    record = _read_record(legacy_metadata_path(packs_dir, ref), "%s/%s/%s" % (ref, META_DIR, METADATA_FILE), ref)
+    if record is not None:
+        return record, "legacy"
+    return None, None
+
+
+def read_metadata(packs_dir, ref):
+    """Provenance of an installed pack, or None when it has none (or is not installed)."""
+    return provenance(packs_dir, ref)[0]
+
+
+def _write_record(packs_dir, name, record):
+    """Write ``packs_dir/.attune/<name>`` atomically and durably (temporary file, fsync, rename, fsync)."""
+    directory = os.path.join(packs_dir, META_DIR)
+    try:
+        os.mkdir(directory, DIR_MODE)
+    except FileExistsError:
+        pass
+    if not stat.S_ISDIR(os.lstat(directory).st_mode):
+        raise AttuneError("%s is not a directory" % directory)
+    payload = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    temp = os.path.join(directory, ".%s.tmp-%s" % (name, secrets.token_hex(4)))
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, FILE_MODE)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, os.path.join(directory, name))
+    except BaseException:
+        _unlink(temp)
+        raise
+    _fsync_dir(directory)
+
+
+def _remove_empty_records_dir(packs_dir):
+    try:
+        os.rmdir(os.path.join(packs_dir, META_DIR))
+    except OSError:  # records of other packs (ENOTEMPTY), or none at all
+        return
+    _fsync_dir(packs_dir)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def _installed_entry(packs_dir, ref):
@@ -599,7 +768,7 @@ def verify_installed(packs_dir, ref):
         result["reason"] = "not installed"
         return result
     try:
-        metadata = read_metadata(packs_dir, ref)
+        metadata, layout = provenance(packs_dir, ref)
     except AttuneError as exc:
         result["reason"] = exc.message
         return result
@@ -610,7 +779,7 @@ def verify_installed(packs_dir, ref):
     result["expected"] = expected
     algorithm = expected.partition(":")[0] or "sha256"
     try:
-        result["actual"] = tree_checksum(path, algorithm)
+        result["actual"] = tree_checksum(path, algorithm, legacy=(layout == "legacy"))
     except (AttuneError, ValueError) as exc:
         result["ok"] = False
         result["reason"] = getattr(exc, "message", str(exc))
@@ -635,7 +804,8 @@ def recover(packs_dir, ref=None, refs=None):
     For each ref (every ref, or only ``ref``, or only those in ``refs``): when
     ``packs_dir/<ref>`` is missing and a ``.attune-old-<ref>-*`` exists, the
     newest one is renamed back; every other staging, old or trash directory of
-    the ref is deleted.  One lock and one directory listing whatever the count.
+    the ref is deleted.  Then the provenance record is reconciled with the
+    tree (:func:`_reconcile`).  One lock and one directory listing whatever the count.
     """
     wanted = None if ref is None and refs is None else set([ref] if ref is not None else refs)
     for name in wanted or ():
@@ -645,7 +815,8 @@ def recover(packs_dir, ref=None, refs=None):
         return actions
     with locked(packs_dir):
         groups = {}
-        for name in os.listdir(packs_dir):
+        listing = os.listdir(packs_dir)
+        for name in listing:
             match = _LEFTOVER.fullmatch(name)
             if match is None or (wanted is not None and match.group("ref") not in wanted):
                 continue
@@ -673,7 +844,101 @@ def recover(packs_dir, ref=None, refs=None):
                 actions.append("removed %s" % name)
         if actions:
             _fsync_dir(packs_dir)
+        if wanted is None:
+            scope = set(name for name in listing if REF_PATTERN.fullmatch(name)) | set(groups)
+            try:
+                records = os.listdir(os.path.join(packs_dir, META_DIR))
+            except OSError:
+                records = []
+            for name in records:
+                base = name[1:].split(".json", 1)[0] if name.startswith(".") else name.split(".json", 1)[0]
+                if REF_PATTERN.fullmatch(base):
+                    scope.add(base)
+        else:
+            scope = wanted
+        for name in sorted(scope):
+            _reconcile(packs_dir, name, actions)
     return actions
+
+
+def _reconcile(packs_dir, ref, actions):
+    """Make ``.attune/<ref>.json`` describe ``<ref>`` (under the lock): commit or drop a pending record, delete a
+    record without a tree or describing another tree, re-link a record to a moved tree, migrate a 0.1.0 record."""
+    directory = os.path.join(packs_dir, META_DIR)
+    tree = os.path.join(packs_dir, ref)
+    record_path = metadata_path(packs_dir, ref)
+    pending_path = pending_metadata_path(packs_dir, ref)
+    if not os.path.isdir(directory):
+        if os.path.lexists(legacy_metadata_path(packs_dir, ref)) and not os.path.islink(tree):
+            _migrate(packs_dir, ref, actions)
+        return
+    for name in os.listdir(directory):  # temporary files of a killed write
+        if name.startswith(".%s.json" % ref) and ".tmp-" in name and name.split(".tmp-", 1)[0] in (".%s%s" % (ref, RECORD_SUFFIX),
+                                                                                                    ".%s%s" % (ref, PENDING_SUFFIX)):
+            _unlink(os.path.join(directory, name))
+    inode = _tree_inode(tree)
+    if os.path.lexists(pending_path):
+        pending = _read_pending(packs_dir, ref)
+        if inode is not None and pending is not None and pending.get("tree_inode") == inode:
+            os.rename(pending_path, record_path)
+            actions.append("committed the provenance of %s (the swap had happened)" % ref)
+        else:
+            _unlink(pending_path)
+            actions.append("dropped the pending provenance of %s (the swap had not happened)" % ref)
+        _fsync_dir(directory)
+    if os.path.lexists(record_path):
+        if inode is None:
+            _unlink(record_path)
+            _fsync_dir(directory)
+            _remove_empty_records_dir(packs_dir)
+            actions.append("removed the provenance of %s: the pack is not installed" % ref)
+            return
+        try:
+            record = _read_record(record_path, record_path, ref)
+        except AttuneError:
+            return  # reported by readers; a reinstall replaces it
+        if record.get("tree_inode") != inode:
+            if _same_content(tree, record):
+                record["tree_inode"] = inode
+                _write_record(packs_dir, ref + RECORD_SUFFIX, record)
+                actions.append("re-linked the provenance of %s to its tree" % ref)
+            else:
+                _unlink(record_path)
+                _fsync_dir(directory)
+                actions.append("removed the provenance of %s: it describes another tree" % ref)
+                return
+        if record.get("migrated_from") and os.path.lexists(legacy_metadata_path(packs_dir, ref)):
+            _drop_legacy(packs_dir, ref, actions)  # a migration killed before it removed the old record
+        return
+    if inode is not None and os.path.lexists(legacy_metadata_path(packs_dir, ref)):
+        _migrate(packs_dir, ref, actions)
+
+
+def _migrate(packs_dir, ref, actions):
+    """0.1.0 -> now: copy ``<ref>/.attune/metadata.json`` to ``.attune/<ref>.json`` then remove ``<ref>/.attune``."""
+    try:
+        record = _read_record(legacy_metadata_path(packs_dir, ref), "%s/%s/%s" % (ref, META_DIR, METADATA_FILE), ref)
+    except AttuneError:
+        return  # unreadable: reported by readers, and the pack is reinstalled when named
+    if not record or record.get("pack_ref") != ref:
+        return
+    inode = _tree_inode(os.path.join(packs_dir, ref))
+    record = dict(record)
+    record["tree_inode"] = inode
+    record["migrated_from"] = MIGRATED_FROM
+    # 0.1.0's tree_checksum left the top-level .attune out: it is the checksum of the tree once that is removed
+    _write_record(packs_dir, ref + RECORD_SUFFIX, record)
+    actions.append("moved the provenance of %s out of the pack tree" % ref)
+    _drop_legacy(packs_dir, ref, actions)
+
+
+def _drop_legacy(packs_dir, ref, actions):
+    inner = os.path.join(packs_dir, ref, META_DIR)
+    trash = _new_leftover_name(packs_dir, "trash", ref)
+    os.rename(inner, trash)
+    _fsync_dir(os.path.join(packs_dir, ref))
+    _remove_tree(trash)
+    actions.append("removed %s/%s from the pack tree" % (ref, META_DIR))
 
 
 class Staging(object):
@@ -711,8 +976,6 @@ class Staging(object):
             raise AttuneError("pack tree %s: %s" % (tree, exc.strerror or exc), pack=ref, cause=exc)
         if not stat.S_ISDIR(mode):
             raise InvalidPackStructure("pack tree %s is not a directory" % tree, pack=ref)
-        if os.path.lexists(os.path.join(tree, META_DIR)):
-            raise InvalidPackStructure("the pack tree contains '%s', a name reserved for installation metadata" % META_DIR, pack=ref)
         final = os.path.join(self.path, "tree")
         moved = False
         if move or _is_within(tree, self.path):
@@ -739,8 +1002,10 @@ class Staging(object):
         record["pack_ref"] = ref
         record["metadata_format"] = METADATA_FORMAT
         record.setdefault("installed_at", utc_now())
+        record.pop("migrated_from", None)
         record["tree_checksum"] = "sha256:" + framed_dir_checksum(final)
-        _write_metadata(final, record)
+        record["tree_inode"] = _tree_inode(final)
+        _write_record(self.packs_dir, ref + PENDING_SUFFIX, record)  # journal: committed right after the swap
         checkpoint("metadata-written")
         if durable:
             _fsync_tree(final)
@@ -757,6 +1022,7 @@ class Staging(object):
                 # ``final`` now holds the previous version; the staging cleanup deletes it.
                 _fsync_dir(self.packs_dir)
                 checkpoint("swapped")
+                self._commit_record()
             else:
                 old = _new_leftover_name(self.packs_dir, "old", ref)
                 os.rename(target, old)
@@ -765,6 +1031,7 @@ class Staging(object):
                 os.rename(final, target)
                 _fsync_dir(self.packs_dir)
                 checkpoint("swapped")
+                self._commit_record()
                 trash = _new_leftover_name(self.packs_dir, "trash", ref)
                 os.rename(old, trash)
                 checkpoint("old-trashed")
@@ -773,8 +1040,15 @@ class Staging(object):
             os.rename(final, target)
             _fsync_dir(self.packs_dir)
             checkpoint("swapped")
+            self._commit_record()
         self.activated = {"path": target, "metadata": record, "previous": previous}
         return self.activated
+
+    def _commit_record(self):
+        directory = os.path.join(self.packs_dir, META_DIR)
+        os.rename(pending_metadata_path(self.packs_dir, self.ref), metadata_path(self.packs_dir, self.ref))
+        _fsync_dir(directory)
+        self.checkpoint("provenance-committed")
 
     def cleanup(self):
         self.checkpoint("cleanup")
@@ -830,6 +1104,11 @@ def remove(packs_dir, ref, checkpoint=None, lock_timeout=DEFAULT_LOCK_TIMEOUT):
         os.rename(target, trash)
         _fsync_dir(packs_dir)
         checkpoint("moved-away")
+        # the tree first, then its record: a kill in between leaves a record without a tree, which recover() deletes
+        if _unlink(metadata_path(packs_dir, ref)) | _unlink(pending_metadata_path(packs_dir, ref)):
+            _fsync_dir(os.path.join(packs_dir, META_DIR))
+        _remove_empty_records_dir(packs_dir)
+        checkpoint("provenance-removed")
         _remove_tree(trash)
         _fsync_dir(packs_dir)
     return previous

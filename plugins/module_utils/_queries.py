@@ -65,9 +65,11 @@ def pack_argument_spec():
         verify_checksums=dict(type="bool"),
         allow_local_git=dict(type="bool", default=False),
         archive_max_bytes=dict(type="int"),
+        # Attune's extraction limits, = _extract.DEFAULT_MAX_ENTRIES / DEFAULT_MAX_ENTRY_BYTES (literal here so that loading
+        # the argument spec does not import the extractor); max_total_bytes unset = archive_max_bytes (_install.Options)
         max_entries=dict(type="int", default=10000),
-        max_entry_bytes=dict(type="int", default=104857600),
-        max_total_bytes=dict(type="int", default=1073741824),
+        max_entry_bytes=dict(type="int", default=52428800),
+        max_total_bytes=dict(type="int"),
     )
     return spec
 

@@ -141,17 +141,18 @@ options:
       - Larger archives are refused while downloading. Defaults to C(pack_registry.archive_max_bytes), else V(104857600).
     type: int
   max_entries:
-    description: Most entries an archive may have.
+    description: Most entries an archive may have. The default is Attune's.
     type: int
     default: 10000
   max_entry_bytes:
-    description: Largest size of one extracted file, counted on the bytes actually written.
+    description: Largest size of one extracted file, counted on the bytes actually written. The default (50 MiB) is Attune's.
     type: int
-    default: 104857600
+    default: 52428800
   max_total_bytes:
-    description: Largest total extracted size, counted on the bytes actually written.
+    description:
+      - Largest total extracted size, counted on the bytes actually written.
+      - Defaults to the archive size limit (O(archive_max_bytes)), as in Attune.
     type: int
-    default: 1073741824
 attributes:
   check_mode:
     support: full

@@ -23,6 +23,12 @@ description:
     changed but the locked version still satisfies it (V(slack@^2) to V(slack@^2.1) with V(2.1.0) locked), the pin
     is kept and the entry records the new spec.
   - O(update) re-resolves packs on purpose, which may upgrade them.
+  - B(Git sources are locked at a commit.) When a registry entry's git source names a branch or tag, the lock records
+    the commit it points to when the lock runs (C(git ls-remote) with the same isolated git configuration, https-only
+    and TLS rules as an install), after checking that commit out in a temporary directory and verifying the entry's
+    checksum against it (unless C(verify_checksums) is false). Hosts installing from the lock fetch that commit even
+    after the branch moved, and verify the same checksum again. A branch whose current commit does not match the
+    registry's checksum fails the lock, naming the branch and the commit. Requires git on the controller.
   - The lock mirrors the list. Entries whose ref is no longer in O(name) are removed from the lock file.
   - Resolution follows the same rules as M(attune.packs.attune_pack_info). It is fail-closed, and the first registry
     in priority order that holds the ref wins.
@@ -184,7 +190,7 @@ lock:
           description: Source URL.
           type: str
         ref:
-          description: Git commit, branch or tag. Only for git sources.
+          description: Git commit (40 hex), also when the registry entry named a branch or tag. Only for git sources.
           type: str
         checksum:
           description: C(sha256:…) of the archive bytes, or Attune's framed directory checksum of the git tree.
@@ -287,7 +293,8 @@ def main():
         for skipped in resolution["skipped_registries"]:
             module.warn("resolving %s skipped a failing registry: %s" % (spec, skipped["error"]))
         resolved.append(resolution["ref"])
-        return resolution
+        # a git branch or tag is locked as the commit it points to now, once its checksum is verified
+        return _lockfile.pin_git_commits(resolution, clients[0].settings)
 
     try:
         current = _lockfile.load(path, missing_ok=True)

@@ -66,7 +66,7 @@ def registry_options(server, tmp_path):
 def installed_checksums(tmp_path, ref):
     result = {}
     for host in HOSTS:
-        meta = tmp_path / host / "packs" / ref / ".attune" / "metadata.json"
+        meta = tmp_path / host / "packs" / ".attune" / (ref + ".json")  # provenance outside the tree (issue 9 item 9)
         result[host] = yaml.safe_load(meta.read_text())["checksum"] if meta.exists() else None
     return result
 

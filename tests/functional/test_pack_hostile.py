@@ -14,8 +14,8 @@ pointing at them, ``SIGKILL``.
   one ``packs_dir`` per case; one playbook (one host per case) then tries to
   install or upgrade each from a hostile source.  Each case must fail with a
   message naming the pack and the cause and the source,
-  leave the installed tree byte-identical (modes and ``.attune/metadata.json``
-  included) and leave nothing behind in ``packs_dir``.  The full list of
+  leave the installed tree byte-identical (modes included) with its provenance
+  (``packs_dir/.attune/demo.json``) unchanged, and leave nothing behind in ``packs_dir``.  The full list of
   hostile archives is exercised at unit level (tests/unit/.../test_extract.py);
   here a representative set goes through the whole module.
 
@@ -89,22 +89,33 @@ def differences(before, after):
 
 
 def leftovers(packs_dir):
-    """Hidden entries of ``packs_dir`` (staging, old and trash directories), the lock file excepted."""
+    """Hidden entries of ``packs_dir`` (staging, old and trash directories, pending or temporary provenance files),
+    the lock file and the committed provenance records (``.attune/<ref>.json``) excepted."""
     if not os.path.isdir(packs_dir):
         return []
-    return sorted(name for name in os.listdir(packs_dir) if name.startswith(".") and name != LOCK_FILE)
+    found = sorted(name for name in os.listdir(packs_dir) if name.startswith(".") and name not in (LOCK_FILE, ".attune"))
+    records = os.path.join(packs_dir, ".attune")
+    if os.path.isdir(records):
+        found += sorted(".attune/" + name for name in os.listdir(records) if not re.fullmatch(r"[a-z][a-z0-9_-]*\.json", name))
+    return found
 
 
 def read_metadata(tree):
-    try:
-        with open(os.path.join(tree, ".attune", "metadata.json")) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
+    """Provenance of the pack at ``tree`` (``<packs_dir>/<ref>``) as a reader must take it (see synth.read_provenance)."""
+    return synth.read_provenance(os.path.dirname(tree), os.path.basename(tree))
 
 
-def without_metadata(snap):
-    return dict((path, value) for path, value in snap.items() if path != ".attune" and not path.startswith(".attune/"))
+def _record_bytes(packs_dir):
+    """The provenance record of ``demo`` but its ``tree_inode``: each case runs on a copy of the pristine packs_dir
+    (another directory inode), whose record the module re-links after checking the tree's checksum."""
+    with open(synth.provenance_path(packs_dir, REF), "rb") as handle:
+        record = json.load(handle)
+    record.pop("tree_inode", None)
+    return record
+
+
+def listing(packs_dir):
+    return sorted(name for name in os.listdir(packs_dir) if name not in (LOCK_FILE, ".attune"))
 
 
 # -- running many hosts, sharing one computation between xdist workers -------------------
@@ -415,10 +426,13 @@ def _run_kill_suite(workdir):
             if not os.path.isdir(tree):
                 return "missing"
             now = snapshot(tree)
-            if now == old:
-                return "old"
             meta = read_metadata(tree) or {}
-            if without_metadata(now) == new and meta.get("version") == NEW and meta.get("checksum") == new_sum:
+            # the provenance a reader takes must describe the tree that is there (issue 9 item 9)
+            if meta.get("tree_checksum") != synth.tree_checksum(tree):
+                return "provenance of another tree: %r" % (meta,)
+            if now == old:
+                return "old" if meta.get("version") == "1.0.0" else "old tree, provenance %r" % (meta,)
+            if now == new and meta.get("version") == NEW and meta.get("checksum") == new_sum:
                 return "new"
             return "mixed: %s" % ", ".join(differences(old, now)[:20])
 
@@ -488,7 +502,7 @@ def test_killed_upgrade_leaves_a_complete_version_and_a_rerun_finishes(kill_suit
         assert run["state_after_kill"] == "new", run
     else:
         assert run["state_after_kill"] in ("old", "new"), run
-    assert all(name.startswith(".attune-staging-%s-" % REF) for name in run["leftovers_after_kill"]), run
+    assert all(name.startswith((".attune-staging-%s-" % REF, ".attune/%s.json.new" % REF)) for name in run["leftovers_after_kill"]), run
     assert not run["rerun_failed"], run
     assert run["final_state"] == "new", run
 
@@ -519,7 +533,7 @@ WRONG = "sha256:" + "1" * 64
 # archives of support/hostile_archives that go through the whole module (all of them are unit-tested)
 HOSTILE_ARCHIVES = ["tar-traversal", "tar-absolute", "zip-traversal", "tar-symlink", "tar-symlink-write-through", "tar-hardlink",
                     "tar-char-device", "tar-fifo", "tar-oversized-entry", "tar-too-many-entries", "tar-gzip-bomb", "not-an-archive"]
-INVALID_PACKS = ["missing-pack-yaml", "pack-yaml-bad-yaml", "pack-yaml-missing-fields", "reserved-attune-dir"]
+INVALID_PACKS = ["missing-pack-yaml", "pack-yaml-bad-yaml", "pack-yaml-missing-version"]
 REGISTRY_CASES = ["registry-wrong-checksum", "registry-pack-yaml-other-ref", "registry-pack-yaml-other-version", "registry-archive-too-big",
                   "git-and-archive-bad-checksums", "git-bad-checksum-archive-hostile"]
 FAILING_CASES = HOSTILE_ARCHIVES + INVALID_PACKS + ["src-wrong-checksum", "git-symlink"] + REGISTRY_CASES
@@ -618,10 +632,9 @@ def build_cases(site):
     invalid = {
         "missing-pack-yaml": ([member("demo", "dir"), member("demo/README.md", data=b"no pack.yaml\n")], [r"no pack\.yaml"]),
         "pack-yaml-bad-yaml": (good_members("1.0.1", yaml_bytes=b"ref: demo\nlabel: [unclosed\n"), [r"pack\.yaml is not valid YAML"]),
-        "pack-yaml-missing-fields": (good_members("1.0.1", yaml_bytes=b"ref: demo\nversion: 1.0.1\n"),
-                                     [r"pack\.yaml is missing required field\(s\): label, description"]),
-        "reserved-attune-dir": (good_members("1.0.1", extra=[member("demo/.attune", "dir"), member("demo/.attune/metadata.json", data=b"{}")]),
-                                [r"contains '\.attune', a name reserved for installation metadata"]),
+        # Attune (packs.rs register_pack_internal) requires only ref and version: label/description may be missing
+        "pack-yaml-missing-version": (good_members("1.0.1", yaml_bytes=b"ref: demo\nlabel: Demo\ndescription: no version\n"),
+                                      [r"pack\.yaml is missing required field 'version'"]),
     }
     for case_id in INVALID_PACKS:
         members, words = invalid[case_id]
@@ -670,6 +683,7 @@ def _hostile_suite(workdir):
         if result.get("failed") or not result.get("changed"):
             raise RuntimeError("installing the good version failed: %r" % (result,))
         before = snapshot(os.path.join(pristine, REF))
+        record_before = _record_bytes(pristine)
         host_args = {}
         for case in cases:
             packs_dir = os.path.join(workdir, "cases", case.id, "packs")
@@ -686,8 +700,9 @@ def _hostile_suite(workdir):
             escaped = [path for path in glob.glob(os.path.join(workdir, "cases", case.id, "**"), recursive=True) if "evil" in os.path.basename(path)]
             result = results[case.id]
             outcome[case.id] = dict(case.to_dict(), result=dict((key, result.get(key)) for key in ("failed", "changed", "msg", "warnings")),
-                                    changed_paths=differences(before, after), listing=sorted(os.listdir(packs_dir)),
+                                    changed_paths=differences(before, after), listing=listing(packs_dir),
                                     leftovers=leftovers(packs_dir), escaped=escaped, metadata=read_metadata(tree),
+                                    record_unchanged=_record_bytes(packs_dir) == record_before,
                                     requested=dict((path, server.count(path)) for path in case.paths))
         symlink_target = sorted(os.listdir(hostile_archives.SYMLINK_TARGET))
         shutil.rmtree(hostile_archives.SYMLINK_TARGET, ignore_errors=True)
@@ -726,8 +741,8 @@ def test_hostile_source_fails_and_keeps_the_installed_version(hostile, case_id):
     assert all(count >= 1 for count in case["requested"].values()), "the hostile source was never fetched: %r" % (case,)
     # the installed version is byte-identical (files, modes, metadata) and nothing else is left in packs_dir
     assert case["changed_paths"] == [], case
-    assert case["metadata"]["version"] == "1.0.0", case
-    assert case["listing"] in ([REF], [LOCK_FILE, REF]), case
+    assert case["metadata"]["version"] == "1.0.0" and case["record_unchanged"], case
+    assert case["listing"] == [REF], case
     assert case["leftovers"] == [], case
     assert case["escaped"] == [], case
 
@@ -752,7 +767,7 @@ def test_git_checksum_mismatch_falls_back_to_the_archive(hostile):
     assert "pack %s" % REF in warnings[0] and archive_url in warnings[0] and git_url in warnings[0], warnings
     assert "checksum mismatch for git tree" in warnings[0], warnings
     assert all(count >= 1 for count in case["requested"].values()), case
-    assert case["leftovers"] == [] and case["listing"] in ([REF], [LOCK_FILE, REF]), case
+    assert case["leftovers"] == [] and case["listing"] == [REF], case
 
 
 def test_nothing_was_written_outside_the_staging_area(hostile):

@@ -62,7 +62,7 @@ def tamper(packs_dir):
         handle.write("import os\n")
     os.unlink(os.path.join(packs_dir, "gamma", "actions", "hello.py"))
     make_deep_path(os.path.join(packs_dir, "epsilon"))
-    with open(os.path.join(packs_dir, "zeta", ".attune", "metadata.json"), "w") as handle:
+    with open(os.path.join(packs_dir, ".attune", "zeta.json"), "w") as handle:  # provenance outside the tree (issue 9 item 9)
         handle.write("{not json")
     synth.make_pack_tree(os.path.join(packs_dir, "manual"), "manual", "9.9.9", files={"README.md": None, "actions/hello.yaml": None,
                                                                                       "actions/hello.py": None})

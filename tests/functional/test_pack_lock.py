@@ -280,3 +280,48 @@ def test_argument_errors(registry, tmp_path):
     assert directory["failed"] and "directory %s does not exist" % (tmp_path / "missing-dir") in directory["msg"]
     assert missing["failed"] and "pack 'nope' not found in any registry" in missing["msg"]
     assert not os.path.exists(args["path"])
+
+
+def test_lock_pins_the_verified_commit_of_a_branch_and_hosts_install_it_after_the_branch_moved(tmp_path):
+    """Issue 8 item 12: an entry whose git source names a branch is locked at the commit that was verified.
+
+    The registry publishes ``demo`` with ``ref: main`` and the checksum of main's tree at lock time.  After the lock,
+    main moves on; another host installing from the lock gets the locked commit (verified with the same checksum),
+    not the new head of main (which would fail with a checksum mismatch).
+    """
+    from support import gitrepo, synth
+
+    with RegistryServer() as server:
+        files = str(tmp_path / "files")
+        os.makedirs(files)
+        server.add_directory("/files", files)
+        bare, first = gitrepo.make_git_pack_repo(files, "demo", "1.0.0", files={"data/state.txt": "verified\n"})
+        checksum = gitrepo.checkout_checksum(bare)
+        entry = synth.make_entry("demo", "1.0.0", git_url=server.url("files/demo.git"), git_commit="main", git_checksum=checksum)
+        server.add_json("/public.json", make_index("public", [entry]))
+        lock_path = str(tmp_path / "packs.lock.yml")
+        common = {"registries": [{"name": "public", "url": server.url("public.json"), "priority": 10}], "ca_path": server.ca_path,
+                  "cache_enabled": False}
+        _play, locked = lock_one(tmp_path / "lock", dict(common, path=lock_path, name=["demo"]))
+        assert not locked.get("failed") and locked["changed"], locked
+        source = yaml.safe_load(read(lock_path))["packs"][0]["source"]
+        assert source == {"type": "git", "url": server.url("files/demo.git"), "ref": first, "checksum": checksum}, source
+
+        moved = gitrepo.add_commit(bare, files={"data/state.txt": "moved on\n"})  # the branch moves after the lock
+        assert moved != first and gitrepo.head_commit(bare, "main") == moved
+
+        packs_dir = str(tmp_path / "host2" / "packs")
+        play = run_tasks(tmp_path / "host2", [{"attune.packs.attune_pack": {"name": "demo", "lock_file": lock_path, "packs_dir": packs_dir,
+                                                                              "ca_path": server.ca_path}}])
+        installed = play.host()[0]
+        assert not installed.get("failed") and installed["changed"], installed
+        tree = os.path.join(packs_dir, "demo")
+        with open(os.path.join(tree, "data", "state.txt")) as handle:
+            assert handle.read() == "verified\n"
+        assert synth.tree_checksum(tree) == checksum
+        assert synth.read_provenance(packs_dir, "demo")["installed_from"]["commit"] == first
+
+        # a branch whose head no longer matches the registry's checksum is not locked
+        _play, stale = lock_one(tmp_path / "relock", dict(common, path=str(tmp_path / "other.lock.yml"), name=["demo"]))
+        assert stale["failed"] and "checksum mismatch for git tree" in stale["msg"] and moved in stale["msg"], stale
+        assert not os.path.exists(str(tmp_path / "other.lock.yml"))

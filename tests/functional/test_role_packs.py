@@ -71,7 +71,7 @@ def role_vars(site, workdir, **extra):
 def installed(directory):
     """{ref: metadata} of the packs in ``directory`` that attune_pack installed."""
     result = {}
-    for meta in sorted(glob.glob(os.path.join(directory, "*", ".attune", "metadata.json"))):
+    for meta in sorted(glob.glob(os.path.join(directory, ".attune", "*.json"))):  # provenance outside the trees (issue 9 item 9)
         with open(meta) as handle:
             data = json.load(handle)
         result[data["pack_ref"]] = data

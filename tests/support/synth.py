@@ -400,3 +400,37 @@ def tree_checksum(root):
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
     return "sha256:" + digest.hexdigest()
+
+
+def provenance_path(packs_dir, ref):
+    """Where the collection keeps the provenance of an installed pack: ``<packs_dir>/.attune/<ref>.json`` (outside the tree)."""
+    return os.path.join(packs_dir, ".attune", ref + ".json")
+
+
+def legacy_provenance_path(packs_dir, ref):
+    """Where 0.1.0 kept it: ``<packs_dir>/<ref>/.attune/metadata.json`` (inside the tree)."""
+    return os.path.join(packs_dir, ref, ".attune", "metadata.json")
+
+
+def read_provenance(packs_dir, ref):
+    """The provenance record a reader must take for ``ref``, or None; independent of the collection's code.
+
+    A pending record (``<ref>.json.new``, written before the swap) counts when its ``tree_inode`` is the inode of
+    ``<packs_dir>/<ref>`` (the swap happened), else the committed ``<ref>.json``; a 0.1.0 record inside the tree last.
+    """
+    try:
+        inode = os.lstat(os.path.join(packs_dir, ref)).st_ino
+    except OSError:
+        return None
+    candidates = [(provenance_path(packs_dir, ref) + ".new", True), (provenance_path(packs_dir, ref), False),
+                  (legacy_provenance_path(packs_dir, ref), False)]
+    for path, pending in candidates:
+        try:
+            with open(path) as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if pending and record.get("tree_inode") != inode:
+            continue
+        return record
+    return None

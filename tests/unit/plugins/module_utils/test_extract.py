@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import shutil
@@ -294,13 +295,8 @@ def test_find_pack_root_errors(tmp_path):
     single = tmp_path / "single"
     (single / "top").mkdir(parents=True)
     (single / "top" / "README.md").write_text("x")
-    with pytest.raises(InvalidPackStructure, match=r"no pack.yaml in the archive root or in its single top-level directory top/"):
+    with pytest.raises(InvalidPackStructure, match=r"no pack.yaml in the archive: looked at its root, pack/ and each top-level directory"):
         find_pack_root(str(single))
-    many = tmp_path / "many"
-    (many / "a").mkdir(parents=True)
-    (many / "b").mkdir()
-    with pytest.raises(InvalidPackStructure, match="holds 2 entries instead of a single top-level directory"):
-        find_pack_root(str(many), pack="demo")
     linked = tmp_path / "linked"
     linked.mkdir()
     os.symlink(str(single / "top"), str(linked / "top"))
@@ -310,8 +306,26 @@ def test_find_pack_root_errors(tmp_path):
     nested = tmp_path / "nested"
     (nested / "top" / "inner").mkdir(parents=True)
     (nested / "top" / "inner" / "pack.yaml").write_text("x")
-    with pytest.raises(InvalidPackStructure, match="single top-level directory top/"):
+    with pytest.raises(InvalidPackStructure, match="each top-level directory"):  # one level down only, as Attune
         find_pack_root(str(nested))
+
+
+# Attune: installer.rs PackInstaller::find_pack_directory -- root pack.yaml, then pack/pack.yaml, then the first
+# subdirectory (read_dir order there; byte order of names here) that has one.
+@pytest.mark.parametrize("layout, expected", [
+    ({"pack.yaml": "r", "pack/pack.yaml": "p", "a/pack.yaml": "a"}, "."),
+    ({"pack/pack.yaml": "p", "a/pack.yaml": "a"}, "pack"),
+    ({"pack/README": "p", "b/pack.yaml": "b", "a/pack.yaml": "a", "A/x": ""}, "a"),
+    ({"__MACOSX/._x": "", "demo-1.0.0/pack.yaml": "d"}, "demo-1.0.0"),
+    ({"docs/x": "", "z/pack.yaml": "z"}, "z"),
+])
+def test_find_pack_root_follows_attunes_order(tmp_path, layout, expected):
+    for rel, text in layout.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    root = find_pack_root(str(tmp_path))
+    assert os.path.relpath(root, str(tmp_path)) == expected
 
 
 def test_pack_yaml_symlink_at_root_is_not_a_pack_file(tmp_path):
@@ -369,3 +383,102 @@ def test_tar_members_are_streamed(tmp_path, parent, monkeypatch):
     monkeypatch.setattr(_extract.tarfile, "open", spy)
     extract_archive(archive, str(parent / "out"))
     assert seen == ["r|"]
+
+
+# -- formats and limits as Attune (issue 9 items 3 and 4) ---------------------------------------------------------------
+
+
+def _v7_tar(path, members):
+    """An old-style (v7, no ``ustar`` magic) tar: Rust's tar crate reads it, so Attune installs it from a .tar URL."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    data = bytearray(raw.getvalue())
+    for offset in range(0, len(data), 512):
+        block = data[offset:offset + 512]
+        if block[257:262] == b"ustar":  # strip the magic, recompute the header checksum
+            block[257:265] = b"\0" * 8
+            block[148:156] = b" " * 8
+            block[148:156] = b"%06o\0 " % sum(block)
+            data[offset:offset + 512] = block
+    with open(path, "wb") as handle:
+        handle.write(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["pax", "gnu", "v7"])
+def test_plain_tar_is_extracted(tmp_path, parent, kind):
+    # Attune: archive.rs extract_archive -- a name ending in .tar is read as an uncompressed tar (extract_tar(file, ...))
+    members = [("demo/pack.yaml", hostile.PACK_YAML), ("demo/README.md", b"readme\n")]
+    path = str(tmp_path / "p.tar")
+    if kind == "v7":
+        _v7_tar(path, members)
+    else:
+        fmt = tarfile.PAX_FORMAT if kind == "pax" else tarfile.GNU_FORMAT
+        with tarfile.open(path, "w", format=fmt) as tar:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    assert detect_format(path) == "tar"
+    stats = extract_archive(path, str(parent / "x"))
+    assert stats.format == "tar" and stats.files == 2
+    assert find_pack_root(str(parent / "x")) == str(parent / "x" / "demo")
+
+
+def test_text_file_is_not_taken_for_a_tar(tmp_path, parent):
+    path = tmp_path / "notes.tar"
+    path.write_bytes(b"just text\n" * 100)
+    with pytest.raises(UnsafeArchive, match=r"not an archive; supported formats are \.zip, \.tar\.gz, \.tgz, \.gz and \.tar"):
+        extract_archive(str(path), str(parent / "x"))
+    assert os.listdir(str(parent)) == []
+
+
+# Attune: installer.rs archive_filename_from_url + archive.rs extract_archive (format chosen by the name's suffix)
+@pytest.mark.parametrize("url, expected", [
+    ("https://example.test/p.zip", "zip"),
+    ("https://example.test/p.ZIP", "zip"),
+    ("https://example.test/p.tar.gz", "tar.gz"),
+    ("https://example.test/p.tgz", "tar.gz"),
+    ("https://example.test/p.gz", "tar.gz"),
+    ("https://example.test/p.tar", "tar"),
+    ("https://example.test/dl/p.tar/", "tar"),
+    ("https://codeload.github.com/o/r/tar.gz/" + "a" * 40, "tar.gz"),
+    ("https://codeload.github.com/o/r/tar.gz/main", None),
+    ("https://example.test/download", None),
+    ("https://example.test/p.tar.bz2", None),
+    ("https://example.test/p.zip?x=1#y", "zip"),
+])
+def test_archive_format_from_url_is_attunes_verdict(url, expected):
+    assert _extract.archive_format_from_url(url) == expected
+
+
+def test_extraction_limits_default_to_attunes(tmp_path, parent):
+    # Attune: archive.rs SafeExtractionLimits::default (PackUploadConfig::DEFAULT_MAX_FILE_COUNT = 10,000,
+    # DEFAULT_MAX_PER_ENTRY_SIZE_BYTES = 50 MiB); installer.rs PackInstaller::extract_archive: total = archive_max_bytes
+    assert (_extract.DEFAULT_MAX_ENTRIES, _extract.DEFAULT_MAX_ENTRY_BYTES) == (10000, 50 * 1024 * 1024)
+    assert _extract.DEFAULT_MAX_TOTAL_BYTES == _extract.DEFAULT_ARCHIVE_MAX_BYTES == 104857600
+    # a 60 MiB entry of zeros (a small download) is refused by default, accepted when the limit is raised
+    path = str(tmp_path / "big.tar.gz")
+    hostile.tar_gz(path, [hostile.member("demo/pack.yaml", data=hostile.PACK_YAML), hostile.member("demo/zero.bin", data=b"\0" * (60 << 20))])
+    with pytest.raises(UnsafeArchive, match=r"more than the per-entry limit of 50\.0 MiB \(max_entry_bytes\)"):
+        extract_archive(path, str(parent / "x"))
+    assert os.listdir(str(parent)) == []
+    assert extract_archive(path, str(parent / "y"), max_entry_bytes=61 << 20).files == 2
+
+
+def test_module_defaults_are_the_extractors(tmp_path):
+    """One source of the limits' defaults (issue 10 item 4): the attune_pack argument spec and _install.Options agree with _extract."""
+    from ansible_collections.attune.packs.plugins.module_utils import _install, _queries
+
+    spec = _queries.pack_argument_spec()
+    assert spec["max_entries"]["default"] == _extract.DEFAULT_MAX_ENTRIES
+    assert spec["max_entry_bytes"]["default"] == _extract.DEFAULT_MAX_ENTRY_BYTES
+    assert spec["max_total_bytes"].get("default") is None
+    # unset, the total limit is archive_max_bytes (Attune: installer.rs PackInstaller::extract_archive)
+    assert _install.Options(str(tmp_path), archive_max_bytes=12345).limits["max_total_bytes"] == 12345
+    assert _install.Options(str(tmp_path), archive_max_bytes=12345, max_total_bytes=99).limits["max_total_bytes"] == 99

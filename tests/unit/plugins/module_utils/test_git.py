@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 
@@ -153,9 +154,26 @@ def test_pack_subdirectory(tmp_path, parent):
     result = clone("file://" + bare, str(parent / "a"), version=commit, expected_checksum=pack_checksum, allow_local_git=True)
     assert result.tree == str(parent / "a" / "pack") and result.subdir == "pack"
     assert str(result.checksum) == pack_checksum
-    # an index that checksums the whole checkout is accepted too
-    result = clone("file://" + bare, str(parent / "b"), version=commit, expected_checksum=whole_checksum, allow_local_git=True)
-    assert result.tree == str(parent / "b" / "pack") and str(result.checksum) == whole_checksum
+    # a checksum of the whole checkout is refused: Attune's installer.rs verify_git_content_checksum hashes the pack directory only
+    with pytest.raises(ChecksumMismatch, match=r"checksum mismatch for git tree of .* \(directory pack/, where pack.yaml is\)"):
+        clone("file://" + bare, str(parent / "b"), version=commit, expected_checksum=whole_checksum, allow_local_git=True)
+    assert not os.path.exists(str(parent / "b"))
+
+
+# Attune: installer.rs PackInstaller::find_pack_directory, used for git checkouts too (after removing .git)
+@pytest.mark.parametrize("layout, expected", [
+    ({"pack.yaml": "root", "pack/pack.yaml": "sub"}, ""),  # root first, even when pack/ has one (0.1.0 took pack/)
+    ({"pack/pack.yaml": "sub", "aaa/pack.yaml": "a"}, "pack"),
+    ({"packs/demo/pack.yaml": "deep", "src/pack.yaml": "s", "lib/pack.yaml": "l"}, "lib"),  # first subdirectory, byte order
+])
+def test_git_pack_root_follows_attunes_order(tmp_path, parent, layout, expected):
+    files = dict((rel, "ref: demo\nversion: 1.0.0\nname: %s\n" % text) for rel, text in layout.items())
+    bare, commit = make_git_pack_repo(str(tmp_path), "demo", "1.0.0", subdir="unused", repo_files=files)
+    tree_dir = os.path.join(source_dir(bare), expected) if expected else source_dir(bare)
+    shutil.rmtree(os.path.join(source_dir(bare), "unused"))
+    commit = add_commit(bare, message="drop unused")
+    result = clone("file://" + bare, str(parent / "co"), version=commit, expected_checksum=independent_checksum(tree_dir), allow_local_git=True)
+    assert result.subdir == expected and result.tree == os.path.join(str(parent / "co"), expected).rstrip("/")
 
 
 def test_unknown_branch_and_commit(repo, parent):
@@ -320,3 +338,21 @@ def test_checkout_files_are_regular(repo, parent):
             continue
         for name in files:
             assert stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode)
+
+
+def test_ls_remote_resolves_branches_tags_and_head(tmp_path):
+    bare, first = make_git_pack_repo(str(tmp_path), "demo", "1.0.0", tag="v1")
+    second = add_commit(bare, version="1.1.0")
+    run_git(["tag", "-a", "-m", "annotated", "v2", second], cwd=bare)  # an annotated tag is peeled to its commit
+    url = "file://" + bare
+    assert _git.ls_remote(url, "main", allow_local_git=True) == second
+    assert _git.ls_remote(url, None, allow_local_git=True) == second
+    assert _git.ls_remote(url, "v1", allow_local_git=True) == first
+    assert _git.ls_remote(url, "v2", allow_local_git=True) == second
+    assert _git.ls_remote(url, first.upper(), allow_local_git=True) == first  # a commit is returned as is
+    with pytest.raises(SourceError, match=r"branch or tag 'nope' not found in file://"):
+        _git.ls_remote(url, "nope", allow_local_git=True)
+    with pytest.raises(SourceError, match="file:// git URL .* refused"):
+        _git.ls_remote(url, "main")
+    with pytest.raises(SourceError, match="starts with '-'"):
+        _git.ls_remote(url, "--upload-pack=touch /tmp/x", allow_local_git=True)

@@ -24,11 +24,11 @@ def test_converged_pack_plans_nothing(tmp_path):
 
 def test_unreadable_provenance_is_reinstalled_and_says_why(tmp_path):
     packs_dir, target = install_archive(tmp_path)
-    with open(os.path.join(packs_dir, "cm", ".attune", "metadata.json"), "w") as handle:
+    with open(os.path.join(packs_dir, ".attune", "cm.json"), "w") as handle:  # provenance lives outside the tree (issue 9 item 9)
         handle.write("{not json")
     step = _install.plan_target(packs_dir, target)
     assert step.action == "reinstall" and step.changes
-    assert "provenance is unreadable" in step.reason and "metadata.json is not valid JSON" in step.reason, step.reason
+    assert "provenance is unreadable" in step.reason and "cm.json is not valid JSON" in step.reason, step.reason
     options = _install.Options(packs_dir, durable=False)
     _install.apply([step], options)
     assert _install.plan_target(packs_dir, target).action == "none"  # repaired
@@ -38,6 +38,7 @@ def test_remove_unlisted_plans_only_managed_packs(tmp_path):
     packs_dir, _target = install_archive(tmp_path, "keepme")
     install_archive(tmp_path / "other", "dropme")  # a second managed pack, in its own packs dir first
     os.rename(str(tmp_path / "other" / "packs" / "dropme"), os.path.join(packs_dir, "dropme"))
+    os.rename(str(tmp_path / "other" / "packs" / ".attune" / "dropme.json"), os.path.join(packs_dir, ".attune", "dropme.json"))
     make_pack_tree(os.path.join(packs_dir, "handmade"), "handmade", "1.0.0")
     steps = _install.plan_unlisted(packs_dir, {"keepme"})
     assert [(step.ref, step.action) for step in steps] == [("dropme", "remove")]

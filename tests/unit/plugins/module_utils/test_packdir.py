@@ -22,7 +22,7 @@ from ansible_collections.attune.packs.plugins.module_utils._packdir import (acti
                                                                             read_metadata, read_pack_yaml, recover, remove, staging,
                                                                             tree_checksum, validate_ref, verify_installed)
 from support import hostile_archives as hostile
-from support.synth import make_archive, make_pack_tree
+from support.synth import legacy_provenance_path, make_archive, make_pack_tree, provenance_path, read_provenance
 from support.synth import tree_checksum as independent_checksum
 
 COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(_packdir.__file__), *[os.pardir] * 5))
@@ -57,17 +57,16 @@ def _install(packs_dir, tmp_path, version, ref="demo", **kwargs):
 
 
 def installed_checksum(path):
-    """Independent framed checksum of an installed pack, leaving out its top-level .attune metadata."""
-    copy = path.rstrip("/") + ".without-metadata"
-    shutil.copytree(path, copy, ignore=lambda d, names: [".attune"] if d == path else [])
-    try:
-        return independent_checksum(copy)
-    finally:
-        shutil.rmtree(copy)
+    """Independent framed checksum of an installed pack: the whole tree, nothing left out (provenance is outside it)."""
+    return independent_checksum(path)
 
 
 def _only(packs_dir, *names):
-    assert sorted(os.listdir(packs_dir)) == sorted(names)
+    """``packs_dir`` holds exactly ``names`` besides the provenance directory, which holds only committed records."""
+    assert sorted(name for name in os.listdir(packs_dir) if name != ".attune") == sorted(names)
+    records = os.path.join(packs_dir, ".attune")
+    if os.path.isdir(records):
+        assert all(re.fullmatch(r"[a-z][a-z0-9_-]*\.json", name) for name in os.listdir(records)), os.listdir(records)
 
 
 # ---------------------------------------------------------------------------
@@ -89,17 +88,21 @@ def test_valid_pack_yaml(tmp_path):
     assert content["label"] == "Demo" and content["extra"] == [1, 2]
 
 
+# Refusals mirror Attune's crates/api/src/routes/packs.rs register_pack_internal (ref: as_str + RefValidator::validate_pack_ref,
+# version: as_str) and serde_yaml_ng parsing (invalid YAML, duplicate keys); see tests/functional/test_pack_tree_parity.py.
 @pytest.mark.parametrize("text, message", [
     ("ref: demo\nlabel: [unclosed\n", r"pack.yaml is not valid YAML"),
-    ("- a\n- b\n", r"pack.yaml must be a mapping, not list"),
-    ("", r"pack.yaml must be a mapping, not NoneType"),
-    ("ref: demo\nversion: 1.0.0\n", r"missing required field\(s\): label, description"),
-    ("ref: demo\nlabel: Demo\ndescription: d\nversion: 1.0\n", r"field 'version' must be a non-empty string, got float 1.0 \(quote it in YAML\)"),
-    ("ref: demo\nlabel: ''\ndescription: d\nversion: 1.0.0\n", r"field 'label' must be a non-empty string, got an empty string"),
+    ("- a\n- b\n", r"pack.yaml must be a mapping with 'ref' and 'version', not list"),
+    ("", r"pack.yaml must be a mapping with 'ref' and 'version', not null"),
+    ("ref: demo\nlabel: Demo\n", r"missing required field 'version'"),
+    ("version: 1.0.0\n", r"missing required field 'ref'"),
+    ("ref: demo\nlabel: Demo\ndescription: d\nversion: 1.0\n", r"field 'version' must be a string, got float 1.0 \(quote it in YAML\)"),
+    ("ref: demo\nversion: ~\n", r"field 'version' must be a string, got null"),
+    ("ref: true\nversion: 1.0.0\n", r"field 'ref' must be a string, got bool True"),
     ("ref: Demo.Pack\nlabel: D\ndescription: d\nversion: 1.0.0\n", r"pack.yaml ref 'Demo.Pack' is invalid"),
-    ("ref: demo\nlabel: D\ndescription: d\nversion: '1.0'\n", r"pack.yaml version '1.0' is not a semantic version"),
-    ("ref: demo\nlabel: D\ndescription: d\nversion: v1.0.0\n", r"pack.yaml version 'v1.0.0' is not a semantic version"),
+    ("ref: demo\nversion: 1.0.0\nref: evil\n", r"pack.yaml is not valid YAML.*duplicate key 'ref'"),
     ("ref: !!python/object/apply:os.system ['true']\n", r"pack.yaml is not valid YAML"),
+    (b"ref: d\xe9mo\nversion: 1.0.0\n", r"pack.yaml is not UTF-8 text"),
 ])
 def test_invalid_pack_yaml(tmp_path, text, message):
     with pytest.raises(InvalidPackStructure, match=message) as info:
@@ -160,10 +163,10 @@ def test_prepare_archive(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("files, expected, message", [
-    ({"pack.yaml": None}, ("demo", "1.0.0"), r"no pack.yaml in the archive root or in its single top-level directory top/"),
+    ({"pack.yaml": None}, ("demo", "1.0.0"), r"no pack.yaml in the archive: looked at its root, pack/ and each top-level directory"),
     ({}, ("other", "1.0.0"), r"pack.yaml ref 'demo' does not match the resolved entry 'other'"),
     ({}, ("demo", "2.0.0"), r"pack.yaml version '1.0.0' does not match the resolved entry version '2.0.0'"),
-    ({"pack.yaml": "ref: demo\nversion: 1.0.0\n"}, ("demo", "1.0.0"), r"missing required field\(s\): label, description"),
+    ({"pack.yaml": "ref: demo\nlabel: Demo\n"}, ("demo", "1.0.0"), r"missing required field 'version'"),
 ])
 def test_prepare_archive_refuses_bad_packs_and_leaves_nothing(tmp_path, files, expected, message):
     src = _src(tmp_path, "1.0.0", files=files)
@@ -199,7 +202,8 @@ def test_fresh_install(tmp_path, packs_dir, swap_mode):
     assert result["path"] == target and result["previous"] is None
     _only(packs_dir, "demo")
     assert not os.path.exists(os.path.join(target, ".git"))
-    assert installed_checksum(target) == independent_checksum(src)  # .git skipped, .attune excluded
+    assert installed_checksum(target) == independent_checksum(src)  # .git skipped, nothing added to the tree
+    assert not os.path.exists(os.path.join(target, ".attune"))
     stored = read_metadata(packs_dir, "demo")
     assert stored == result["metadata"]
     assert stored["pack_ref"] == "demo" and stored["version"] == "1.0.0" and RFC3339.match(stored["installed_at"])
@@ -209,9 +213,11 @@ def test_fresh_install(tmp_path, packs_dir, swap_mode):
     assert stored["tree_checksum"] == independent_checksum(src)
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o755
     assert stat.S_IMODE(os.stat(os.path.join(target, "bin", "run")).st_mode) == 0o755
-    assert stat.S_IMODE(os.stat(os.path.join(target, ".attune", "metadata.json")).st_mode) == 0o644
-    with open(os.path.join(target, ".attune", "metadata.json")) as handle:
+    record = os.path.join(packs_dir, ".attune", "demo.json")
+    assert stat.S_IMODE(os.stat(record).st_mode) == 0o644
+    with open(record) as handle:
         assert json.load(handle)["tree_checksum"] == stored["tree_checksum"]
+    assert stored["tree_inode"] == os.lstat(target).st_ino
     assert verify_installed(packs_dir, "demo")["ok"] is True
 
 
@@ -268,11 +274,15 @@ def test_moved_tree_with_fifo_is_refused(tmp_path, packs_dir):
     _only(packs_dir)
 
 
-def test_reserved_metadata_name_is_refused(tmp_path, packs_dir):
+def test_a_pack_may_ship_an_attune_directory(tmp_path, packs_dir):
+    # Attune accepts any regular file (storage.rs calculate_directory_checksum covers it): provenance is outside the tree now
     src = _src(tmp_path, "1.0.0", files={".attune/metadata.json": "{}"})
-    with pytest.raises(InvalidPackStructure, match="contains '.attune', a name reserved for installation metadata"):
-        activate(packs_dir, "demo", src, _meta("demo", "1.0.0", src))
-    _only(packs_dir)
+    result = activate(packs_dir, "demo", src, _meta("demo", "1.0.0", src))
+    assert installed_checksum(result["path"]) == independent_checksum(src)
+    assert read_metadata(packs_dir, "demo")["version"] == "1.0.0"
+    assert recover(packs_dir) == []  # not mistaken for a 0.1.0 record
+    assert os.path.isfile(os.path.join(result["path"], ".attune", "metadata.json"))
+    assert verify_installed(packs_dir, "demo")["ok"] is True
 
 
 def test_installing_packs_dir_into_itself_is_refused(tmp_path, packs_dir):
@@ -293,7 +303,7 @@ def test_staging_is_removed_when_the_caller_fails(tmp_path, packs_dir):
 def test_packs_dir_is_created(tmp_path):
     packs = str(tmp_path / "a" / "b" / "packs")
     _install(packs, tmp_path, "1.0.0")
-    assert os.listdir(packs) == ["demo"]
+    assert sorted(os.listdir(packs)) == [".attune", "demo"]
 
 
 # ---------------------------------------------------------------------------
@@ -304,8 +314,8 @@ def test_list_installed_and_verify(tmp_path, packs_dir):
     _install(packs_dir, tmp_path, "1.0.0")
     _install(packs_dir, tmp_path, "3.1.0", ref="zeta")
     make_pack_tree(os.path.join(packs_dir, "manual"), "manual", "0.1.0")
-    os.makedirs(os.path.join(packs_dir, "broken", ".attune"))
-    with open(os.path.join(packs_dir, "broken", ".attune", "metadata.json"), "w") as handle:
+    make_pack_tree(os.path.join(packs_dir, "broken"), "broken", "0.2.0")
+    with open(os.path.join(packs_dir, ".attune", "broken.json"), "w") as handle:
         handle.write("{not json")
     os.mkdir(os.path.join(packs_dir, ".attune-staging-demo-0123abcd"))
     os.mkdir(os.path.join(packs_dir, "Not-A-Ref"))
@@ -334,7 +344,7 @@ def test_list_installed_and_verify(tmp_path, packs_dir):
     assert report["ok"] is False and "symlink" in report["reason"]
 
 
-def test_tree_checksum_ignores_only_top_level_metadata(tmp_path):
+def test_tree_checksum_covers_everything_but_legacy_metadata(tmp_path):
     root = tmp_path / "t"
     (root / "nested").mkdir(parents=True)
     (root / "nested" / "file.txt").write_bytes(b"fixture\n")
@@ -342,10 +352,11 @@ def test_tree_checksum_ignores_only_top_level_metadata(tmp_path):
     assert tree_checksum(str(root)) == expected
     (root / ".attune").mkdir()
     (root / ".attune" / "metadata.json").write_text("{}")
-    assert tree_checksum(str(root)) == expected
+    assert tree_checksum(str(root)) != expected  # Attune's checksum covers it
+    assert tree_checksum(str(root), legacy=True) == expected  # a 0.1.0 tree: its own record left out
     (root / "nested" / ".attune").mkdir()
     (root / "nested" / ".attune" / "x").write_text("x")
-    assert tree_checksum(str(root)) != expected
+    assert tree_checksum(str(root), legacy=True) != expected
 
 
 def test_remove(tmp_path, packs_dir):
@@ -502,7 +513,7 @@ def _run_and_kill(point, exchange, packs_dir, action="install", src=None, versio
     return seen
 
 
-INSTALL_POINTS = ["staging-created", "copied-file", "tree-staged", "metadata-written", "before-swap", "swapped", "cleanup"]
+INSTALL_POINTS = ["staging-created", "copied-file", "tree-staged", "metadata-written", "before-swap", "swapped", "provenance-committed", "cleanup"]
 FALLBACK_ONLY = ["old-moved", "old-trashed"]
 NEW_FROM = "swapped"  # from this checkpoint on, the new version is the installed one
 
@@ -527,6 +538,9 @@ def _state_version(packs_dir, versions):
     metadata = read_metadata(packs_dir, "demo")
     assert metadata["version"] == matches[0]
     assert verify_installed(packs_dir, "demo")["ok"] is True
+    # the record a reader must take (independent of _packdir) describes exactly this tree: never the other version's
+    independent = read_provenance(packs_dir, "demo")
+    assert independent["version"] == matches[0] and independent["tree_checksum"] == checksum
     return matches[0]
 
 
@@ -567,14 +581,98 @@ def test_fresh_install_killed_leaves_nothing_or_new(tmp_path, packs_dir, point):
     _only(packs_dir, "demo")
 
 
-def test_remove_killed_after_rename_is_finished_by_recover(tmp_path, packs_dir):
+@pytest.mark.parametrize("point", ["moved-away", "provenance-removed"])
+def test_remove_killed_after_rename_is_finished_by_recover(tmp_path, packs_dir, point):
     _install(packs_dir, tmp_path, "1.0.0")
     _install(packs_dir, tmp_path, "1.0.0", ref="other")
-    _run_and_kill("moved-away", True, packs_dir, action="remove")
+    _run_and_kill(point, True, packs_dir, action="remove")
     assert not os.path.lexists(os.path.join(packs_dir, "demo"))
+    assert installed(packs_dir, "demo") is None
     recover(packs_dir)
     _only(packs_dir, "other")
+    assert not os.path.exists(provenance_path(packs_dir, "demo"))  # no record of a pack that is gone
     assert remove(packs_dir, "demo") is None
+
+
+# ---------------------------------------------------------------------------
+# provenance outside the tree: stale records, 0.1.0 migration (issue 9 item 9)
+
+
+def test_record_of_a_replaced_tree_is_not_trusted_and_recover_drops_it(tmp_path, packs_dir):
+    _install(packs_dir, tmp_path, "1.0.0")
+    target = os.path.join(packs_dir, "demo")
+    shutil.rmtree(target)
+    make_pack_tree(target, "demo", "0.5.0")  # copied by hand over the managed pack
+    entry = installed(packs_dir, "demo")
+    assert not entry["managed"] and entry["version"] == "0.5.0" and "describes another tree" in entry["error"], entry
+    assert verify_installed(packs_dir, "demo")["ok"] is None
+    assert recover(packs_dir, "demo") == ["removed the provenance of demo: it describes another tree"]
+    assert installed(packs_dir, "demo")["managed"] is False and installed(packs_dir, "demo")["error"] is None
+
+
+def test_record_of_a_tree_copied_back_unchanged_is_relinked(tmp_path, packs_dir):
+    _install(packs_dir, tmp_path, "1.0.0")
+    target = os.path.join(packs_dir, "demo")
+    shutil.copytree(target, target + ".bak")
+    shutil.rmtree(target)
+    os.rename(target + ".bak", target)  # restored from a backup: same files, another directory
+    assert installed(packs_dir, "demo")["managed"] is True
+    assert recover(packs_dir, "demo") == ["re-linked the provenance of demo to its tree"]
+    assert read_metadata(packs_dir, "demo")["tree_inode"] == os.lstat(target).st_ino
+    assert verify_installed(packs_dir, "demo")["ok"] is True
+
+
+def _legacy_install(packs_dir, tmp_path, version, ref="demo"):
+    """A pack as 0.1.0 left it: the record in <ref>/.attune/metadata.json, tree_checksum without that directory."""
+    target = os.path.join(packs_dir, ref)
+    make_pack_tree(target, ref, version, files={"data/version.txt": version})
+    record = dict(_meta(ref, version, "/src"), pack_ref=ref, metadata_format=1, tree_checksum=independent_checksum(target))
+    os.mkdir(os.path.join(target, ".attune"))
+    with open(legacy_provenance_path(packs_dir, ref), "w") as handle:
+        json.dump(record, handle)
+    return record
+
+
+def test_pack_installed_by_0_1_0_is_read_then_migrated(tmp_path, packs_dir):
+    record = _legacy_install(packs_dir, tmp_path, "1.0.0")
+    target = os.path.join(packs_dir, "demo")
+    # read as it is (check mode, attune_pack_installed): managed, verified without its own record
+    entry = installed(packs_dir, "demo")
+    assert entry["managed"] and entry["version"] == "1.0.0" and entry["error"] is None
+    assert verify_installed(packs_dir, "demo")["ok"] is True
+    # migrated by the next operation: record moved out, the tree is exactly the verified content again
+    assert recover(packs_dir, "demo") == ["moved the provenance of demo out of the pack tree", "removed demo/.attune from the pack tree"]
+    assert not os.path.exists(os.path.join(target, ".attune"))
+    moved = read_metadata(packs_dir, "demo")
+    assert moved["tree_checksum"] == record["tree_checksum"] == independent_checksum(target)
+    assert moved["installed_at"] == record["installed_at"] and moved["migrated_from"]
+    assert verify_installed(packs_dir, "demo")["ok"] is True
+    _only(packs_dir, "demo")
+    assert recover(packs_dir) == []
+    # an upgrade over a migrated pack records a fresh provenance (no migration marker)
+    result, _src2 = _install(packs_dir, tmp_path, "2.0.0")
+    assert result["previous"]["version"] == "1.0.0" and "migrated_from" not in read_metadata(packs_dir, "demo")
+
+
+def test_migration_killed_before_it_cleaned_the_tree_is_finished(tmp_path, packs_dir):
+    record = _legacy_install(packs_dir, tmp_path, "1.0.0")
+    target = os.path.join(packs_dir, "demo")
+    os.mkdir(os.path.join(packs_dir, ".attune"))
+    with open(provenance_path(packs_dir, "demo"), "w") as handle:  # written, then killed before removing demo/.attune
+        json.dump(dict(record, tree_inode=os.lstat(target).st_ino, migrated_from="0.1.0"), handle)
+    assert installed(packs_dir, "demo")["managed"] is True
+    assert recover(packs_dir, "demo") == ["removed demo/.attune from the pack tree"]
+    assert not os.path.exists(os.path.join(target, ".attune"))
+    assert verify_installed(packs_dir, "demo")["ok"] is True
+    _only(packs_dir, "demo")
+
+
+def test_upgrade_of_a_0_1_0_pack_migrates_first(tmp_path, packs_dir, swap_mode):
+    _legacy_install(packs_dir, tmp_path, "1.0.0")
+    result, src2 = _install(packs_dir, tmp_path, "2.0.0")
+    assert result["previous"]["version"] == "1.0.0"
+    assert installed_checksum(os.path.join(packs_dir, "demo")) == independent_checksum(src2)
+    _only(packs_dir, "demo")
 
 
 def test_git_checkout_cloned_into_staging_is_moved_without_its_git_dir(tmp_path, packs_dir):
