@@ -122,3 +122,9 @@ class DependencyNotMet(AttuneError):
 
 class LockFileError(AttuneError):
     kind = "lock_file_error"
+
+
+class InvalidArguments(AttuneError):
+    """Task options that do not go together (e.g. ``state: absent`` with ``src``)."""
+
+    kind = "invalid_arguments"

@@ -332,6 +332,16 @@ def _copy_tree(src, dst, checkpoint, rel=""):
     os.chmod(dst, DIR_MODE)
 
 
+def copy_tree(src, dst, checkpoint=None, pack=None):
+    """Copy a local source tree to ``dst`` (which must not exist) as :meth:`Staging.activate` would copy it."""
+    if _is_within(dst, src):
+        raise AttuneError("cannot install %s: it contains the destination %s" % (src, dst), pack=pack)
+    try:
+        _copy_tree(src, dst, checkpoint or _noop)
+    except UnsafeArchive as exc:
+        raise UnsafeArchive(exc.message, pack=pack)
+
+
 def _check_tree(root, rel=""):
     """Vet a tree that was moved (not copied) into staging, like :func:`_copy_tree` would.
 
@@ -754,8 +764,9 @@ class Staging(object):
             except AttuneError:
                 previous = None
             if _exchange(final, target):
-                # ``final`` now holds the previous version; the staging cleanup deletes it.
+                # ``final`` now holds the previous version; the staging cleanup deletes it (or rollback() swaps it back).
                 _fsync_dir(self.packs_dir)
+                self._previous_tree = final
                 checkpoint("swapped")
             else:
                 old = _new_leftover_name(self.packs_dir, "old", ref)
@@ -772,9 +783,29 @@ class Staging(object):
         else:
             os.rename(final, target)
             _fsync_dir(self.packs_dir)
+            self._previous_tree = False  # nothing was there: rolling back removes the new tree
             checkpoint("swapped")
         self.activated = {"path": target, "metadata": record, "previous": previous}
         return self.activated
+
+    def rollback(self):
+        """Undo :meth:`activate` while this staging area is still open; False when the previous tree is gone.
+
+        After an exchange the previous version is still in this staging area and is swapped back atomically;
+        a pack that was not installed before is moved into the staging area (and deleted with it).
+        """
+        previous = getattr(self, "_previous_tree", None)
+        if self.activated is None or previous is None:
+            return False
+        target = os.path.join(self.packs_dir, self.ref)
+        if previous is False:
+            os.rename(target, os.path.join(self.path, "tree"))
+        elif not _exchange(previous, target):
+            return False
+        _fsync_dir(self.packs_dir)
+        self.activated = None
+        self._previous_tree = None
+        return True
 
     def cleanup(self):
         self.checkpoint("cleanup")

@@ -19,7 +19,7 @@ def install_archive(tmp_path, ref="cm", version="1.0.0"):
 def test_converged_pack_plans_nothing(tmp_path):
     packs_dir, target = install_archive(tmp_path)
     step = _install.plan_target(packs_dir, target)
-    assert (step.action, step.changes) == ("none", False)
+    assert (step.action, step.changed) == ("none", False)
 
 
 def test_unreadable_provenance_is_reinstalled_and_says_why(tmp_path):
@@ -27,7 +27,7 @@ def test_unreadable_provenance_is_reinstalled_and_says_why(tmp_path):
     with open(os.path.join(packs_dir, "cm", ".attune", "metadata.json"), "w") as handle:
         handle.write("{not json")
     step = _install.plan_target(packs_dir, target)
-    assert step.action == "reinstall" and step.changes
+    assert step.action == "reinstall" and step.changed
     assert "provenance is unreadable" in step.reason and "metadata.json is not valid JSON" in step.reason, step.reason
     options = _install.Options(packs_dir, durable=False)
     _install.apply([step], options)
