@@ -427,7 +427,7 @@ def _prepare(stage, target, options, warn):
             elif source["type"] == "dir":
                 # copy first, then read and checksum the copy: what is verified is what gets activated
                 tree = stage.workdir("copy%d" % position)
-                _packdir.copy_tree(source["path"], tree, checkpoint=stage.checkpoint)
+                _packdir.copy_tree(source["path"], tree, checkpoint=stage.checkpoint, pack=ref)
                 pack_yaml = _packdir.read_pack_yaml(tree, ref, target.version, pack=ref)
                 verified = "sha256:" + framed_dir_checksum(tree)
                 if checksum:
