@@ -518,7 +518,8 @@ def apply(steps, options, warn=lambda message: None, checkpoint=None, backend=No
             try:
                 step.result = stage.activate(tree, metadata, durable=options.durable)
             except BaseException as exc:
-                _roll_back(activated, exc, warn)
+                # this one too: it may have failed after its swap
+                _roll_back(activated + [(step, stage)], exc, warn)
                 if isinstance(exc, AttuneError):
                     raise _naming_source(exc, step.target.primary or {})
                 raise
@@ -534,15 +535,10 @@ def _roll_back(activated, exc, warn):
     kept = []
     for step, stage in reversed(activated):
         try:
-            undone = stage.rollback()
+            stage.rollback()
         except Exception as failure:  # pylint: disable=broad-except
-            undone, why = False, str(failure)
-        else:
-            why = "its previous version is gone"
-        if undone:
-            step.result = None
-        else:
-            kept.append("%s (%s)" % (step.ref, why))
+            kept.append("%s (%s)" % (step.ref, failure))
+        step.result = None
     if kept and isinstance(exc, AttuneError):
         exc.message += "; could not roll back the packs already activated in this run: %s" % ", ".join(kept)
         exc.args = (exc.format(),)

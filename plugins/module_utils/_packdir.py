@@ -695,6 +695,7 @@ class Staging(object):
         self.path = path
         self.checkpoint = checkpoint
         self.activated = None
+        self._previous_tree = None  # after activate(): where the previous version is, False when there was none
 
     def workdir(self, name="work"):
         """A path inside the staging area (not created) on the same file system as ``packs_dir``."""
@@ -765,8 +766,8 @@ class Staging(object):
                 previous = None
             if _exchange(final, target):
                 # ``final`` now holds the previous version; the staging cleanup deletes it (or rollback() swaps it back).
-                _fsync_dir(self.packs_dir)
                 self._previous_tree = final
+                _fsync_dir(self.packs_dir)
                 checkpoint("swapped")
             else:
                 old = _new_leftover_name(self.packs_dir, "old", ref)
@@ -774,34 +775,42 @@ class Staging(object):
                 _fsync_dir(self.packs_dir)
                 checkpoint("old-moved")
                 os.rename(final, target)
+                self._previous_tree = old
                 _fsync_dir(self.packs_dir)
                 checkpoint("swapped")
-                trash = _new_leftover_name(self.packs_dir, "trash", ref)
-                os.rename(old, trash)
+                # kept in this staging area (deleted with it) until the run is over, for rollback()
+                os.rename(old, final)
+                self._previous_tree = final
                 checkpoint("old-trashed")
-                _remove_tree(trash)
         else:
             os.rename(final, target)
-            _fsync_dir(self.packs_dir)
             self._previous_tree = False  # nothing was there: rolling back removes the new tree
+            _fsync_dir(self.packs_dir)
             checkpoint("swapped")
         self.activated = {"path": target, "metadata": record, "previous": previous}
         return self.activated
 
     def rollback(self):
-        """Undo :meth:`activate` while this staging area is still open; False when the previous tree is gone.
+        """Undo :meth:`activate` while this staging area is still open; False when there is nothing to undo.
 
-        After an exchange the previous version is still in this staging area and is swapped back atomically;
-        a pack that was not installed before is moved into the staging area (and deleted with it).
+        The previous version is still in this staging area and is swapped back (atomically where exchange
+        works); a pack that was not installed before is moved into the staging area (and deleted with it).
         """
-        previous = getattr(self, "_previous_tree", None)
-        if self.activated is None or previous is None:
+        previous = self._previous_tree
+        if previous is None:  # not swapped in (activate failed before the swap, or was not called)
             return False
         target = os.path.join(self.packs_dir, self.ref)
         if previous is False:
             os.rename(target, os.path.join(self.path, "tree"))
         elif not _exchange(previous, target):
-            return False
+            # without exchange: previous -> .attune-old-…, new -> here, old -> <ref>; killed in between, recover()
+            # restores the old one (there is no <ref>) or deletes it (the new one is still in place)
+            old = _new_leftover_name(self.packs_dir, "old", self.ref)
+            os.rename(previous, old)
+            _fsync_dir(self.packs_dir)
+            os.rename(target, os.path.join(self.path, "new"))
+            _fsync_dir(self.packs_dir)
+            os.rename(old, target)
         _fsync_dir(self.packs_dir)
         self.activated = None
         self._previous_tree = None
