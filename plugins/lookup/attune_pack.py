@@ -14,13 +14,8 @@ description:
     controller.
   - Returns one dictionary per term, the same as RV(attune.packs.attune_pack_info#module:packs[]).
   - The registries come from O(registries), else from the controller's Attune config file (O(config_path)).
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - requests >= 2.25
-  - PyYAML >= 5.1
-  - voluptuous >= 0.12
 extends_documentation_fragment:
+  - attune.packs.common
   - attune.packs.registry
   - attune.packs.registry.resolve
 options:

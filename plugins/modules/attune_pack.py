@@ -26,14 +26,10 @@ description:
     is fetched and verified before any is activated, so one failing pack fails the task and changes none.
   - Provenance is recorded in C(<packs_dir>/<ref>/.attune/metadata.json) (C(pack_ref), C(version), C(installed_at),
     C(installed_from), C(checksum), C(registry), C(registry_url), C(spec), C(tree_checksum)).
-author:
-  - attune.packs contributors (@attune-system)
 requirements:
-  - requests >= 2.25
-  - PyYAML >= 5.1
-  - voluptuous >= 0.12
   - git (for git sources)
 extends_documentation_fragment:
+  - attune.packs.common
   - attune.packs.registry
   - attune.packs.registry.resolve
   - attune.packs.registry.controller
@@ -141,17 +137,14 @@ options:
       - Larger archives are refused while downloading. Defaults to C(pack_registry.archive_max_bytes), else V(104857600).
     type: int
   max_entries:
-    description: Most entries an archive may have.
+    description: Most entries an archive may have. Defaults to V(10000).
     type: int
-    default: 10000
   max_entry_bytes:
-    description: Largest size of one extracted file, counted on the bytes actually written.
+    description: Largest size of one extracted file, counted on the bytes actually written. Defaults to V(104857600).
     type: int
-    default: 104857600
   max_total_bytes:
-    description: Largest total extracted size, counted on the bytes actually written.
+    description: Largest total extracted size, counted on the bytes actually written. Defaults to V(1073741824).
     type: int
-    default: 1073741824
 attributes:
   check_mode:
     support: full

@@ -20,11 +20,8 @@ description:
     the checksum recorded at installation time. Packs whose files were changed, added or deleted since then are
     reported in RV(modified).
   - Reads only. It never changes anything and reports C(changed=false).
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - PyYAML >= 5.1
 extends_documentation_fragment:
+  - attune.packs.common.pyyaml
   - attune.packs.attributes
   - attune.packs.attributes.info_module
 options:
