@@ -494,11 +494,6 @@ def use_local_copies(steps, local_copies):
 # -- applying -------------------------------------------------------------------------
 
 
-def recover(where, refs):
-    """Finish or undo what a killed run left for these refs (before planning, so the plan sees the real state)."""
-    return backend_of(where).recover(refs)
-
-
 def apply(steps, options, warn=lambda message: None, checkpoint=None, backend=None):
     """Run the steps: prepare every install in its staging area, then activate them all, then removals.
 

@@ -7,7 +7,9 @@ import pytest
 
 from ansible_collections.attune.packs.plugins.module_utils import _install, _packdir
 from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, ChecksumError, ChecksumMismatch, SourceError
+from ansible_collections.attune.packs.plugins.module_utils._errors import (
+    AttuneError, ChecksumError, ChecksumMismatch, InvalidArguments, SourceError,
+)
 from support.synth import make_pack_archive, make_pack_tree
 
 
@@ -244,3 +246,68 @@ def test_a_directory_that_contains_packs_dir_is_refused(tmp_path):
     step = _install.plan_target(packs_dir, _install.src_target("cm", src, options=options))
     with pytest.raises(AttuneError, match="pack cm: .*it contains the destination"):
         _install.apply([step], options)
+
+
+# -- run() and the controller hand-off ---------------------------------------------------------------------------
+
+
+def params(**given):
+    from ansible_collections.attune.packs.plugins.module_utils._queries import pack_argument_spec
+
+    result = dict((name, option.get("default")) for name, option in pack_argument_spec().items())
+    result.update(given)
+    return result
+
+
+def no_registry(required):
+    from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+
+    assert not required, "this task must not need registries"
+    return load_settings({}, environ={}, require_registries=False)
+
+
+@pytest.mark.parametrize("given, message", [
+    (dict(name="x", state="absent", src="/tmp/x"), "state=absent takes name only"),
+    (dict(name="x", state="absent", remove_unlisted=True), "remove_unlisted goes with state=present or latest"),
+    (dict(name="x", state="latest", lock_file="/tmp/lock"), "state=latest does not go with lock_file"),
+    (dict(name=["x", "y"], src="/tmp/x"), "src needs exactly one name"),
+    (dict(source={"ref": "x"}), "source must be a resolution"),
+])
+def test_option_combinations_are_refused_with_a_kind(given, message):
+    with pytest.raises(InvalidArguments, match=message) as info:
+        _install.check_params(params(**given))
+    assert info.value.to_dict()["kind"] == "invalid_arguments"
+
+
+def test_run_installs_a_local_archive_then_converges(tmp_path):
+    archive, checksum = make_pack_archive(str(tmp_path / "src"), "cm", "1.0.0")
+    task = params(name="cm", src=archive, checksum=checksum, packs_dir=str(tmp_path / "packs"))
+    first = _install.run(task, no_registry).result()
+    assert first["changed"] is True and first["pack"]["version"] == "1.0.0" and first["msg"] == "cm: install 1.0.0", first
+    again = _install.run(task, no_registry, check_mode=True).result(check_mode=True, diff=True)
+    assert again["changed"] is False and "diff" not in again and again["msg"].startswith("cm: ok (already installed"), again
+    duplicate = {"ref": "cm", "version": "1.0.0", "source": {"type": "archive", "path": archive, "checksum": checksum}}
+    with pytest.raises(InvalidArguments, match="pack cm is requested twice"):
+        _install.run(dict(task, name=None, src=None, checksum=None, source=[duplicate, duplicate]), no_registry)
+
+
+def test_controller_resolutions_are_planned_as_the_hosts_own(tmp_path):
+    """_resolved: present keeps a satisfying version (no download), latest goes to the controller's resolution."""
+    packs_dir, target = install_archive(tmp_path, "cm", "1.0.0")
+    newer, _archive, checksum = archive_target(tmp_path, "cm", "1.1.0", _install.Options(packs_dir))
+    resolution = {"ref": "cm", "spec": "cm@^1", "version": "1.1.0", "source": dict(newer.primary, checksum=checksum)}
+    task = params(name="cm@^1", _resolved=[resolution], packs_dir=packs_dir)
+    assert _install.run(task, no_registry).result()["packs"][0]["action"] == "none"
+    latest = _install.run(dict(task, state="latest"), no_registry).result()
+    assert (latest["packs"][0]["action"], latest["pack"]["version"]) == ("upgrade", "1.1.0"), latest
+
+
+def test_controller_handoff_uses_private_arguments():
+    registry = {"registries": [{"url": "https://r.example/index.json", "headers": {"Authorization": "Bearer x"}}], "cache_dir": "/c"}
+    task = dict(registry, name=["a@^1", "b"], resolve_on="controller", fetch_on="controller", ca_path="/ca.pem")
+    asked = []
+    handoff = _install.controller_handoff(params(**task), task, lambda specs: asked.extend(specs) or [{"ref": "a"}, {"ref": "b"}])
+    assert asked == ["a@^1", "b"]
+    assert handoff == {"name": ["a@^1", "b"], "fetch_on": "controller", "ca_path": "/ca.pem", "_resolved": [{"ref": "a"}, {"ref": "b"}]}
+    with pytest.raises(InvalidArguments, match="name must name at least one pack spec"):
+        _install.controller_handoff(params(resolve_on="controller", source=None), {"resolve_on": "controller"}, None)
