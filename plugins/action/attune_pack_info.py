@@ -11,4 +11,5 @@ from ansible_collections.attune.packs.plugins.plugin_utils._action import QueryA
 
 class ActionModule(QueryAction):
     MODULE = "attune.packs.attune_pack_info"
-    QUERY = (_queries.info_argument_spec, _queries.info)
+    SPEC = staticmethod(_queries.info_argument_spec)
+    OPERATION = staticmethod(_queries.info)

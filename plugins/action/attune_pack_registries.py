@@ -11,4 +11,5 @@ from ansible_collections.attune.packs.plugins.plugin_utils._action import QueryA
 
 class ActionModule(QueryAction):
     MODULE = "attune.packs.attune_pack_registries"
-    QUERY = (_queries.registries_argument_spec, _queries.registries)
+    SPEC = staticmethod(_queries.registries_argument_spec)
+    OPERATION = staticmethod(_queries.registries)

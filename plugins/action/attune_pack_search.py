@@ -11,4 +11,5 @@ from ansible_collections.attune.packs.plugins.plugin_utils._action import QueryA
 
 class ActionModule(QueryAction):
     MODULE = "attune.packs.attune_pack_search"
-    QUERY = (_queries.search_argument_spec, _queries.search)
+    SPEC = staticmethod(_queries.search_argument_spec)
+    OPERATION = staticmethod(_queries.search)

@@ -14,13 +14,8 @@ description:
     controller.
   - Returns one dictionary per term, the same as RV(attune.packs.attune_pack_info#module:packs[]).
   - The registries come from O(registries), else from the controller's Attune config file (O(config_path)).
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - requests >= 2.25
-  - PyYAML >= 5.1
-  - voluptuous >= 0.12
 extends_documentation_fragment:
+  - attune.packs.common
   - attune.packs.registry
   - attune.packs.registry.resolve
 options:
@@ -54,10 +49,13 @@ _raw:
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
 
 from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, missing_libraries
 from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+
+display = Display()
 
 
 class LookupModule(LookupBase):
@@ -70,19 +68,12 @@ class LookupModule(LookupBase):
                 "attune.packs.attune_pack needs these Python libraries on the controller: %s"
                 % ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)
             )
+        from ansible_collections.attune.packs.plugins.module_utils._queries import resolve_all
         from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
 
-        options = dict((name, self.get_option(name)) for name in REGISTRY_OPTION_NAMES)
+        options = dict((name, self.get_option(name)) for name in REGISTRY_OPTION_NAMES + ("prefer_source", "on_registry_error"))
         try:
             client = RegistryClient(load_settings(options))
-            return [
-                client.resolve(
-                    to_native(term),
-                    registry=options["registry"],
-                    prefer_source=self.get_option("prefer_source"),
-                    on_registry_error=self.get_option("on_registry_error"),
-                )
-                for term in terms
-            ]
+            return resolve_all(client, [to_native(term) for term in terms], options, display.warning)
         except AttuneError as exc:
             raise AnsibleLookupError(to_native(exc))

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private to this collection: glue between Ansible plugins and the registry core (may change without notice).
 
+Imports nothing from Ansible at module level (only where a module is failed), so the core can use it too.
+
 One argument-spec builder for the options every registry plugin shares (the
 doc fragment ``attune.packs.registry`` documents the same options; a unit test
 keeps them equal), the library check, and the conversion of core errors into
@@ -10,8 +12,6 @@ keeps them equal), the library check, and the conversion of core errors into
 """
 
 from __future__ import annotations
-
-from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.attune.packs.plugins.module_utils import _config, _lazy
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
@@ -92,6 +92,9 @@ def missing_libraries(names=None):
 def check_libraries(module, names=None):
     missing = missing_libraries(names)
     if missing:
+        from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
+
+
         names = ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)
         module.fail_json(msg=missing_required_lib(names), exception=missing[0][2])
 

@@ -147,3 +147,9 @@ class OutboundRefused(AttuneError):
         result = super(OutboundRefused, self).to_dict()
         result.update(host=self.host, key=self.key)
         return result
+
+
+class InvalidArguments(AttuneError):
+    """Task options that do not go together (e.g. ``state: absent`` with ``src``)."""
+
+    kind = "invalid_arguments"

@@ -1,17 +1,29 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, attune.packs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private to this collection: planning and running pack installs (may change without notice).
+"""Private to this collection: the whole ``attune_pack`` task (may change without notice).
 
-The ``attune_pack`` module is thin over this file.  For each requested pack a
-:class:`Target` says what should be installed (from a registry resolution, a
-lock entry, a controller-resolved ``source`` or a direct ``src``); :func:`plan`
-compares it with what is installed and decides ``none``/``install``/
-``upgrade``/``reinstall``/``remove`` without any download, so check mode and
-no-change runs are cheap.  :func:`apply` then runs in two phases: every pack is
-fetched, verified, extracted and validated in its own staging area first,
-and only when all of them succeeded are they activated (atomic swaps, see
-``_packdir``).  A failing pack therefore leaves every pack as it was.
+The module and its action plugin are thin over this file:
+
+* :func:`check_params` refuses option combinations that make no sense (the
+  action plugin calls it before its controller-side work, the module in :func:`run`);
+* :func:`run` is the task on the host: it builds :class:`Options`, plans a
+  :class:`Step` per pack and applies them, and returns an :class:`Outcome`
+  whose :meth:`Outcome.result` is the module result;
+* :func:`controller_handoff` is the controller side (``lock_file``,
+  ``resolve_on``/``fetch_on: controller``): it turns the task into module
+  arguments for the host, using the private arguments ``_resolved`` and ``_local_copies``.
+
+Planning compares what each pack should be (a :class:`Target`: registry
+resolution, lock entry, ``source`` or direct ``src``) with the *installed state*
+a backend reports, without any download, so check mode and no-change runs are
+cheap.  Applying runs in two phases: every pack is fetched, verified, extracted
+and validated in its own staging area first; only when all of them succeeded
+are they activated, and a failing activation rolls back the packs this run
+already activated.  Removals (``state: absent``, ``remove_unlisted``) come last.
+
+The backend is the seam for other install targets (:class:`PacksDirBackend`
+is the packs directory on this host; see its docstring for the interface).
 """
 
 from __future__ import annotations
@@ -22,29 +34,37 @@ import os
 
 # _fetch and _git are imported where a download or a clone happens: a converged host never needs them
 from ansible_collections.attune.packs.plugins.module_utils import _packdir
+from ansible_collections.attune.packs.plugins.module_utils._common import normalise_names
 from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum, parse_checksum
-from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
+from ansible_collections.attune.packs.plugins.module_utils._config import SECTION_KEYS, redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import (
-    AttuneError, ChecksumError, InvalidPackStructure, SourceError,
+    AttuneError, ChecksumError, InvalidArguments, InvalidPackStructure, SourceError,
 )
 from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec, try_parse_version
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
+INSTALL_ACTIONS = ("install", "upgrade", "downgrade", "reinstall")
+
+
+def default_of(key, value=None):
+    """``value``, or Attune's default for the ``pack_registry`` key (the one table of defaults, in ``_config``)."""
+    return SECTION_KEYS[key][1] if value is None else value
 
 
 class Options(object):
     """Install settings (from the module options and the host's pack_registry section)."""
 
-    def __init__(self, packs_dir, validate_certs=True, ca_path=None, timeout=120, connect_timeout=10,
-                 archive_max_bytes=104857600, verify_checksums=True, allow_unverified=False, allow_http=False,
+    def __init__(self, packs_dir, validate_certs=True, ca_path=None, timeout=None, connect_timeout=None,
+                 archive_max_bytes=None, verify_checksums=True, allow_unverified=False, allow_http=False,
                  allow_local_git=False, max_entries=None, max_entry_bytes=None, max_total_bytes=None, durable=True):
-        """Extraction limits left at None are ``extract_archive``'s own defaults."""
+        """Values left at None are the defaults: ``pack_registry``'s (``_config.SECTION_KEYS``) for the network,
+        ``extract_archive``'s own for the extraction limits."""
         self.packs_dir = packs_dir
         self.validate_certs = validate_certs
         self.ca_path = ca_path
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.archive_max_bytes = archive_max_bytes
+        self.timeout = default_of("timeout", timeout)
+        self.connect_timeout = default_of("connect_timeout", connect_timeout)
+        self.archive_max_bytes = default_of("archive_max_bytes", archive_max_bytes)
         self.verify_checksums = verify_checksums
         self.allow_unverified = allow_unverified
         self.allow_http = allow_http
@@ -73,6 +93,7 @@ class Target(object):
         self.registry = registry
         self.registry_url = registry_url
         self.origin = origin  # registry | lock | source | src
+        self.local_copy = None  # path of the archive the controller copied to this host (fetch_on=controller)
 
     @classmethod
     def from_resolution(cls, resolution, origin="registry"):
@@ -129,6 +150,58 @@ def src_target(ref, src, version=None, checksum=None, options=None):
     return Target(ref, None if source["type"] == "git" else version, [source], origin="src")
 
 
+# -- the install target backend -------------------------------------------------------
+
+
+class PacksDirBackend(object):
+    """Install target: a packs directory on this host (``_packdir``).
+
+    The interface :func:`plan_present` … :func:`apply` use, which another target
+    (packs in a running Attune, through its API) implements the same way:
+
+    * ``location``: where the packs go, for messages and the ``packs_dir`` result;
+    * ``recover(refs)``: finish or undo what a killed run left for these refs
+      (called before planning, never in check mode);
+    * ``installed(ref)``: the installed state of one pack, None when it is not
+      installed, else a dict ``{ref, version, managed, error, path, metadata}``:
+      ``managed`` is true when provenance is recorded, ``metadata`` is that
+      record (``version``, ``checksum``, ``installed_from``, ``tree_checksum``,
+      ``registry``), ``error`` says why the provenance or the version could not be read;
+    * ``managed_refs()``: refs of every managed pack (``remove_unlisted``);
+    * ``staging(ref, checkpoint)``: a context manager yielding a work area with
+      ``workdir(name)`` (a path for downloads and extraction), ``activate(tree,
+      metadata, durable)`` → ``{path, metadata, previous}`` and ``rollback()``
+      (undo ``activate`` while the area is open; False when it cannot);
+      ``copy_in(tree, checkpoint)`` copies a local tree into the work area;
+    * ``remove(ref, checkpoint)``: remove one pack, return its state before (or None).
+    """
+
+    def __init__(self, packs_dir):
+        self.location = packs_dir
+
+    def recover(self, refs):
+        if not refs or not os.path.isdir(self.location):
+            return []
+        return _packdir.recover(self.location, refs=refs)
+
+    def installed(self, ref):
+        return _packdir.installed(self.location, ref)
+
+    def managed_refs(self):
+        return [item["ref"] for item in _packdir.list_installed(self.location) if item["managed"]]
+
+    def staging(self, ref, checkpoint=None):
+        return _packdir.staging(self.location, ref, checkpoint=checkpoint)
+
+    def remove(self, ref, checkpoint=None):
+        return _packdir.remove(self.location, ref, checkpoint=checkpoint)
+
+
+def backend_of(where):
+    """A backend, or the packs directory path of one."""
+    return PacksDirBackend(where) if isinstance(where, str) else where
+
+
 # -- planning ------------------------------------------------------------------------
 
 
@@ -137,14 +210,15 @@ class Step(object):
 
     def __init__(self, ref, action, target=None, current=None, reason=""):
         self.ref = ref
-        self.action = action  # none | install | upgrade | reinstall | remove
+        self.action = action  # none | install | upgrade | downgrade | reinstall | remove
         self.target = target
         self.current = current
         self.reason = reason
         self.result = None
 
     @property
-    def changes(self):
+    def changed(self):
+        """Does this step change the pack (anything but ``none``)?"""
         return self.action != "none"
 
     def current_summary(self):
@@ -182,10 +256,6 @@ def _source_text(source):
     return text
 
 
-def current_state(packs_dir, ref):
-    return _packdir.installed(packs_dir, ref)
-
-
 def satisfies(current, spec):
     """Does the installed pack satisfy ``spec`` (a :class:`PackSpec`) without asking a registry?"""
     if not current or current.get("error") and not current.get("version"):
@@ -219,18 +289,22 @@ def matches_target(current, target):
     return False
 
 
-def plan_present(packs_dir, spec_text, resolve, state="present", force=False):
-    """Plan a registry/lock spec.  ``resolve(spec)`` returns a resolution dict (called only when needed)."""
+def plan_present(where, spec_text, resolve, state="present", force=False):
+    """Plan a registry spec.  ``resolve(spec_text)`` returns a resolution dict (called only when needed).
+
+    ``where`` is a backend or a packs directory.
+    """
     spec = PackSpec.parse(spec_text)
-    current = current_state(packs_dir, spec.ref)
+    current = backend_of(where).installed(spec.ref)
     if state == "present" and not force and satisfies(current, spec):
         return Step(spec.ref, "none", current=current, reason="installed version %s satisfies %s" % (current["version"], spec.text))
     target = Target.from_resolution(resolve(spec.text))
     return _decide(spec.ref, target, current, force)
 
 
-def plan_target(packs_dir, target, force=False):
-    return _decide(target.ref, target, current_state(packs_dir, target.ref), force)
+def plan_target(where, target, force=False):
+    """Plan an exact target (lock entry, ``source``, direct ``src``)."""
+    return _decide(target.ref, target, backend_of(where).installed(target.ref), force)
 
 
 def _decide(ref, target, current, force):
@@ -241,7 +315,7 @@ def _decide(ref, target, current, force):
             return Step(ref, "reinstall", target, current, "force: true")
         return Step(ref, "none", target, current, "already installed: %s" % target.describe())
     if current.get("error") and not current.get("managed"):
-        # e.g. a corrupted .attune/metadata.json: nothing proves what is installed, so put the target back
+        # e.g. a corrupted provenance record: nothing proves what is installed, so put the target back
         return Step(ref, "reinstall", target, current, "installed %s, but its provenance is unreadable (%s)"
                     % (current.get("version") or "(unknown version)", current["error"]))
     old = try_parse_version(current.get("version") or "")
@@ -252,25 +326,26 @@ def _decide(ref, target, current, force):
                 "installed %s, target %s" % (current.get("version"), target.version or "(from source)"))
 
 
-def plan_absent(packs_dir, ref):
+def plan_absent(where, ref):
     _packdir.validate_ref(ref)
-    current = current_state(packs_dir, ref)
+    current = backend_of(where).installed(ref)
     if current is None:
         return Step(ref, "none", reason="not installed")
     return Step(ref, "remove", current=current, reason="installed %s" % (current.get("version") or "(unknown version)"))
 
 
-def plan_unlisted(packs_dir, keep, finish_killed_runs=True):
-    """Removal steps for the managed packs of ``packs_dir`` whose ref is not in ``keep``.
+def plan_unlisted(where, keep, finish_killed_runs=True):
+    """Removal steps for the managed packs whose ref is not in ``keep``.
 
     Managed = installed with provenance metadata; anything else in ``packs_dir``
     (packs copied by hand or installed by other tools) is never planned for removal.
     ``finish_killed_runs`` first finishes or undoes a killed run's leftovers of those packs (not in check mode).
     """
-    unlisted = [item["ref"] for item in _packdir.list_installed(packs_dir) if item["managed"] and item["ref"] not in keep]
+    backend = backend_of(where)
+    unlisted = [ref for ref in backend.managed_refs() if ref not in keep]
     if finish_killed_runs and unlisted:
-        recover(packs_dir, unlisted)
-    return [plan_absent(packs_dir, ref) for ref in unlisted]
+        backend.recover(unlisted)
+    return [plan_absent(backend, ref) for ref in unlisted]
 
 
 # -- fetching -----------------------------------------------------------------------
@@ -300,13 +375,16 @@ def _require_checksum(source, options, ref, target):
     )
 
 
-def _fetch_archive(stage, source, checksum, options, ref, name="archive", local_ok=False):
-    """Download (or copy) an archive into the staging area, hashing it; verify; return its path and digest."""
+def _fetch_archive(stage, source, checksum, options, ref, name="archive", local_ok=False, local_copy=None):
+    """Download (or copy) an archive into the staging area, hashing it; verify; return its path and digest.
+
+    ``local_ok``: a local path is acceptable (a direct ``src``); ``local_copy``: the archive the controller fetched
+    and copied to this host (fetch_on=controller); verified here too.
+    """
     path = stage.workdir(name + ".download")
     algorithm = checksum.algorithm if checksum else "sha256"
     hasher = hashlib.new(algorithm)
-    # local_copy: the archive the controller fetched and copied here (fetch_on=controller); verified again below
-    local = source.get("local_copy") or source.get("path")
+    local = local_copy or source.get("path")
     url = ("file://" + local) if local else source["url"]
     from ansible_collections.attune.packs.plugins.module_utils import _fetch  # pylint: disable=import-outside-toplevel
 
@@ -351,17 +429,20 @@ def _prepare(stage, target, options, warn):
                 pack_yaml = _packdir.read_pack_yaml(tree, ref, target.version, pack=ref)
             elif source["type"] == "archive":
                 archive, verified = _fetch_archive(stage, source, checksum, options, ref, "archive%d" % position,
-                                                   local_ok=target.origin == "src")
+                                                   local_ok=target.origin == "src",
+                                                   local_copy=target.local_copy if source is target.primary else None)
                 tree, pack_yaml, _stats = _packdir.prepare_archive(
                     archive, stage.workdir("extract%d" % position), ref, target.version, pack=ref, **options.limits)
                 os.unlink(archive)
             elif source["type"] == "dir":
-                tree = source["path"]
+                # copy first, then read and checksum the copy: what is verified is what gets activated
+                tree = stage.workdir("copy%d" % position)
+                _packdir.copy_tree(source["path"], tree, checkpoint=stage.checkpoint, pack=ref)
                 pack_yaml = _packdir.read_pack_yaml(tree, ref, target.version, pack=ref)
                 verified = "sha256:" + framed_dir_checksum(tree)
                 if checksum:
                     digest = framed_dir_checksum(tree, checksum.algorithm)
-                    checksum.verify(digest, what="directory %s" % tree, pack=ref)
+                    checksum.verify(digest, what="directory %s" % source["path"], pack=ref)
                     verified = str(checksum)
             else:
                 raise SourceError("unknown source type %r" % source.get("type"), pack=ref)
@@ -396,48 +477,78 @@ def archive_source(target):
 
 def fetch_requests(steps):
     """``[{ref, source}]`` of the archives the controller must copy here before ``apply`` (fetch_on=controller)."""
-    requests = []
+    wanted = []
     for step in steps:
-        if step.action in ("none", "remove"):
-            continue
-        if any(source.get("local_copy") for source in step.target.sources):
+        if step.action not in INSTALL_ACTIONS or step.target.local_copy:
             continue
         source = archive_source(step.target)
         if source is None:
             raise SourceError("fetch_on=controller needs an archive source, and %s has none (only %s)"
                               % (step.target.describe(), ", ".join(s.get("type", "?") for s in step.target.sources)), pack=step.ref)
-        requests.append({"ref": step.ref, "source": _public(source)})
-    return requests
+        wanted.append({"ref": step.ref, "source": source_for_result(source)})
+    return wanted
+
+
+def use_local_copies(steps, local_copies):
+    """fetch_on=controller, second module run: install these archives (``{ref: path on this host}``) instead of downloading."""
+    for step in steps:
+        path = (local_copies or {}).get(step.ref)
+        if path and step.action in INSTALL_ACTIONS:
+            source = archive_source(step.target)
+            if source is None:
+                raise SourceError("the controller copied an archive for %s, which has no archive source" % step.target.describe(), pack=step.ref)
+            step.target.sources = [source]  # the copy is of this source: no fallback to a download on this host
+            step.target.local_copy = path
 
 
 # -- applying -------------------------------------------------------------------------
 
 
-def recover(packs_dir, refs):
-    """Finish or undo what a killed run left for these refs (before planning, so the plan sees the real state)."""
-    if not refs or not os.path.isdir(packs_dir):
-        return []
-    return _packdir.recover(packs_dir, refs=refs)
+def apply(steps, options, warn=lambda message: None, checkpoint=None, backend=None):
+    """Run the steps: prepare every install in its staging area, then activate them all, then removals.
 
-
-def apply(steps, options, warn=lambda message: None, checkpoint=None):
-    """Run the steps: prepare every install in its staging area, then activate them all, then removals."""
-    installs = [step for step in steps if step.action in ("install", "upgrade", "reinstall", "downgrade")]
+    All or nothing for the installs: when an activation fails, the packs this run already activated are put
+    back as they were (their previous trees are still in their staging areas) before the error is raised.
+    """
+    backend = backend or PacksDirBackend(options.packs_dir)
+    installs = [step for step in steps if step.action in INSTALL_ACTIONS]
     with contextlib.ExitStack() as stack:
         prepared = []
         for step in installs:
-            stage = stack.enter_context(_packdir.staging(options.packs_dir, step.ref, checkpoint=checkpoint))
+            stage = stack.enter_context(backend.staging(step.ref, checkpoint=checkpoint))
             tree, metadata = _prepare(stage, step.target, options, warn)
             prepared.append((step, stage, tree, metadata))
+        activated = []
         for step, stage, tree, metadata in prepared:
             try:
                 step.result = stage.activate(tree, metadata, durable=options.durable)
-            except AttuneError as exc:
-                raise _naming_source(exc, step.target.primary or {})
+            except BaseException as exc:
+                # this one too: it may have failed after its swap
+                _roll_back(activated + [(step, stage)], exc, warn)
+                if isinstance(exc, AttuneError):
+                    raise _naming_source(exc, step.target.primary or {})
+                raise
+            activated.append((step, stage))
     for step in steps:
         if step.action == "remove":
-            step.result = {"previous": _packdir.remove(options.packs_dir, step.ref, checkpoint=checkpoint)}
+            step.result = {"previous": backend.remove(step.ref, checkpoint=checkpoint)}
     return steps
+
+
+def _roll_back(activated, exc, warn):
+    """Undo the activations of this run (newest first); say which could not be undone."""
+    kept = []
+    for step, stage in reversed(activated):
+        try:
+            stage.rollback()
+        except Exception as failure:  # pylint: disable=broad-except
+            kept.append("%s (%s)" % (step.ref, failure))
+        step.result = None
+    if kept and isinstance(exc, AttuneError):
+        exc.message += "; could not roll back the packs already activated in this run: %s" % ", ".join(kept)
+        exc.args = (exc.format(),)
+    elif kept:
+        warn("could not roll back the packs already activated in this run: %s" % ", ".join(kept))
 
 
 def pack_summary(step):
@@ -452,14 +563,251 @@ def pack_summary(step):
         path = step.current.get("path")
     else:
         source = step.target.primary or {}
-        return {"ref": step.ref, "version": step.target.version, "path": None, "source": _public(source),
+        return {"ref": step.ref, "version": step.target.version, "path": None, "source": source_for_result(source),
                 "checksum": source.get("checksum"), "registry": step.target.registry}
     return {"ref": step.ref, "version": meta.get("version") or (step.current or {}).get("version"), "path": path,
             "source": meta.get("installed_from"), "checksum": meta.get("checksum"), "registry": meta.get("registry")}
 
 
-def _public(source):
+def source_for_result(source):
+    """An install source as results show it: its known keys, the URL without credentials or query."""
     result = dict((k, v) for k, v in source.items() if k in ("type", "url", "ref", "path", "checksum"))
     if "url" in result:
         result["url"] = redact_url(result["url"])
     return result
+
+
+# -- the task -----------------------------------------------------------------------
+
+LATEST_WITH_LOCK = ("state=latest does not go with lock_file: the lock pins the versions; update it with "
+                    "attune.packs.attune_pack_lock (update: [refs] or all) and install from it")
+
+
+def resolutions_of(value):
+    """``source`` (or ``_resolved``) is one resolution or a list of them."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, dict) or not item.get("ref") or not isinstance(item.get("source"), dict):
+            raise InvalidArguments("source must be a resolution (or a list of them) with at least ref, version and source, "
+                                   "as attune_pack_info returns")
+    return items
+
+
+def check_params(params):
+    """Refuse option combinations that make no sense; the same checks on the controller and on the host."""
+    state = params["state"]
+    if params["source"] is not None:
+        resolutions_of(params["source"])
+    if state == "absent" and (params["src"] or params["source"] is not None or params["lock_file"]):
+        raise InvalidArguments("state=absent takes name only (the refs to remove), not src, source or lock_file")
+    if state == "absent" and params["remove_unlisted"]:
+        raise InvalidArguments("remove_unlisted goes with state=present or latest: it removes the managed packs the task does not name")
+    if state == "latest" and params["lock_file"]:
+        raise InvalidArguments(LATEST_WITH_LOCK)
+    if params["src"] and len(normalise_names(params["name"])) != 1:
+        raise InvalidArguments("src needs exactly one name: the ref the pack must have")
+
+
+def needs_registry(params):
+    """Must this host consult the registries (its pack_registry section is then required)?"""
+    return not (params["src"] or params["source"] is not None or params["lock_file"] or params.get("_resolved") is not None
+                or params["state"] == "absent")
+
+
+def options_of(params, settings, packs_dir):
+    """:class:`Options` from the task parameters, falling back to the host's ``pack_registry`` section."""
+    verify_checksums = settings.verify_checksums if params["verify_checksums"] is None else params["verify_checksums"]
+    allow_unverified = params["allow_unverified"]
+    if allow_unverified is None:
+        allow_unverified = settings.allow_unverified_direct_remote_installs
+    return Options(
+        packs_dir, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
+        connect_timeout=settings.connect_timeout, archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes,
+        verify_checksums=verify_checksums, allow_unverified=allow_unverified, allow_http=settings.allow_http,
+        allow_local_git=params["allow_local_git"], max_entries=params["max_entries"], max_entry_bytes=params["max_entry_bytes"],
+        max_total_bytes=params["max_total_bytes"],
+    )
+
+
+class Outcome(object):
+    """What :func:`run` did (or would do): the steps, and the archives to fetch on the controller first."""
+
+    def __init__(self, steps, location, fetch=None):
+        self.steps = steps
+        self.location = location
+        self.fetch_requests = fetch
+
+    def result(self, check_mode=False, diff=False):
+        """The module result (``changed``, ``packs``, ``pack``/``previous`` for one pack, ``msg``, ``diff``)."""
+        if self.fetch_requests:
+            return {"changed": False, "fetch_requests": self.fetch_requests, "packs_dir": self.location,
+                    "msg": "archives to be copied from the controller: %s" % ", ".join(r["ref"] for r in self.fetch_requests)}
+        steps = self.steps
+        items = []
+        for step in steps:
+            previous = step.current_summary() if step.changed else None
+            items.append({"ref": step.ref, "action": step.action, "reason": step.reason, "pack": pack_summary(step), "previous": previous})
+        changed = any(step.changed for step in steps)
+        result = {"changed": changed, "packs": items, "packs_dir": self.location}
+        if len(items) == 1:
+            result["pack"] = items[0]["pack"]
+            result["previous"] = items[0]["previous"]
+        prefix = "would " if check_mode else ""
+        result["msg"] = "; ".join(_describe(step, item, prefix) for step, item in zip(steps, items)) or "nothing to do"
+        if diff and changed:
+            result["diff"] = {
+                "before": "".join(step.diff_text("before") for step in steps),
+                "after": "".join(step.diff_text("after") for step in steps),
+                "before_header": self.location,
+                "after_header": self.location,
+            }
+        return result
+
+
+def _describe(step, item, prefix):
+    """One line per pack: 'slack: upgrade 2.0.0 -> 2.1.0', 'slack: would install 2.1.0', 'slack: ok (...)'."""
+    if not step.changed:
+        return "%s: ok (%s)" % (step.ref, step.reason)
+    before = (item["previous"] or {}).get("version")
+    after = (item["pack"] or {}).get("version")
+    if step.action == "remove":
+        versions = before or ""
+    elif step.action == "install" or not before:
+        versions = after or "(version of the source)"
+    else:
+        versions = "%s -> %s" % (before, after or "(version of the source)")
+    return "%s: %s%s %s" % (step.ref, prefix, step.action, versions)
+
+
+def plan(params, backend, options, resolve=None, check_mode=False):
+    """The steps of one task (``params``: validated ``attune_pack`` parameters, see :func:`run`)."""
+    names = normalise_names(params["name"])
+    state = params["state"]
+    resolutions = resolutions_of(params["source"]) if params["source"] is not None else None
+    if params["lock_file"]:
+        from ansible_collections.attune.packs.plugins.module_utils import _lockfile  # pylint: disable=import-outside-toplevel
+
+        lock = _lockfile.load(params["lock_file"])
+        resolutions = [_lockfile.source_of(_lockfile.entry_for(lock, name)) for name in names]
+        names = []
+    if not check_mode:
+        # a run killed after its swap left staging/old trees behind: clean them before looking at the state
+        backend.recover([item["ref"] for item in resolutions] if resolutions is not None else [PackSpec.parse(name).ref for name in names])
+    if state == "absent":
+        steps = [plan_absent(backend, PackSpec.parse(name).ref) for name in names]
+    elif resolutions is not None:
+        refs = [item["ref"] for item in resolutions]
+        if names and sorted(PackSpec.parse(name).ref for name in names) != sorted(refs):
+            raise InvalidArguments("name %s does not match the refs of source (%s)" % (", ".join(names), ", ".join(refs)))
+        steps = [plan_target(backend, Target.from_resolution(item, origin="source"), params["force"]) for item in resolutions]
+    elif params["src"]:
+        target = src_target(names[0], params["src"], params["version"], params["checksum"], options)
+        steps = [plan_target(backend, target, params["force"])]
+    else:
+        steps = [plan_present(backend, name, resolve, state=state, force=params["force"]) for name in names]
+    seen = set()
+    for step in steps:
+        if step.ref in seen:
+            raise InvalidArguments("pack %s is requested twice" % step.ref)
+        seen.add(step.ref)
+    if params["remove_unlisted"]:
+        steps.extend(plan_unlisted(backend, seen, finish_killed_runs=not check_mode))
+    return steps
+
+
+def run(params, settings_for, check_mode=False, warn=lambda message: None, backend=None, checkpoint=None):
+    """The ``attune_pack`` task on the host; returns an :class:`Outcome`, raises core errors.
+
+    ``params``: the validated parameters of ``attune_pack`` (``_queries.pack_argument_spec``), including the private
+    hand-off arguments of the action plugin: ``_resolved`` (the controller's resolutions of the specs in ``name``,
+    used instead of asking a registry here) and ``_local_copies`` (``{ref: path}`` of archives the controller copied
+    to this host).  ``settings_for(require_registries)`` returns the registry :class:`_config.Settings`.
+    ``backend``: the install target, default the packs directory (``packs_dir`` or the config's ``packs_base_dir``).
+    With ``fetch_on: controller`` and archives to download, nothing is applied: the outcome carries ``fetch_requests``.
+    """
+    check_params(params)
+    registry_needed = needs_registry(params)
+    settings = settings_for(registry_needed)
+    if backend is None:
+        backend = PacksDirBackend(params["packs_dir"] or settings.packs_base_dir)
+    try:
+        return _run(params, settings, registry_needed, check_mode, warn, backend, checkpoint)
+    except AttuneError as exc:
+        exc.location = backend.location  # for the failed result (packs_dir)
+        raise
+
+
+def _run(params, settings, registry_needed, check_mode, warn, backend, checkpoint):
+    options = options_of(params, settings, backend.location)
+    if not options.verify_checksums:
+        warn("verify_checksums is false: pack checksums are not verified")
+    resolve = None
+    if params.get("_resolved") is not None:
+        resolve = _resolved_on_controller(resolutions_of(params["_resolved"]) if params["_resolved"] else [])
+    elif registry_needed:
+        from ansible_collections.attune.packs.plugins.module_utils._queries import resolver_for  # pylint: disable=import-outside-toplevel
+        from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient  # pylint: disable=import-outside-toplevel
+
+        resolve = resolver_for(RegistryClient(settings), params, warn)
+    steps = plan(params, backend, options, resolve, check_mode)
+    if check_mode or not any(step.changed for step in steps):
+        return Outcome(steps, backend.location)
+    if params.get("_local_copies"):
+        use_local_copies(steps, params["_local_copies"])
+    elif params["fetch_on"] == "controller":
+        wanted = fetch_requests(steps)
+        if wanted:
+            # the action plugin downloads these once on the controller, copies them here and runs us again
+            return Outcome(steps, backend.location, fetch=wanted)
+    apply(steps, options, warn=warn, checkpoint=checkpoint, backend=backend)
+    return Outcome(steps, backend.location)
+
+
+def _resolved_on_controller(resolutions):
+    by_spec = dict((item.get("spec"), item) for item in resolutions)
+
+    def resolve(spec_text):
+        try:
+            return by_spec[spec_text]
+        except KeyError:
+            raise InvalidArguments("_resolved has no resolution of %s (it is set by the action plugin, not by tasks)" % spec_text)
+    return resolve
+
+
+def controller_handoff(params, args, resolve_all):
+    """Controller side of ``attune_pack``: the module arguments for the host.
+
+    ``params`` are the validated task arguments, ``args`` the task's own.  ``lock_file`` is read here and becomes
+    ``source`` (exactly what it pins); otherwise the specs of ``name`` are resolved here (``resolve_all(specs)``,
+    ``resolve_on``/``fetch_on: controller``) and passed in the private ``_resolved``, so that the host plans them as
+    it plans its own resolutions (``present`` keeps an installed version that satisfies the spec).  Registry options
+    the host no longer needs are left out.
+    """
+    check_params(params)
+    handoff = dict((key, value) for key, value in args.items() if key not in CONTROLLER_ONLY_OPTIONS)
+    if params["source"] is not None:
+        return handoff
+    for key in REGISTRY_ONLY_OPTIONS:
+        handoff.pop(key, None)
+    names = normalise_names(params["name"])
+    if params["lock_file"]:
+        from ansible_collections.attune.packs.plugins.module_utils import _lockfile  # pylint: disable=import-outside-toplevel
+
+        lock = _lockfile.load(params["lock_file"])
+        handoff["source"] = [_lockfile.source_of(_lockfile.entry_for(lock, name)) for name in names]
+        handoff.pop("name", None)
+        handoff.pop("pack", None)
+    else:
+        if not names:
+            raise InvalidArguments("name must name at least one pack spec")
+        handoff["_resolved"] = resolve_all(names)
+    return handoff
+
+
+# options of the action plugin only, never sent to the host (the private ones are set by the action plugin itself)
+CONTROLLER_ONLY_OPTIONS = ("lock_file", "resolve_on", "_resolved", "_local_copies")
+# registry options the host does not need once the controller has resolved (ca_path, validate_certs, timeout,
+# connect_timeout and allow_http also apply to the host's downloads)
+REGISTRY_ONLY_OPTIONS = ("registries", "config_path", "environment", "registry", "index_max_bytes", "cache_enabled", "cache_ttl",
+                         "cache_dir", "refresh", "strict")
+

@@ -409,6 +409,16 @@ def _copy_tree(src, dst, checkpoint, rel=""):
     os.chmod(dst, DIR_MODE)
 
 
+def copy_tree(src, dst, checkpoint=None, pack=None):
+    """Copy a local source tree to ``dst`` (which must not exist) as :meth:`Staging.activate` would copy it."""
+    if _is_within(dst, src):
+        raise AttuneError("cannot install %s: it contains the destination %s" % (src, dst), pack=pack)
+    try:
+        _copy_tree(src, dst, checkpoint or _noop)
+    except UnsafeArchive as exc:
+        raise UnsafeArchive(exc.message, pack=pack)
+
+
 def _check_tree(root, rel=""):
     """Vet a tree that was moved (not copied) into staging, like :func:`_copy_tree` would.
 
@@ -950,6 +960,8 @@ class Staging(object):
         self.path = path
         self.checkpoint = checkpoint
         self.activated = None
+        self._previous_tree = None  # after activate(): where the previous version is, False when there was none
+        self._previous_record = None  # after the record is committed: the replaced record's copy, False when there was none
 
     def workdir(self, name="work"):
         """A path inside the staging area (not created) on the same file system as ``packs_dir``."""
@@ -1019,7 +1031,8 @@ class Staging(object):
             except AttuneError:
                 previous = None
             if _exchange(final, target):
-                # ``final`` now holds the previous version; the staging cleanup deletes it.
+                # ``final`` now holds the previous version; the staging cleanup deletes it (or rollback() swaps it back).
+                self._previous_tree = final
                 _fsync_dir(self.packs_dir)
                 checkpoint("swapped")
                 self._commit_record()
@@ -1029,15 +1042,17 @@ class Staging(object):
                 _fsync_dir(self.packs_dir)
                 checkpoint("old-moved")
                 os.rename(final, target)
+                self._previous_tree = old
                 _fsync_dir(self.packs_dir)
                 checkpoint("swapped")
                 self._commit_record()
-                trash = _new_leftover_name(self.packs_dir, "trash", ref)
-                os.rename(old, trash)
+                # the previous version stays in this staging area (deleted with it) until the run is over, for rollback()
+                os.rename(old, final)
+                self._previous_tree = final
                 checkpoint("old-trashed")
-                _remove_tree(trash)
         else:
             os.rename(final, target)
+            self._previous_tree = False  # nothing was there: rolling back removes the new tree
             _fsync_dir(self.packs_dir)
             checkpoint("swapped")
             self._commit_record()
@@ -1045,13 +1060,70 @@ class Staging(object):
         return self.activated
 
     def _commit_record(self):
+        """Move the pending provenance record into place; the replaced record is kept in the staging area for rollback()."""
         directory = os.path.join(self.packs_dir, META_DIR)
-        os.rename(pending_metadata_path(self.packs_dir, self.ref), metadata_path(self.packs_dir, self.ref))
+        current = metadata_path(self.packs_dir, self.ref)
+        saved = os.path.join(self.path, "previous-record.json")
+        try:
+            os.link(current, saved)
+            self._previous_record = saved
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            self._previous_record = False  # no record before (new pack, or a 0.1.0 record inside the old tree)
+        os.rename(pending_metadata_path(self.packs_dir, self.ref), current)
         _fsync_dir(directory)
         self.checkpoint("provenance-committed")
 
+    def rollback(self):
+        """Undo :meth:`activate` while this staging area is still open; False when there is nothing to undo.
+
+        The previous version is still in this staging area and is swapped back (atomically where exchange
+        works); a pack that was not installed before is moved into the staging area (and deleted with it).
+        The provenance record is put back as it was (or removed for a pack that was not there); a kill in between
+        is repaired by recover() (a record that does not describe its tree is detected).
+        """
+        previous = self._previous_tree
+        if previous is None:  # not swapped in (activate failed before the swap, or was not called)
+            return False
+        target = os.path.join(self.packs_dir, self.ref)
+        if previous is False:
+            os.rename(target, os.path.join(self.path, "tree"))
+        elif not _exchange(previous, target):
+            # without exchange: previous -> .attune-old-…, new -> here, old -> <ref>; killed in between, recover()
+            # restores the old one (there is no <ref>) or deletes it (the new one is still in place)
+            old = _new_leftover_name(self.packs_dir, "old", self.ref)
+            os.rename(previous, old)
+            _fsync_dir(self.packs_dir)
+            os.rename(target, os.path.join(self.path, "new"))
+            _fsync_dir(self.packs_dir)
+            os.rename(old, target)
+        _fsync_dir(self.packs_dir)
+        record = metadata_path(self.packs_dir, self.ref)
+        # the pending record (activate failed before committing it); the new record of a pack that had none before
+        for stale in (pending_metadata_path(self.packs_dir, self.ref),) + ((record,) if self._previous_record is False else ()):
+            try:
+                os.unlink(stale)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+        if self._previous_record:
+            os.rename(self._previous_record, record)
+        _fsync_dir(os.path.join(self.packs_dir, META_DIR))
+        self.activated = None
+        self._previous_tree = None
+        self._previous_record = None
+        return True
+
     def cleanup(self):
         self.checkpoint("cleanup")
+        if self._previous_tree is None:
+            # never swapped in (failed before the swap, or rolled back): a pending record must not outlive the run
+            try:
+                os.unlink(pending_metadata_path(self.packs_dir, self.ref))
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
         _remove_tree(self.path)
         _fsync_dir(self.packs_dir)
 

@@ -13,16 +13,10 @@ as core errors.
 
 from __future__ import annotations
 
-from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, registry_argument_spec, resolve_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._common import (
+    controller_argument_spec, normalise_names, registry_argument_spec, resolve_argument_spec,
+)
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError, RegistryUnreachable
-
-
-def _normalise_names(value):
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(item) for item in value]
 
 
 def registries_argument_spec():
@@ -65,11 +59,13 @@ def pack_argument_spec():
         verify_checksums=dict(type="bool"),
         allow_local_git=dict(type="bool", default=False),
         archive_max_bytes=dict(type="int"),
-        # Attune's extraction limits, = _extract.DEFAULT_MAX_ENTRIES / DEFAULT_MAX_ENTRY_BYTES (literal here so that loading
-        # the argument spec does not import the extractor); max_total_bytes unset = archive_max_bytes (_install.Options)
-        max_entries=dict(type="int", default=10000),
-        max_entry_bytes=dict(type="int", default=52428800),
+        # None: extract_archive's own defaults (_extract.DEFAULT_MAX_*), not repeated here
+        max_entries=dict(type="int"),
+        max_entry_bytes=dict(type="int"),
         max_total_bytes=dict(type="int"),
+        # private: set by the action plugin for the host (like ansible.builtin.copy's _original_basename)
+        _resolved=dict(type="raw"),
+        _local_copies=dict(type="dict"),
     )
     return spec
 
@@ -114,21 +110,31 @@ def search(client, params, warn):
     return dict(changed=False, packs=packs, failed_registries=failed, msg=msg)
 
 
+def resolve_one(client, spec, params, warn):
+    """Resolve one spec (fail-closed, as configured); warn about each registry skipped (``on_registry_error=skip``).
+
+    The one way every plugin resolves: attune_pack (host and controller), attune_pack_info, the lookup, attune_pack_lock.
+    ``params`` needs ``registry``, ``prefer_source`` and ``on_registry_error``.
+    """
+    pack = client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
+                          on_registry_error=params["on_registry_error"])
+    for skipped in pack["skipped_registries"]:
+        warn("resolving %s skipped a failing registry: %s" % (pack["spec"], skipped["error"]))
+    return pack
+
+
+def resolver_for(client, params, warn):
+    """``resolve(spec)`` for ``_install.plan_present``."""
+    return lambda spec: resolve_one(client, spec, params, warn)
+
+
 def resolve_all(client, specs, params, warn):
-    """Resolve every spec (fail-closed, as configured); warn about skipped registries."""
-    packs = [
-        client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
-                       on_registry_error=params["on_registry_error"])
-        for spec in specs
-    ]
-    for pack in packs:
-        for skipped in pack["skipped_registries"]:
-            warn("resolving %s skipped a failing registry: %s" % (pack["spec"], skipped["error"]))
-    return packs
+    """Resolve every spec with :func:`resolve_one`."""
+    return [resolve_one(client, spec, params, warn) for spec in specs]
 
 
 def info(client, params, warn):
-    specs = _normalise_names(params["name"])
+    specs = normalise_names(params["name"])
     if not specs:
         raise ConfigError("name must name at least one pack spec")
     packs = resolve_all(client, specs, params, warn)

@@ -26,14 +26,10 @@ description:
     is fetched and verified before any is activated, so one failing pack fails the task and changes none.
   - Provenance is recorded in C(<packs_dir>/<ref>/.attune/metadata.json) (C(pack_ref), C(version), C(installed_at),
     C(installed_from), C(checksum), C(registry), C(registry_url), C(spec), C(tree_checksum)).
-author:
-  - attune.packs contributors (@attune-system)
 requirements:
-  - requests >= 2.25
-  - PyYAML >= 5.1
-  - voluptuous >= 0.12
   - git (for git sources)
 extends_documentation_fragment:
+  - attune.packs.common
   - attune.packs.registry
   - attune.packs.registry.resolve
   - attune.packs.registry.controller
@@ -141,13 +137,11 @@ options:
       - Larger archives are refused while downloading. Defaults to C(pack_registry.archive_max_bytes), else V(104857600).
     type: int
   max_entries:
-    description: Most entries an archive may have. The default is Attune's.
+    description: Most entries an archive may have. Defaults to V(10000), Attune's limit.
     type: int
-    default: 10000
   max_entry_bytes:
-    description: Largest size of one extracted file, counted on the bytes actually written. The default (50 MiB) is Attune's.
+    description: Largest size of one extracted file, counted on the bytes actually written. Defaults to V(52428800) (50 MiB), Attune's limit.
     type: int
-    default: 52428800
   max_total_bytes:
     description:
       - Largest total extracted size, counted on the bytes actually written.
@@ -288,162 +282,27 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import check_libraries, fail, normalise_names, registry_options
+from ansible_collections.attune.packs.plugins.module_utils._common import check_libraries, fail, registry_options
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
 from ansible_collections.attune.packs.plugins.module_utils._queries import PACK_CONSTRAINTS, pack_argument_spec
-
-
-def resolutions_of(value):
-    """``source`` is one resolution or a list of them."""
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if not isinstance(item, dict) or not item.get("ref") or not isinstance(item.get("source"), dict):
-            raise ValueError("source must be a resolution (or a list of them) with at least ref, version and source, "
-                             "as attune_pack_info returns")
-    return items
 
 
 def main():
     module = AnsibleModule(argument_spec=pack_argument_spec(), supports_check_mode=True, **PACK_CONSTRAINTS)
     params = module.params
-    # Installing a resolution made elsewhere (source, lock_file), a direct src, or removing needs only PyYAML here;
-    # downloads need requests and fail with a clear message without it.  Resolving on this host needs all three.
-    direct = params["source"] is not None or params["lock_file"] or params["src"] or params["state"] == "absent"
-    check_libraries(module, names=("PyYAML",) if direct else None)
-    # imported here, and the lock file and registry code only when used: a converged host pays for less
+    # imported here: the install core (and, only when used, the lock file and registry code) after the library check
     from ansible_collections.attune.packs.plugins.module_utils import _install
     from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
-    from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec
 
-    names = normalise_names(params["name"])
-    state = params["state"]
+    # Installing a resolution made elsewhere (source, lock_file, the controller's), a direct src, or removing needs
+    # only PyYAML here; downloads need requests and fail with a clear message without it.  Resolving here needs all three.
+    check_libraries(module, names=None if _install.needs_registry(params) else ("PyYAML",))
     try:
-        resolutions = resolutions_of(params["source"]) if params["source"] is not None else None
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    if state == "absent" and (params["src"] or resolutions or params["lock_file"]):
-        module.fail_json(msg="state=absent takes name only (the refs to remove), not src, source or lock_file")
-    if state == "absent" and params["remove_unlisted"]:
-        module.fail_json(msg="remove_unlisted goes with state=present or latest: it removes the managed packs the task does not name")
-    if state == "latest" and params["lock_file"]:
-        module.fail_json(msg="state=latest does not go with lock_file: the lock pins the versions; update it with "
-                             "attune.packs.attune_pack_lock (update: [refs] or all) and install from it")
-    packs_dir = None
-    steps = []
-    try:
-        needs_registry = not (params["src"] or resolutions is not None or params["lock_file"] or state == "absent")
-        settings = load_settings(registry_options(params), require_registries=needs_registry)
-        packs_dir = params["packs_dir"] or settings.packs_base_dir
-        verify_checksums = settings.verify_checksums if params["verify_checksums"] is None else params["verify_checksums"]
-        allow_unverified = params["allow_unverified"]
-        if allow_unverified is None:
-            allow_unverified = settings.allow_unverified_direct_remote_installs
-        options = _install.Options(
-            packs_dir, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
-            connect_timeout=settings.connect_timeout, archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes,
-            verify_checksums=verify_checksums, allow_unverified=allow_unverified, allow_http=settings.allow_http,
-            allow_local_git=params["allow_local_git"], max_entries=params["max_entries"], max_entry_bytes=params["max_entry_bytes"],
-            max_total_bytes=params["max_total_bytes"],
-        )
-        if not verify_checksums:
-            module.warn("verify_checksums is false: pack checksums are not verified")
-        if params["lock_file"]:
-            from ansible_collections.attune.packs.plugins.module_utils import _lockfile
-
-            lock = _lockfile.load(params["lock_file"])
-            resolutions = [_lockfile.source_of(_lockfile.entry_for(lock, name)) for name in names]
-            names = []
-        client = None
-        if needs_registry:
-            from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
-
-            client = RegistryClient(settings)
-
-        def resolve(spec):
-            return client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
-                                  on_registry_error=params["on_registry_error"])
-
-        if not module.check_mode:
-            # a run killed after its swap left staging/old trees behind: clean them before looking at the state
-            refs = [item["ref"] for item in resolutions] if resolutions is not None else [PackSpec.parse(name).ref for name in names]
-            _install.recover(packs_dir, refs)
-        seen = set()
-        if state == "absent":
-            steps = [_install.plan_absent(packs_dir, PackSpec.parse(name).ref) for name in names]
-        elif resolutions is not None:
-            refs = [item["ref"] for item in resolutions]
-            if names and sorted(PackSpec.parse(name).ref for name in names) != sorted(refs):
-                module.fail_json(msg="name %s does not match the refs of source (%s)" % (", ".join(names), ", ".join(refs)))
-            for item in resolutions:
-                if item.get("resolved_on_controller") and item.get("spec") and state == "present":
-                    # resolve_on=controller: keep an installed version that satisfies the spec, as a host would
-                    steps.append(_install.plan_present(packs_dir, item["spec"], lambda spec, item=item: item, force=params["force"]))
-                else:
-                    steps.append(_install.plan_target(packs_dir, _install.Target.from_resolution(item, origin="source"), params["force"]))
-        elif params["src"]:
-            if len(names) != 1:
-                module.fail_json(msg="src needs exactly one name: the ref the pack must have")
-            target = _install.src_target(names[0], params["src"], params["version"], params["checksum"], options)
-            steps.append(_install.plan_target(packs_dir, target, params["force"]))
-        else:
-            steps = [_install.plan_present(packs_dir, name, resolve, state=state, force=params["force"]) for name in names]
-        for step in steps:
-            if step.ref in seen:
-                module.fail_json(msg="pack %s is requested twice" % step.ref)
-            seen.add(step.ref)
-        if params["remove_unlisted"]:
-            steps.extend(_install.plan_unlisted(packs_dir, seen, finish_killed_runs=not module.check_mode))
-        if not module.check_mode and any(step.changes for step in steps):
-            if params["fetch_on"] == "controller":
-                requests = _install.fetch_requests(steps)
-                if requests:
-                    # the action plugin downloads these once on the controller, copies them here and runs us again
-                    module.exit_json(changed=False, fetch_requests=requests, packs_dir=packs_dir,
-                                     msg="archives to be copied from the controller: %s" % ", ".join(r["ref"] for r in requests))
-            _install.apply(steps, options, warn=module.warn)
+        outcome = _install.run(params, lambda required: load_settings(registry_options(params), require_registries=required),
+                               check_mode=module.check_mode, warn=module.warn)
     except AttuneError as exc:
-        fail(module, exc, changed=False, packs_dir=packs_dir)
-
-    module.exit_json(**result_of(steps, packs_dir, module))
-
-
-def describe(step, item, prefix):
-    """One line per pack: 'slack: upgrade 2.0.0 -> 2.1.0', 'slack: would install 2.1.0', 'slack: ok (...)'."""
-    if not step.changes:
-        return "%s: ok (%s)" % (step.ref, step.reason)
-    before = (item["previous"] or {}).get("version")
-    after = (item["pack"] or {}).get("version")
-    if step.action == "remove":
-        versions = before or ""
-    elif step.action == "install" or not before:
-        versions = after or "(version of the source)"
-    else:
-        versions = "%s -> %s" % (before, after or "(version of the source)")
-    return "%s: %s%s %s" % (step.ref, prefix, step.action, versions)
-
-
-def result_of(steps, packs_dir, module):
-    from ansible_collections.attune.packs.plugins.module_utils._install import pack_summary
-
-    items = []
-    for step in steps:
-        previous = step.current_summary() if step.changes else None
-        items.append({"ref": step.ref, "action": step.action, "reason": step.reason, "pack": pack_summary(step), "previous": previous})
-    changed = any(step.changes for step in steps)
-    result = {"changed": changed, "packs": items, "packs_dir": packs_dir}
-    if len(items) == 1:
-        result["pack"] = items[0]["pack"]
-        result["previous"] = items[0]["previous"]
-    prefix = "would " if module.check_mode else ""
-    result["msg"] = "; ".join(describe(step, item, prefix) for step, item in zip(steps, items)) or "nothing to do"
-    if module._diff and changed:
-        result["diff"] = {
-            "before": "".join(step.diff_text("before") for step in steps),
-            "after": "".join(step.diff_text("after") for step in steps),
-            "before_header": packs_dir,
-            "after_header": packs_dir,
-        }
-    return result
+        fail(module, exc, changed=False, packs_dir=getattr(exc, "location", params["packs_dir"]))
+    module.exit_json(**outcome.result(module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

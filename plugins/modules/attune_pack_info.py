@@ -18,13 +18,8 @@ description:
     of falling through to a lower-priority registry that could carry a different pack with the same ref
     (O(on_registry_error=skip) opts out). If the winning registry has the ref but no matching version, the task
     fails and names the versions it has; lower registries are never consulted for it.
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - requests >= 2.25
-  - PyYAML >= 5.1
-  - voluptuous >= 0.12
 extends_documentation_fragment:
+  - attune.packs.common
   - attune.packs.registry
   - attune.packs.registry.controller
   - attune.packs.registry.resolve

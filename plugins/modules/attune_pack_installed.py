@@ -20,11 +20,8 @@ description:
     the checksum recorded at installation time. Packs whose files were changed, added or deleted since then are
     reported in RV(modified).
   - Reads only. It never changes anything and reports C(changed=false).
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - PyYAML >= 5.1
 extends_documentation_fragment:
+  - attune.packs.common.pyyaml
   - attune.packs.attributes
   - attune.packs.attributes.info_module
 options:
@@ -41,6 +38,12 @@ options:
       - Where packs are installed. Defaults to C(packs_base_dir) of the host's Attune config file, else
         C(/opt/attune/packs).
       - A directory that does not exist holds no packs. This is not an error.
+    type: path
+  lock_file:
+    description:
+      - Compare what is installed with this lock file (written by M(attune.packs.attune_pack_lock)) and return the
+        drift of each locked pack in RV(drift). The locked packs are always verified, whatever O(verify) says.
+      - The file is read on the controller by the action plugin (on the host when the module runs without it).
     type: path
   verify:
     description:
@@ -200,6 +203,71 @@ modified:
   type: list
   elements: str
   sample: [slack]
+drift:
+  description: With O(lock_file), how the installed packs differ from it.
+  returned: when O(lock_file) is given
+  type: dict
+  contains:
+    deviates:
+      description: V(true) when a locked pack is not RV(drift.packs[].status=in-sync).
+      type: bool
+    packs:
+      description: One item per pack of the lock file, sorted by ref.
+      type: list
+      elements: dict
+      contains:
+        ref:
+          description: Pack ref.
+          type: str
+        status:
+          description:
+            - V(in-sync) (installed at the locked version, from a source the lock names, files unchanged),
+              V(missing), V(unreadable-provenance) (its provenance record cannot be read), V(other-version),
+              V(other-source) (installed from a source whose checksum the lock does not name, or not by
+              attune.packs) or V(modified) (files changed since installation).
+          type: str
+          choices: [in-sync, missing, unreadable-provenance, other-version, other-source, modified]
+        locked_version:
+          description: The version the lock pins.
+          type: str
+        installed_version:
+          description: The installed version, V(null) when missing.
+          type: str
+    in_sync:
+      description: Refs with that status.
+      type: list
+      elements: str
+    missing:
+      description: Refs with that status.
+      type: list
+      elements: str
+    unreadable_provenance:
+      description: Refs with that status.
+      type: list
+      elements: str
+    other_version:
+      description: Refs with that status.
+      type: list
+      elements: str
+    other_source:
+      description: Refs with that status.
+      type: list
+      elements: str
+    modified:
+      description: Refs with that status.
+      type: list
+      elements: str
+    unlisted:
+      description: Managed packs the lock does not name (information, not drift).
+      type: list
+      elements: str
+    lock_file:
+      description: The lock file compared with.
+      type: str
+    msg:
+      description: One line for people.
+      type: str
+      sample: "DRIFT: missing github; other version slack 2.0.0 (locked 2.1.0)"
 missing:
   description: Refs requested in O(name) that are not installed, in the order given. Empty without O(name).
   returned: success
@@ -273,12 +341,43 @@ def summary(packs, packs_dir, missing, modified, exists):
     return text
 
 
+def read_lock(params):
+    """The lock of O(lock_file) (its text comes from the controller when the action plugin ran), or None."""
+    if not params["lock_file"] and params["_lock_text"] is None:
+        return None
+    from ansible_collections.attune.packs.plugins.module_utils import _lockfile
+
+    if params["_lock_text"] is not None:
+        return _lockfile.parse(params["_lock_text"], params["lock_file"])
+    return _lockfile.load(params["lock_file"])
+
+
+def lock_drift(lock, packs, packs_dir, verify):
+    """Drift of ``packs_dir`` from ``lock`` (the locked packs are verified here unless ``verify`` already did)."""
+    from ansible_collections.attune.packs.plugins.module_utils import _drift
+
+    by_ref = dict((item["ref"], item) for item in packs)
+    items = list(packs)
+    verified = {}
+    for ref in lock.refs():
+        item = by_ref.get(ref)
+        if item is None:
+            item = report(packs_dir, ref, _packdir.installed(packs_dir, ref))
+            items.append(item)
+        if item["installed"]:
+            verified[ref] = item["verified"] if verify else _packdir.verify_installed(packs_dir, ref)["ok"]
+    return _drift.compare(lock.entries(), items, verified, lock.label)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="list", elements="str", aliases=["pack"]),
             packs_dir=dict(type="path"),
             verify=dict(type="bool", default=False),
+            lock_file=dict(type="path"),
+            # private: the lock file's text, read on the controller by the action plugin
+            _lock_text=dict(type="str"),
             config_path=dict(type="path"),
             environment=dict(type="str"),
         ),
@@ -295,9 +394,10 @@ def main():
         for ref in names:
             _packdir.validate_ref(ref)
         exists = os.path.isdir(packs_dir)
+        lock = read_lock(module.params)
+        drift = None
         # Verification holds the packs_dir lock, so that no tree is compared while attune_pack replaces it.
-        lock = _packdir.locked(packs_dir) if verify and exists else contextlib.nullcontext()
-        with lock:
+        with _packdir.locked(packs_dir) if (verify or lock is not None) and exists else contextlib.nullcontext():
             if names:
                 packs = [report(packs_dir, ref, _packdir.installed(packs_dir, ref)) for ref in names]
             else:
@@ -307,6 +407,8 @@ def main():
                     if item["installed"]:
                         check = _packdir.verify_installed(packs_dir, item["ref"])
                         item.update(verified=check["ok"], verify_reason=check["reason"], current_tree_checksum=check["actual"])
+            if lock is not None:
+                drift = lock_drift(lock, packs, packs_dir, verify)
     except AttuneError as exc:
         module.fail_json(msg=str(exc), error=exc.to_dict(), changed=False, packs_dir=packs_dir)
     except OSError as exc:
@@ -325,6 +427,9 @@ def main():
         modified = sorted(item["ref"] for item in packs if item["verified"] is False)
         result["modified"] = modified
     result["msg"] = summary(packs, packs_dir, missing, modified, exists)
+    if drift is not None:
+        result["drift"] = drift
+        result["msg"] += "; " + drift["msg"]
     module.exit_json(**result)
 
 

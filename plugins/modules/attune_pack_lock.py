@@ -288,10 +288,9 @@ def main():
             from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient  # after the library check
 
             clients.append(RegistryClient(load_settings(params)))
-        resolution = clients[0].resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
-                                        on_registry_error=params["on_registry_error"])
-        for skipped in resolution["skipped_registries"]:
-            module.warn("resolving %s skipped a failing registry: %s" % (spec, skipped["error"]))
+        from ansible_collections.attune.packs.plugins.module_utils._queries import resolve_one
+
+        resolution = resolve_one(clients[0], spec, params, module.warn)
         resolved.append(resolution["ref"])
         # a git branch or tag is locked as the commit it points to now, once its checksum is verified
         return _lockfile.pin_git_commits(resolution, clients[0].settings)

@@ -15,13 +15,8 @@ description:
   - With O(probe=true) each enabled registry's index is fetched (through the shared cache) and validated, and its
     reachability, pack count, published name and last update are added.
   - Header values are never returned, only header names; credentials in URLs are redacted.
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - requests >= 2.25
-  - PyYAML >= 5.1
-  - voluptuous >= 0.12
 extends_documentation_fragment:
+  - attune.packs.common
   - attune.packs.registry
   - attune.packs.registry.controller
   - attune.packs.attributes

@@ -17,13 +17,8 @@ description:
   - Results are de-duplicated by ref, the first registry wins and RV(packs[].also_in) names the registries it
     shadows. When a registry lists several versions of a ref, the highest is shown.
   - Works ad hoc, for example C(ansible workers -m attune.packs.attune_pack_search -a query=slack).
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - requests >= 2.25
-  - PyYAML >= 5.1
-  - voluptuous >= 0.12
 extends_documentation_fragment:
+  - attune.packs.common
   - attune.packs.registry
   - attune.packs.registry.controller
   - attune.packs.attributes

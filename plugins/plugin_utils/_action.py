@@ -89,14 +89,16 @@ class RegistryActionBase(ActionBase):
 class QueryAction(RegistryActionBase):
     """attune_pack_registries / search / info: the whole answer comes from the controller."""
 
-    QUERY = None  # (argument spec builder, operation) from module_utils._queries
+    # from module_utils._queries: the module's argument spec builder and the operation, (client, params, warn) -> result
+    SPEC = None
+    OPERATION = None
 
     def argument_spec(self):
         from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec
 
-        spec = self.QUERY[0]()
+        spec = self.SPEC()
         spec.update(controller_argument_spec())
         return spec
 
     def on_controller(self, params, args, task_vars):
-        return self.QUERY[1](self.client(params), params, self.warn)
+        return self.OPERATION(self.client(params), params, self.warn)

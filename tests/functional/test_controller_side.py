@@ -146,3 +146,26 @@ def test_lock_file_pins_the_fleet(site, tmp_path):
         assert missing.get("failed") and "github" in missing["msg"] and "lock" in missing["msg"], missing
     assert len(set(installed_checksums(tmp_path, "slack").values())) == 1
     assert site.count("/files/slack-2.1.0.zip") == 1
+
+
+def test_every_resolution_warns_about_a_skipped_registry(site, tmp_path):
+    """attune_pack on the host and on the controller, attune_pack_info and the lookup: the same warning (issue 10.1)."""
+    options = registry_options(site, tmp_path)
+    options["registries"].insert(0, {"name": "broken", "url": site.url("missing.json"), "priority": 0})
+    options["on_registry_error"] = "skip"
+    lookup_options = ", ".join("%s=%s" % (key, repr(value)) for key, value in options.items() if key != "registries")
+    packs_dir = str(tmp_path / "packs")
+    tasks = [
+        {"attune.packs.attune_pack": dict(options, name="slack@^2", packs_dir=packs_dir), "check_mode": True},
+        {"attune.packs.attune_pack": dict(options, name="slack@^2", packs_dir=packs_dir, resolve_on="controller"), "check_mode": True},
+        {"attune.packs.attune_pack_info": dict(options, name="slack@^2")},
+        {"ansible.builtin.debug": {"msg": "{{ lookup('attune.packs.attune_pack', 'aws', registries=regs, %s).version }}" % lookup_options},
+         "vars": {"regs": options["registries"]}},
+    ]
+    play = run_tasks(tmp_path, tasks, extra_args=["--forks", "1"])
+    host_install, controller_install, info, lookup = play.host()
+    for res in (host_install, controller_install, info):
+        assert not res.get("failed"), play
+        assert any("resolving slack@^2 skipped a failing registry: registry broken" in w for w in res.get("warnings", [])), res
+    assert lookup["msg"] == "1.2.0", lookup
+    assert "resolving aws skipped a failing registry: registry broken" in " ".join(play.output.split()), play

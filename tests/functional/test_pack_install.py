@@ -128,7 +128,7 @@ def test_registry_install_four_steps_then_upgrade_and_removal(site, tmp_path):
         play, res = install(tmp_path, args, check=check)
         assert res["changed"] is False and not res.get("failed"), play
     assert site.server.count("/files/slack-2.0.0.tar.gz") == downloads
-    assert leftovers(packs_dir) == [".attune-lock"] or leftovers(packs_dir) == []
+    assert leftovers(packs_dir) == []
 
     # a newer version is published: present keeps 2.0.0 (it satisfies ^2.0), latest upgrades
     site.publish("slack", "2.1.0", git=True)
@@ -155,7 +155,7 @@ def test_registry_install_four_steps_then_upgrade_and_removal(site, tmp_path):
     for check in (True, False):
         play, res = install(tmp_path, absent, check=check)
         assert res["changed"] is False, play
-    assert [name for name in leftovers(packs_dir) if name != ".attune-lock"] == []
+    assert leftovers(packs_dir) == []
 
 
 @pytest.mark.parametrize("fmt", ["tar.gz", "tgz", "zip"])
@@ -247,7 +247,7 @@ def test_list_of_packs_is_all_or_nothing(site, tmp_path):
     packs_dir = str(tmp_path / "packs")
     play, res = install(tmp_path, registry_args(site, packs_dir, name=["slack", "aws@1.2.0", "broken"]))
     assert res.get("failed") and "broken" in res["msg"] and "checksum" in res["msg"].lower(), res
-    assert not os.path.exists(packs_dir) or [n for n in os.listdir(packs_dir) if not n.startswith(".attune-lock")] == []
+    assert not os.path.exists(packs_dir) or os.listdir(packs_dir) == []
 
     play, res = install(tmp_path, registry_args(site, packs_dir, name=["slack", "aws@1.2.0"]))
     assert res["changed"] is True and [p["action"] for p in res["packs"]] == ["install", "install"], play
@@ -344,7 +344,7 @@ def test_failures_name_pack_source_and_cause(site, tmp_path):
     play, res = install(tmp_path, args)
     assert res.get("failed") and "corp" in res["msg"] and ("401" in res["msg"] or "auth" in res["msg"].lower()), res
     assert snapshot(os.path.join(packs_dir, "slack")) == before
-    assert [n for n in leftovers(packs_dir) if n != ".attune-lock"] == []
+    assert leftovers(packs_dir) == []
 
 
 def test_packs_dir_defaults_to_the_config_file(site, tmp_path):

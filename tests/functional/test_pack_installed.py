@@ -5,6 +5,7 @@ Everything runs once per module (two playbooks over two hosts, one ad hoc run); 
 recorded results.  Between the playbooks the installed trees are tampered with: a changed file, an added
 file, a deleted file, a path too long to read, a corrupted metadata.json, plus a pack copied by hand.
 """
+import json
 import os
 import re
 import sys
@@ -71,6 +72,24 @@ def tamper(packs_dir):
         handle.write("x\n")
 
 
+def write_lock(fleet):
+    """A lock file for the tampered fleet: one pack per drift status (see test_lock_file_drift)."""
+    with open(os.path.join(fleet.packs_dir("ctl"), "alpha", ".attune", "metadata.json")) as handle:
+        alpha_checksum = json.load(handle)["checksum"]
+
+    def entry(ref, version, checksum):
+        return {"ref": ref, "spec": ref, "version": version, "registry": "public", "registry_url": "https://registry.example/index.json",
+                "source": {"type": "archive", "url": "https://files.example/%s.tgz" % ref, "checksum": checksum}}
+    other = "sha256:" + "c" * 64
+    lock = {"version": 1, "packs": [entry("alpha", "1.0.0", alpha_checksum), entry("beta", "2.0.0", fleet.beta_checksum),
+                                    entry("gamma", "9.0.0", other), entry("manual", "9.9.9", other), entry("nosuch", "1.0.0", other),
+                                    entry("zeta", "0.2.0", other)]}
+    path = os.path.join(fleet.root, "packs.lock.yml")
+    with open(path, "w") as handle:
+        json.dump(lock, handle)  # JSON is YAML
+    return path
+
+
 class Fleet(object):
     """Sources, an inventory of two local hosts (controller Python, Python 3.9) and the recorded runs."""
 
@@ -132,6 +151,7 @@ def fleet(tmp_path_factory):
         results = fleet.before.results.get(host)
         assert results and all(not r.get("failed") for r in results[:5]), fleet.before
         tamper(fleet.packs_dir(host))
+    fleet.lock_file = write_lock(fleet)
     fleet.snapshots = dict((host, snapshot(fleet.packs_dir(host))) for host in fleet.hosts)
     fleet.after = fleet.play("after", [
         {MODULE: {"packs_dir": "{{ packs_dir }}", "verify": True}, "check_mode": True},
@@ -142,6 +162,8 @@ def fleet(tmp_path_factory):
         {MODULE: {"config_path": "{{ config_path }}.missing"}},
         {MODULE: {"packs_dir": fleet.not_a_dir}},
         {MODULE: {"packs_dir": "{{ packs_dir }}", "name": ["../alpha"]}},
+        {MODULE: {"packs_dir": "{{ packs_dir }}", "lock_file": fleet.lock_file}},
+        {MODULE: {"packs_dir": "{{ packs_dir }}", "lock_file": fleet.lock_file + ".missing"}},
         {"ansible.builtin.command": "{{ ansible_python_interpreter }} -c 'import sys; print(sys.version_info[:2])'"},
     ])
     fleet.adhoc_result = fleet.adhoc("adhoc", "packs_dir=%s name=alpha,nosuch,beta verify=true" % fleet.packs_dir("ctl"), pattern="ctl")
@@ -256,6 +278,23 @@ def test_clear_failures(fleet):
     assert not_a_dir.get("failed") and not_a_dir["msg"] == "cannot read packs_dir %s: Not a directory" % fleet.not_a_dir, not_a_dir
     assert traversal.get("failed") and "invalid pack ref '../alpha'" in traversal["msg"], traversal
     assert "Traceback" not in fleet.after.output
+
+
+def test_lock_file_drift(fleet):
+    """lock_file: the drift of every locked pack, compared in the core (issue 10.5); the lock is read on the controller."""
+    for host in fleet.hosts:
+        result, missing_lock = fleet.after.host(host)[8], fleet.after.host(host)[9]
+        assert not result.get("failed") and result["changed"] is False, result
+        drift = result["drift"]
+        assert [(p["ref"], p["status"]) for p in drift["packs"]] == [
+            ("alpha", "modified"), ("beta", "modified"), ("gamma", "other-version"), ("manual", "other-source"),
+            ("nosuch", "missing"), ("zeta", "unreadable-provenance")], drift
+        assert drift["deviates"] is True and drift["unlisted"] == ["epsilon"] and drift["in_sync"] == []
+        assert drift["msg"] == ("DRIFT: missing nosuch; unreadable provenance zeta; other version gamma 0.3.0 (locked 9.0.0); "
+                                "other source manual; modified files alpha, beta; unlisted packs: epsilon"), drift["msg"]
+        assert "verified" in result["packs"][0] and result["packs"][0]["verified"] is None  # verify=false: packs[] unchanged
+        assert missing_lock.get("failed") and missing_lock["error"]["kind"] == "lock_file_error", missing_lock
+        assert "packs.lock.yml.missing does not exist" in missing_lock["msg"], missing_lock
 
 
 def test_adhoc(fleet):

@@ -239,6 +239,7 @@ def ssh_host(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 def test_fleet_of_51_hosts_one_fetch_per_index_and_archive_identical_bytes_and_drift(site, tmp_path, ssh_host):
     server, remote_python, interpreter_log = ssh_host
     fleet = make_fleet(tmp_path, 50, python=bare_python(), **role_vars(site, tmp_path, packs_fetch_on="controller"))

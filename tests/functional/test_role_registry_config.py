@@ -125,6 +125,7 @@ def assert_no_secret(run, *secrets, events=True):
 # --------------------------------------------------------------------------- four-step pattern, comments
 
 
+@pytest.mark.slow
 def test_four_step_pattern_on_a_fleet_of_22_hosts(tmp_path):
     fleet = Fleet(tmp_path, 22, common_vars=common_vars())
     before = {}
@@ -394,6 +395,7 @@ def ssh_host(tmp_path_factory):
         server.stop()
 
 
+@pytest.mark.slow
 def test_remote_host_over_ssh_with_another_python_configured_and_queried(tmp_path, ssh_host):
     server, python = ssh_host
     with RegistryServer() as registry:
