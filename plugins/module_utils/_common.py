@@ -94,7 +94,6 @@ def check_libraries(module, names=None):
     if missing:
         from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
 
-
         names = ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)
         module.fail_json(msg=missing_required_lib(names), exception=missing[0][2])
 

@@ -810,4 +810,3 @@ CONTROLLER_ONLY_OPTIONS = ("lock_file", "resolve_on", "_resolved", "_local_copie
 # connect_timeout and allow_http also apply to the host's downloads)
 REGISTRY_ONLY_OPTIONS = ("registries", "config_path", "environment", "registry", "index_max_bytes", "cache_enabled", "cache_ttl",
                          "cache_dir", "refresh", "strict")
-

@@ -359,8 +359,8 @@ class Policy(object):
                 if not private_host_approved and not any(cidr.contains(ip) for cidr in self.private_cidrs):
                     raise OutboundRefused(
                         "outbound host %r resolved to private/special address %s without private-network approval: add the host "
-                        "to %s or a range containing %s to %s" % (host, ip, self.key("approved_private_hosts"), ip,
-                                                                 self.key("approved_private_cidrs")),
+                        "to %s or a range containing %s to %s" % (
+                            host, ip, self.key("approved_private_hosts"), ip, self.key("approved_private_cidrs")),
                         host=host, key=self.key("approved_private_hosts"))
         if saw_public and saw_special:
             raise OutboundRefused("outbound host %r has mixed public and private/special DNS answers; refused whatever is approved"

@@ -883,8 +883,8 @@ def _reconcile(packs_dir, ref, actions):
             _migrate(packs_dir, ref, actions)
         return
     for name in os.listdir(directory):  # temporary files of a killed write
-        if name.startswith(".%s.json" % ref) and ".tmp-" in name and name.split(".tmp-", 1)[0] in (".%s%s" % (ref, RECORD_SUFFIX),
-                                                                                                    ".%s%s" % (ref, PENDING_SUFFIX)):
+        killed_write = name.split(".tmp-", 1)[0] in (".%s%s" % (ref, RECORD_SUFFIX), ".%s%s" % (ref, PENDING_SUFFIX))
+        if name.startswith(".%s.json" % ref) and ".tmp-" in name and killed_write:
             _unlink(os.path.join(directory, name))
     inode = _tree_inode(tree)
     if os.path.lexists(pending_path):

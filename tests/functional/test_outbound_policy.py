@@ -83,8 +83,8 @@ def test_controller_side_resolution_applies_the_policy_of_the_config_it_reads(si
     # resolve_on=controller reads the config on the controller: the same decisions, made there
     lines = ["cache_enabled: false", "indices:", "  - {name: public, url: '%s'}" % site.url("index.json")]
     config = config_file(tmp_path, lines + (["approved_private_cidrs: ['127.0.0.1/32']"] if approved else []))
-    result = run(tmp_path, "attune.packs.attune_pack_info", {"name": "slack", "config_path": config, "ca_path": site.ca_path,
-                                                              "resolve_on": "controller"})
+    result = run(tmp_path, "attune.packs.attune_pack_info", {
+        "name": "slack", "config_path": config, "ca_path": site.ca_path, "resolve_on": "controller"})
     if approved:
         assert not result.get("failed"), result
         assert site.count("/index.json") == 1
@@ -98,12 +98,12 @@ def test_localhost_is_a_private_name_and_tls_is_checked_for_it(site, tmp_path):
     # goes to the checked address and the certificate is verified for the name 'localhost'
     index = site.url("index.json", host="localhost")
     base = ["cache_enabled: false", "indices:", "  - {name: public, url: '%s'}" % index]
-    refused = run(tmp_path, "attune.packs.attune_pack_info", {"name": "slack", "ca_path": site.ca_path,
-                                                                "config_path": config_file(tmp_path, base + ["approved_public_hosts: [localhost]"])})
+    refused = run(tmp_path, "attune.packs.attune_pack_info", {
+        "name": "slack", "ca_path": site.ca_path, "config_path": config_file(tmp_path, base + ["approved_public_hosts: [localhost]"])})
     assert_refused(refused, "localhost", "approved_private_hosts")
     assert site.count("/index.json") == 0
-    allowed = run(tmp_path, "attune.packs.attune_pack_info", {"name": "slack", "ca_path": site.ca_path,
-                                                                "config_path": config_file(tmp_path, base + ["approved_private_hosts: [localhost]"])})
+    allowed = run(tmp_path, "attune.packs.attune_pack_info", {
+        "name": "slack", "ca_path": site.ca_path, "config_path": config_file(tmp_path, base + ["approved_private_hosts: [localhost]"])})
     assert not allowed.get("failed"), allowed
     assert site.count("/index.json") == 1
 
@@ -139,9 +139,9 @@ def test_enabled_false_stops_direct_sources(site, tmp_path):
     # pack_registry.enabled: false stops all remote traffic, also for a direct archive URL
     config = config_file(tmp_path, ["enabled: false", "approved_private_hosts: ['127.0.0.1']"])
     archive = site.entry["install_sources"][1]
-    result = run(tmp_path, "attune.packs.attune_pack", {"name": "slack", "src": archive["url"], "checksum": archive["checksum"],
-                                                         "packs_dir": str(tmp_path / "packs"), "ca_path": site.ca_path,
-                                                         "config_path": config})
+    result = run(tmp_path, "attune.packs.attune_pack", {
+        "name": "slack", "src": archive["url"], "checksum": archive["checksum"],
+        "packs_dir": str(tmp_path / "packs"), "ca_path": site.ca_path, "config_path": config})
     assert_refused(result, "", "pack_registry.enabled")
     assert result["error"]["key"] == "pack_registry.enabled"
     assert file_requests(site) == []

@@ -74,7 +74,7 @@ def tamper(packs_dir):
 
 def write_lock(fleet):
     """A lock file for the tampered fleet: one pack per drift status (see test_lock_file_drift)."""
-    with open(os.path.join(fleet.packs_dir("ctl"), "alpha", ".attune", "metadata.json")) as handle:
+    with open(os.path.join(fleet.packs_dir("ctl"), ".attune", "alpha.json")) as handle:  # provenance outside the tree
         alpha_checksum = json.load(handle)["checksum"]
 
     def entry(ref, version, checksum):

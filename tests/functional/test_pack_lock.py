@@ -311,8 +311,8 @@ def test_lock_pins_the_verified_commit_of_a_branch_and_hosts_install_it_after_th
         assert moved != first and gitrepo.head_commit(bare, "main") == moved
 
         packs_dir = str(tmp_path / "host2" / "packs")
-        play = run_tasks(tmp_path / "host2", [{"attune.packs.attune_pack": {"name": "demo", "lock_file": lock_path, "packs_dir": packs_dir,
-                                                                              "ca_path": server.ca_path}}])
+        play = run_tasks(tmp_path / "host2", [{"attune.packs.attune_pack": {
+            "name": "demo", "lock_file": lock_path, "packs_dir": packs_dir, "ca_path": server.ca_path}}])
         installed = play.host()[0]
         assert not installed.get("failed") and installed["changed"], installed
         tree = os.path.join(packs_dir, "demo")
