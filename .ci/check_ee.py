@@ -43,13 +43,15 @@ def main(argv):
     context, installed, builder = argv[1:]
     problems = []
 
-    containerfile = open(os.path.join(context, "Containerfile")).read()
+    with open(os.path.join(context, "Containerfile")) as f:
+        containerfile = f.read()
     for needle in ("ansible-galaxy collection install", "requirements.yml", "introspect",
                    "install-from-bindep", "COPY _build/collections/ /build/collections/"):
         if needle not in containerfile:
             problems.append("Containerfile lacks %r" % needle)
 
-    requirements = yaml.safe_load(open(os.path.join(context, "_build", "requirements.yml")))
+    with open(os.path.join(context, "_build", "requirements.yml")) as f:
+        requirements = yaml.safe_load(f)
     names = [c.get("name") for c in requirements.get("collections", [])]
     if names != ["collections/attune-packs.tar.gz"]:
         problems.append("_build/requirements.yml names %r, expected the collection tarball" % names)

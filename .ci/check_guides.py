@@ -83,7 +83,7 @@ def check_checksum_script(problems):
         got = subprocess.run([sys.executable, path, tricky], check=True, stdout=subprocess.PIPE,
                              universal_newlines=True).stdout.strip()
         try:
-            from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum
+            from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum  # pylint: disable=import-outside-toplevel
         except ImportError as exc:
             problems.append("cannot import the collection's _checksum (%s); run from a checkout with .build/collections" % exc)
             return
