@@ -70,12 +70,12 @@ help:
 	@echo "make ee-check         ansible-builder create for execution-environment/ and check the context (ee-context)"
 	@echo "make ee-image         build the EE image with $(CONTAINER_ENGINE) and run playbooks/demo.yml in it"
 	@echo "make docs-lint        antsibull-docs lint-collection-docs --plugin-docs"
-	@echo "make docs             docs site (antsibull-docs sphinx-init + Sphinx) in $(BUILD)/docs/build/html"
+	@echo "make docs             docs site (antsibull-docs sphinx-init + Sphinx) in $(BUILD)/docs/project/build/html"
 	@echo "make docs-check       docs + headless Chromium renders plugin pages and guides (screenshot: $(BUILD)/docs/screenshot.png)"
 	@echo "make changelog        regenerate changelogs/changelog.yaml + CHANGELOG.rst from the fragments (antsibull-changelog)"
 	@echo "make changelog-lint   antsibull-changelog lint + the generated changelog is up to date"
 	@echo "make galaxy-importer  Galaxy's importer on the built artifact (no warnings allowed)"
-	@echo "make test             pytest, sanity, compat, lint, demo-from-build (with a summary); CI: .ci/run"
+	@echo "make test             every CI step: $(TEST_STEPS) (summary with times); CI: .ci/run"
 	@echo "make clean            remove $(BUILD) (venvs are kept)"
 
 # --- virtual environments ------------------------------------------------------------------------
