@@ -1,7 +1,9 @@
 # attune.packs developer and CI entry points.  `make help` lists the targets.
 #
 # Everything is built under .build/ and the virtual environments .venv (ansible-core 2.19 on
-# $(PYTHON)) and .venv-latest (newest ansible-core on Python 3.13/3.12, for sanity only).
+# $(PYTHON)), .venv-latest (newest ansible-core on Python 3.13/3.12), .venv-2.17 (oldest supported
+# ansible-core on Python 3.10), .venv-docs (antsibull-docs, antsibull-changelog, Sphinx) and .venv-publish
+# (galaxy-importer, ansible-builder).  Each tool venv is pinned in .ci/requirements-<name>.txt.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,6 +21,17 @@ PYTEST_ARGS ?= -n 2
 LINT_PATHS ?= $(wildcard playbooks roles)
 # Extra ansible-playbook arguments for `make demo`.
 DEMO_ARGS ?=
+# Oldest supported ansible-core (.venv-2.17): Python 3.10 (else 3.12 / 3.11) from pyenv or PATH.
+OLDEST_VENV ?= .venv-2.17
+OLDEST_PYTHON ?= $(shell .ci/find-python 3.10 3.12 3.11 2>/dev/null)
+# Tool venvs (Python 3.12 / 3.13 / 3.11).
+TOOLS_PYTHON ?= $(shell .ci/find-python 3.12 3.13 3.11 2>/dev/null)
+DOCS_VENV ?= .venv-docs
+PUBLISH_VENV ?= .venv-publish
+# Target Pythons that module-side code is proven on (make targets): every one of these that pyenv has.
+TARGET_PYTHONS ?= 3.8 3.9 3.10 3.11 3.12 3.13
+# Container engine for make ee-image.
+CONTAINER_ENGINE ?= podman
 
 BUILD := .build
 DIST := $(BUILD)/dist
@@ -30,9 +43,16 @@ ARTIFACT = $(DIST)/attune-packs-$(VERSION).tar.gz
 
 VENV_STAMP := $(VENV)/.attune-stamp
 LATEST_STAMP := $(LATEST_VENV)/.attune-stamp
+OLDEST_STAMP := $(OLDEST_VENV)/.attune-stamp
+DOCS_STAMP := $(DOCS_VENV)/.attune-stamp
+PUBLISH_STAMP := $(PUBLISH_VENV)/.attune-stamp
+# tests/requirements.txt without the pins that are per-venv (ansible-core) or 2.19-only tools.
+MATRIX_TEST_REQS := $(BUILD)/matrix-test-requirements.txt
 
-.PHONY: help venv venv-latest collection demo demo-from-build check-build pytest unit functional \
-        sanity sanity-stable sanity-latest compat lint bench test clean
+.PHONY: help venv venv-latest venv-2.17 venv-docs venv-publish collection demo demo-from-build check-build \
+        pytest unit functional sanity sanity-stable sanity-latest compat lint bench test clean \
+        matrix matrix-2.17 matrix-latest targets ee-context ee-check ee-image docs-lint docs docs-check \
+        changelog changelog-lint galaxy-importer publish-check
 
 help:
 	@echo "make venv             create $(VENV) ($(PYTHON)) with requirements.txt + tests/requirements.txt"
@@ -45,7 +65,17 @@ help:
 	@echo "make demo             run playbooks/demo.yml from the installed collection"
 	@echo "make demo-from-build  collection + check-build (artifact contents, ansible-doc) + demo"
 	@echo "make bench            run bench/*.py"
-	@echo "make test             pytest, sanity, compat, lint, demo-from-build (with a summary); CI: .ci/run"
+	@echo "make matrix           unit + smoke tests + demo on ansible-core 2.17 (matrix-2.17) and the newest (matrix-latest)"
+	@echo "make targets          demo + an archive install with each pyenv Python $(TARGET_PYTHONS) as the target interpreter"
+	@echo "make ee-check         ansible-builder create for execution-environment/ and check the context (ee-context)"
+	@echo "make ee-image         build the EE image with $(CONTAINER_ENGINE) and run playbooks/demo.yml in it"
+	@echo "make docs-lint        antsibull-docs lint-collection-docs --plugin-docs"
+	@echo "make docs             docs site (antsibull-docs sphinx-init + Sphinx) in $(BUILD)/docs/project/build/html"
+	@echo "make docs-check       docs + headless Chromium renders plugin pages and guides (screenshot: $(BUILD)/docs/screenshot.png)"
+	@echo "make changelog        regenerate changelogs/changelog.yaml + CHANGELOG.rst from the fragments (antsibull-changelog)"
+	@echo "make changelog-lint   antsibull-changelog lint + the generated changelog is up to date"
+	@echo "make galaxy-importer  Galaxy's importer on the built artifact (no warnings allowed)"
+	@echo "make test             every CI step: $(TEST_STEPS) (summary with times); CI: .ci/run"
 	@echo "make clean            remove $(BUILD) (venvs are kept)"
 
 # --- virtual environments ------------------------------------------------------------------------
@@ -60,7 +90,7 @@ $(VENV_STAMP): requirements.txt tests/requirements.txt
 
 venv-latest: $(LATEST_STAMP)
 
-$(LATEST_STAMP): .ci/requirements-latest.txt
+$(LATEST_STAMP): .ci/requirements-latest.txt tests/requirements.txt
 	@if [ -z "$(LATEST_PYTHON)" ]; then \
 	    echo "ERROR: no Python 3.13 or 3.12 found (pyenv ~/.pyenv/versions/3.1[23].*, or python3.13/python3.12 on PATH)." >&2; \
 	    echo "       The newest ansible-core needs Python >= 3.12; install one or run: make LATEST_PYTHON=/path/to/python3.12 ..." >&2; \
@@ -69,6 +99,39 @@ $(LATEST_STAMP): .ci/requirements-latest.txt
 	test -x $(LATEST_VENV)/bin/python || $(LATEST_PYTHON) -m venv $(LATEST_VENV)
 	test -e $(LATEST_VENV)/.gitignore || echo '*' > $(LATEST_VENV)/.gitignore
 	$(LATEST_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r .ci/requirements-latest.txt
+	$(MAKE) --no-print-directory $(MATRIX_TEST_REQS)
+	$(LATEST_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r .ci/requirements-latest.txt -r $(MATRIX_TEST_REQS)
+	touch $@
+
+$(MATRIX_TEST_REQS): tests/requirements.txt
+	mkdir -p $(BUILD)
+	grep -vE '^(ansible-core|ansible-lint|pytest-ansible)==' tests/requirements.txt > $@
+
+venv-2.17: $(OLDEST_STAMP)
+
+$(OLDEST_STAMP): .ci/requirements-2.17.txt tests/requirements.txt $(MATRIX_TEST_REQS)
+	@[ -n "$(OLDEST_PYTHON)" ] || { echo "ERROR: no Python 3.10/3.12/3.11 for ansible-core 2.17 (make OLDEST_PYTHON=/path/python3.10)" >&2; exit 2; }
+	test -x $(OLDEST_VENV)/bin/python || $(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	test -e $(OLDEST_VENV)/.gitignore || echo '*' > $(OLDEST_VENV)/.gitignore
+	$(OLDEST_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r .ci/requirements-2.17.txt -r $(MATRIX_TEST_REQS)
+	touch $@
+
+venv-docs: $(DOCS_STAMP)
+
+$(DOCS_STAMP): .ci/requirements-docs.txt
+	@[ -n "$(TOOLS_PYTHON)" ] || { echo "ERROR: no Python 3.12/3.13/3.11 for the docs tools (make TOOLS_PYTHON=...)" >&2; exit 2; }
+	test -x $(DOCS_VENV)/bin/python || $(TOOLS_PYTHON) -m venv $(DOCS_VENV)
+	test -e $(DOCS_VENV)/.gitignore || echo '*' > $(DOCS_VENV)/.gitignore
+	$(DOCS_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r .ci/requirements-docs.txt
+	touch $@
+
+venv-publish: $(PUBLISH_STAMP)
+
+$(PUBLISH_STAMP): .ci/requirements-publish.txt
+	@[ -n "$(TOOLS_PYTHON)" ] || { echo "ERROR: no Python 3.12/3.13/3.11 for galaxy-importer (make TOOLS_PYTHON=...)" >&2; exit 2; }
+	test -x $(PUBLISH_VENV)/bin/python || $(TOOLS_PYTHON) -m venv $(PUBLISH_VENV)
+	test -e $(PUBLISH_VENV)/.gitignore || echo '*' > $(PUBLISH_VENV)/.gitignore
+	$(PUBLISH_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r .ci/requirements-publish.txt
 	touch $@
 
 # --- tests ----------------------------------------------------------------------------------------
@@ -115,13 +178,7 @@ check-build: collection
 	$(VENV)/bin/python .ci/check_build.py $(ARTIFACT) $(INSTALLED)
 
 demo: collection
-	test -f $(INSTALLED)/ansible_collections/attune/packs/playbooks/demo.yml
-	mkdir -p $(BUILD)/demo
-	cd $(BUILD)/demo && env -u ANSIBLE_CONFIG \
-	    ANSIBLE_COLLECTIONS_PATH=$(abspath $(INSTALLED)) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
-	    ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=false \
-	    $(abspath $(VENV))/bin/ansible-playbook $(DEMO_ARGS) \
-	    $(abspath $(INSTALLED))/ansible_collections/attune/packs/playbooks/demo.yml
+	.ci/run-demo $(VENV) $(INSTALLED) $(BUILD)/demo $(DEMO_ARGS)
 
 demo-from-build: check-build demo
 
@@ -129,9 +186,72 @@ bench: venv
 	@shopt -s nullglob; files=(bench/*.py); [ $${#files[@]} -gt 0 ] || { echo "bench: no bench/*.py yet"; exit 0; }; \
 	for f in "$${files[@]}"; do echo "== $$f"; $(VENV)/bin/python "$$f"; done
 
+# --- version matrix ---------------------------------------------------------------------------------
+# On the oldest (2.17) and the newest ansible-core: every unit test, the smoke subset of the functional
+# tests (.ci/smoke-tests.txt) and the demo from the built collection (2.19 runs everything in `make pytest`).
+
+matrix: matrix-2.17 matrix-latest
+
+matrix-2.17: venv-2.17 collection
+	.ci/matrix $(OLDEST_VENV) $(INSTALLED) $(PYTEST_ARGS)
+
+matrix-latest: venv-latest collection
+	.ci/matrix $(LATEST_VENV) $(INSTALLED) $(PYTEST_ARGS)
+
+# Module-side code on real target interpreters: the demo (registries/search/info/lookup, a directory install,
+# installed+verify) and an archive install + lock, with ansible_python_interpreter = each pyenv Python.
+targets: collection
+	.ci/targets $(VENV) $(INSTALLED) $(TARGET_PYTHONS)
+
+# --- execution environment ---------------------------------------------------------------------------
+
+ee-context: venv-publish collection
+	rm -rf $(BUILD)/ee && mkdir -p $(BUILD)/ee
+	cp execution-environment/execution-environment.yml execution-environment/requirements.yml execution-environment/requirements.txt $(BUILD)/ee/
+	cp $(ARTIFACT) $(BUILD)/ee/attune-packs.tar.gz
+	$(PUBLISH_VENV)/bin/ansible-builder create -f $(BUILD)/ee/execution-environment.yml -c $(BUILD)/ee/context \
+	    --output-filename Containerfile -v 2
+
+ee-check: ee-context
+	$(PUBLISH_VENV)/bin/python .ci/check_ee.py $(BUILD)/ee/context $(INSTALLED) $(PUBLISH_VENV)/bin/ansible-builder
+
+ee-image: ee-context
+	.ci/ee-image $(CONTAINER_ENGINE) $(BUILD)/ee $(PUBLISH_VENV)
+
+# --- docs ------------------------------------------------------------------------------------------
+# The guides are collection docs (docs/docsite/rst/*.rst, listed in docs/docsite/extra-docs.yml).
+
+docs-lint: venv-docs
+	.ci/stage $(BUILD)/docs-lint/ansible_collections/attune/packs
+	cd $(BUILD)/docs-lint/ansible_collections/attune/packs && env -u ANSIBLE_CONFIG PATH=$(abspath $(DOCS_VENV))/bin:$$PATH \
+	    ANSIBLE_COLLECTIONS_PATH=$(abspath $(BUILD)/docs-lint) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+	    $(abspath $(DOCS_VENV))/bin/antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs all .
+	$(DOCS_VENV)/bin/python .ci/check_guides.py
+
+docs: venv-docs collection
+	.ci/docs-site $(DOCS_VENV) $(INSTALLED) $(BUILD)/docs
+
+docs-check: docs
+	.ci/check_docs_browser $(BUILD)/docs
+
+# --- changelog, Galaxy ---------------------------------------------------------------------------------
+
+changelog: venv-docs
+	.ci/changelog $(DOCS_VENV) generate
+
+changelog-lint: venv-docs
+	.ci/changelog $(DOCS_VENV) check
+
+galaxy-importer: venv-publish collection
+	.ci/galaxy-importer $(PUBLISH_VENV) $(ARTIFACT) $(BUILD)/galaxy-importer
+
+publish-check: changelog-lint galaxy-importer
+
 # `make test` runs every step even when one fails, then prints a summary (exit 1 if any failed).
+TEST_STEPS ?= pytest sanity-stable sanity-latest compat lint demo-from-build matrix-2.17 matrix-latest targets \
+              ee-check docs-lint docs-check changelog-lint galaxy-importer
 test: venv venv-latest
-	MAKE="$(MAKE)" .ci/steps pytest sanity-stable sanity-latest compat lint demo-from-build
+	MAKE="$(MAKE)" .ci/steps $(TEST_STEPS)
 
 clean:
 	rm -rf $(BUILD)

@@ -6,12 +6,15 @@ Usage: python .ci/check_build.py ARTIFACT.tar.gz INSTALLED_COLLECTIONS_PATH
 
 * the tarball holds the collection's tracked content and nothing from the build/dev tree;
 * MANIFEST.json names attune.packs at the version of galaxy.yml;
-* every module and plugin of the installed copy renders with ``ansible-doc`` without warnings.
+* every module and plugin of the installed copy renders with ``ansible-doc`` without warnings;
+* every relative link of README.md (what Galaxy shows) points to a file inside the artifact.
 """
 
 import fnmatch
 import json
 import os
+import posixpath
+import re
 import subprocess
 import sys
 import tarfile
@@ -59,6 +62,22 @@ def check_tarball(artifact, version, problems):
     return names
 
 
+def check_readme_links(names, problems):
+    with open(os.path.join(REPO, "README.md")) as f:
+        text = f.read()
+    count = 0
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue  # absolute URL or anchor
+        count += 1
+        path = posixpath.normpath(target.split("#", 1)[0])
+        if path.startswith("../") or path == ".." or path.startswith("/"):
+            problems.append("README.md links %s, outside the collection (broken on Galaxy and when installed)" % target)
+        elif path not in names and not any(n.startswith(path.rstrip("/") + "/") for n in names):
+            problems.append("README.md links %s, which is not in the artifact" % target)
+    return count
+
+
 def check_docs(installed, problems):
     root = os.path.join(installed, "ansible_collections", "attune", "packs", "plugins")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.abspath(installed), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
@@ -92,12 +111,14 @@ def main(argv):
 
     problems = []
     names = check_tarball(artifact, version, problems)
+    links = check_readme_links(names, problems)
     count = check_docs(installed, problems)
     for problem in problems:
         print("check-build: FAIL: %s" % problem)
     if problems:
         return 1
-    print("check-build: OK: %s has %d files; %d plugin docs render with ansible-doc" % (os.path.basename(artifact), len(names), count))
+    print("check-build: OK: %s has %d files; %d relative README links resolve inside it; %d plugin docs render with ansible-doc"
+          % (os.path.basename(artifact), len(names), links, count))
     return 0
 
 

@@ -28,6 +28,12 @@ import os
 from ansible.plugins.callback import CallbackBase
 
 
+def _public(result, name):
+    """``result.<name>`` (ansible-core >= 2.19), else ``result._<name>`` (2.17/2.18 have no public attributes)."""
+    value = getattr(result, name, None)
+    return value if value is not None else getattr(result, "_" + name)
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -46,12 +52,12 @@ class CallbackModule(CallbackBase):
             handle.write(json.dumps(record, default=str, sort_keys=True) + "\n")
 
     def _record(self, result, status):
-        task = result.task
-        data = dict(getattr(result, "result", None) or result._result)
+        task = _public(result, "task")
+        data = dict(_public(result, "result"))
         role = getattr(task, "_role", None)
         self._write({
             "event": "result",
-            "host": result.host.get_name(),
+            "host": _public(result, "host").get_name(),
             "task": task.get_name(),
             "action": task.action,
             "role": role.get_name() if role else None,
@@ -68,7 +74,7 @@ class CallbackModule(CallbackBase):
         self._handler = True
 
     def v2_runner_on_ok(self, result):
-        self._record(result, "changed" if result.result.get("changed") else "ok")
+        self._record(result, "changed" if _public(result, "result").get("changed") else "ok")
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._record(result, "failed")
