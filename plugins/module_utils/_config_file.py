@@ -164,9 +164,9 @@ def block_spans(text):
         return []
     if not isinstance(node, yaml.MappingNode) or node.flow_style:
         return None
-    starts = [_line_start(text, key.start_mark.index) for key, _ in node.value]
+    starts = [_line_start(text, key.start_mark.index) for key, _unused in node.value]
     spans = []
-    for position, (key, _) in enumerate(node.value):
+    for position, (key, _unused) in enumerate(node.value):
         if not (isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:str" and key.value == SECTION_NAME):
             continue
         start = starts[position]
@@ -237,7 +237,7 @@ def _count_sections(text):
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(node, yaml.MappingNode):
         return 0
-    return sum(1 for key, _ in node.value if isinstance(key, yaml.ScalarNode) and key.value == SECTION_NAME
+    return sum(1 for key, _unused in node.value if isinstance(key, yaml.ScalarNode) and key.value == SECTION_NAME
                and key.tag == "tag:yaml.org,2002:str")
 
 

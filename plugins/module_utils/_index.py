@@ -52,7 +52,7 @@ def _too_deep(text, limit=MAX_JSON_DEPTH):
     else:  # no escapes: every other '"'-separated piece is inside a string (much faster than the regex)
         outside = "".join(text.split('"')[::2])
     brackets = _NOT_BRACKET.sub("", outside)
-    for _ in range(limit):
+    for _unused in range(limit):
         if not brackets:
             return False
         shorter = _EMPTY_PAIR.sub("", brackets)

@@ -147,6 +147,16 @@ options:
       - Largest total extracted size, counted on the bytes actually written.
       - Defaults to the archive size limit (O(archive_max_bytes)), as in Attune.
     type: int
+  _resolved:
+    description:
+      - Private, set by this module's action plugin (like C(_original_basename) of M(ansible.builtin.copy)) to hand
+        the controller's resolutions to the host. Do not set it in a task.
+    type: raw
+  _local_copies:
+    description:
+      - Private, set by this module's action plugin with O(fetch_on=controller) (the archives it copied to the host,
+        by ref); the host verifies each checksum again. Do not set it in a task.
+    type: dict
 attributes:
   check_mode:
     support: full

@@ -25,6 +25,11 @@ extends_documentation_fragment:
   - attune.packs.attributes
   - attune.packs.attributes.info_module
 options:
+  _lock_text:
+    description:
+      - Private, set by this module's action plugin (the lock file read and validated on the controller, passed to
+        the host). Do not set it in a task; use O(lock_file).
+    type: str
   name:
     description:
       - Report only these pack refs, in this order. A ref that is not installed is reported with

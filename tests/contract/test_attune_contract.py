@@ -301,7 +301,7 @@ def test_failing_tests_async_install_tracking(api):
     bad_id = res.parsed.data.install_id
     assert api.pack("bad") is not None  # registered while the tests run
     states = []
-    for _ in range(2):
+    for _unused in range(2):
         res = get_pack_install.sync_detailed(bad_id, client=client)
         assert isinstance(res.parsed, ApiResponsePackInstallStatusResponse)
         states.append(res.parsed.data.status)

@@ -69,7 +69,7 @@ def test_module_replaces_the_one_block_whatever_the_file_looks_like(tmp_path, ke
     assert result["changed"] and result["comments_preserved"], result
     new = path.read_bytes().decode("utf-8")
     node = yaml.compose(new)
-    assert [k.value for k, _ in node.value] == ["database", "pack_registry", "security"]
+    assert [k.value for k, _unused in node.value] == ["database", "pack_registry", "security"]
     assert OLD_SECRET not in new and "old.example.com" not in new and NEW_TOKEN in new
     for comment in ("# Attune configuration (hand-written)", "# primary", "# registries", "# about security"):
         assert comment in new

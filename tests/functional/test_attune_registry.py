@@ -152,7 +152,7 @@ def test_headers_on_create_and_always(tmp_path, attune):
     assert res.host()[0]["changed"] and res.host()[0]["changed_fields"] == ["headers"]
     assert attune.indices[1]["headers"] == {"X-Api-Key": "key-value-2"}
     # always: sent on every run, reported as a change
-    for _ in range(2):
+    for _unused in range(2):
         res = run_tasks(tmp_path, [task(attune, url=url, headers={"X-Api-Key": "rotated-3"}, update_headers="always")],
                         verbosity=3)
         assert res.host()[0]["changed"]

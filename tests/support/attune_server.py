@@ -186,7 +186,7 @@ def parse_multipart(body, content_type):
         data = data[:-2]
         headers = {}
         for line in head.decode("latin-1").split("\r\n"):
-            name, _, value = line.partition(":")
+            name, _unused, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         disp = headers.get("content-disposition", "")
         name = re.search(r'(?:^|;)\s*name="([^"]*)"', disp)
@@ -198,7 +198,7 @@ def parse_multipart(body, content_type):
 
 
 def _version_key(version):
-    core, _, pre = str(version).split("+", 1)[0].partition("-")
+    core, _unused, pre = str(version).split("+", 1)[0].partition("-")
     nums = []
     for piece in core.split("."):
         nums.append(int(piece) if piece.isdigit() else 0)
@@ -750,7 +750,7 @@ class AttuneServer(object):
         with self._lock:
             previous = self._packs.get(meta["ref"])
             test_result = None if skip_tests else self._run_tests(meta)
-            rec, _ = self._register(user, meta, archive, force, True, source="upload")
+            rec, _unused = self._register(user, meta, archive, force, True, source="upload")
             if test_result is None:
                 return rec, None
             install = {"install_id": next(self._install_ids), "pack_ref": meta["ref"], "pack_version": meta["version"],
@@ -932,7 +932,7 @@ class AttuneServer(object):
         source = data["source"]
         if source.startswith(("http://", "https://")) or source.startswith("/") or data.get("no_registry"):
             raise ApiError(400, "The test Attune server only installs registry references")
-        ref, _, version = source.partition("@")
+        ref, _unused, version = source.partition("@")
         if not version and data.get("ref_spec"):
             version = data["ref_spec"]
         if not PACK_REF_RE.match(ref):

@@ -91,7 +91,7 @@ def test_bad_token(api):
 def test_forbidden_names_permission_and_token_rule(api, tmp_path):
     reader = api.add_integration_token("reader", grants=("read",))
     tree = make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0")
-    blob, _ = _api.build_archive(tree)
+    blob, _unused = _api.build_archive(tree)
     with pytest.raises(_api.ApiForbidden) as err:
         client_for(api, token=reader).upload_pack(blob, ref="demo")
     msg = str(err.value)
@@ -134,7 +134,7 @@ def test_failing_tests_report_message_and_counts(tmp_path, mode):
         keep, keep_digest = _api.build_archive(make_pack_tree(str(tmp_path / "keep"), "keep", "1.0.0"))
         client.upload_pack(keep, ref="keep")
         api.set_test_result("other", passed=3, failed=2)
-        new, _ = _api.build_archive(make_pack_tree(str(tmp_path / "v2"), "other", "2.0.0"))
+        new, _unused = _api.build_archive(make_pack_tree(str(tmp_path / "v2"), "other", "2.0.0"))
         with pytest.raises(_api.ApiTestsFailed) as err:
             client.upload_pack(new, ref="other")
         msg = str(err.value)
@@ -155,7 +155,7 @@ def test_failing_tests_report_message_and_counts(tmp_path, mode):
 
 def test_bad_request_keeps_attune_message(api, tmp_path):
     tree = make_pack_tree(str(tmp_path / "bad"), "bad", "1.0.0", pack_yaml_extra={"ref": "Bad.Ref"})
-    blob, _ = _api.build_archive(tree)
+    blob, _unused = _api.build_archive(tree)
     with pytest.raises(_api.ApiBadRequest) as err:
         client_for(api).upload_pack(blob, ref="bad")
     assert err.value.kind == "api_bad_request" and "Invalid pack ref" in err.value.attune_message

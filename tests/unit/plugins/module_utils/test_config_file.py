@@ -220,7 +220,7 @@ KEYS = {
 
 
 def _top_level_keys(text):
-    return [key.value for key, _ in yaml.compose(text).value]
+    return [key.value for key, _unused in yaml.compose(text).value]
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])

@@ -79,7 +79,7 @@ def test_an_older_target_is_a_downgrade_and_a_newer_one_an_upgrade(tmp_path):
 def test_present_keeps_a_satisfying_version_without_resolving(tmp_path):
     packs_dir, _target = install_archive(tmp_path, "cm", "1.5.0")
     asked = []
-    step = _install.plan_present(packs_dir, "cm@^1.0", lambda spec: asked.append(spec))
+    step = _install.plan_present(packs_dir, "cm@^1.0", asked.append)
     assert (step.action, asked) == ("none", [])
     assert step.reason == "installed version 1.5.0 satisfies cm@^1.0"
     installed = _packdir.installed(packs_dir, "cm")["metadata"]
