@@ -58,15 +58,21 @@ options:
   config_path:
     description:
       - Attune config file to read C(pack_registry) and C(packs_base_dir) from.
-      - Defaults to E(ATTUNE_CONFIG), else C(/etc/attune/config.yaml). C(config.<environment>.yaml) in the same
-        directory is overlaid when O(environment) (or E(ATTUNE_ENV)) is set, and E(ATTUNE__PACK_REGISTRY__<KEY>)
-        environment variables override single keys, as in Attune.
+      - Defaults to E(ATTUNE_CONFIG), else C(/etc/attune/config.yaml). The overlay C(config.<environment>.yaml)
+        (always that name, whatever the base file is called) is merged over it when it exists in the same directory,
+        and E(ATTUNE__PACK_REGISTRY__<KEY>) environment variables override single keys, as in Attune.
+      - Attune (C(Config::load) in C(crates/common/src/config.rs)) opens the overlay relative to its working
+        directory; this collection looks for it next to the base file, which is the same place when the service runs
+        where its config lives.
       - A missing file is an error when it was named explicitly, or when O(registries) is not given.
       - Options given to the plugin win over the file.
     type: path
   environment:
     description:
-      - Attune environment whose C(config.<environment>.yaml) overlay is applied. Defaults to E(ATTUNE_ENV).
+      - Attune environment whose C(config.<environment>.yaml) overlay is applied.
+      - Defaults to E(ATTUNE__ENVIRONMENT) (Attune's variable), else E(ATTUNE_ENV) (this collection's variable since
+        0.1.0, kept for compatibility), else C(development), Attune's default - so C(config.development.yaml) is
+        applied when it exists and nothing else is set, as Attune does.
     type: str
   registry:
     description:

@@ -8,8 +8,9 @@ Sources, weakest first (attune-format.md section 2):
 1. built-in defaults (Attune's);
 2. the Attune config file (``config_path``, else ``$ATTUNE_CONFIG``, else
    ``/etc/attune/config.yaml``), overlaid with ``config.<environment>.yaml``
-   from the same directory when an environment is given (``environment``
-   option or ``$ATTUNE_ENV``);
+   from the same directory when it exists (environment: ``environment``
+   option, else ``$ATTUNE__ENVIRONMENT`` like Attune, else ``$ATTUNE_ENV``,
+   else Attune's default ``development``);
 3. ``ATTUNE__PACK_REGISTRY__<KEY>`` environment variables (and
    ``ATTUNE__PACKS_BASE_DIR``), values parsed as YAML scalars like Attune;
 4. plugin options (``registries`` replaces ``indices`` as a whole).
@@ -72,6 +73,18 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?\Z")
 ENV_PREFIX = "ATTUNE__PACK_REGISTRY__"
 
+# Integer ranges of Attune's config model (crates/common/src/config.rs @03eeaa5):
+# RegistryIndexConfig.priority is a u32; PackRegistryConfig.cache_ttl, timeout, connect_timeout, index_max_bytes and
+# archive_max_bytes are u64.  The config crate reads YAML integers as i64 (yaml-rust's Yaml::Integer), so a u64 above
+# i64::MAX would reach Attune as a float, not as the number written: the u64 keys stop at i64::MAX.
+U32_MAX = 2 ** 32 - 1
+I64_MAX = 2 ** 63 - 1
+INT_RANGES = {"priority": U32_MAX}
+# timeout/connect_timeout are seconds this collection waits (socket timeouts, deadlines): any u64 is valid for Attune,
+# but beyond ~31 years Python's time and socket functions overflow ("timestamp too large"); refuse such values up front.
+MAX_TIMEOUT = 10 ** 9
+SECONDS_KEYS = ("timeout", "connect_timeout")
+
 
 _SPACE = re.compile(r"\s")
 
@@ -101,19 +114,56 @@ def _fail(path, message):
     raise error
 
 
-def _check_type(path, value, kind):
+def _check_type(path, value, kind, maximum=I64_MAX):
     if kind is bool:
         if not isinstance(value, bool):
             _fail(path, "expected a boolean (true/false), got %r" % (value,))
     elif kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            _fail(path, "expected an integer, got %r" % (value,))
+            _fail(path, "expected an integer, got %r" % (_short(value),))
         if value < 0:
             _fail(path, "must not be negative")
+        if value > maximum:
+            if maximum == MAX_TIMEOUT:
+                _fail(path, "%s seconds is out of range: at most %d (about 31 years; longer waits overflow the clocks "
+                            "this collection waits with)" % (_short(value), maximum))
+            _fail(path, "%s is out of range: the largest value Attune reads is %d" % (_short(value), maximum))
     elif kind is list:
         if not isinstance(value, list):
             _fail(path, "expected a list, got %s" % type(value).__name__)
     return value
+
+
+def _short(value):
+    text = str(value)
+    return text if len(text) <= 40 else text[:20] + "...(%d digits)" % len(text)
+
+
+def parse_cidr(raw):
+    """Check a CIDR the way Attune's ``IpCidr::parse`` does; return an error text, or None when it is valid.
+
+    crates/common/src/pack_registry/outbound.rs @5e1b952 ``IpCidr::parse``: the value is trimmed, split at the
+    first ``/`` ("missing prefix" without one), the address must parse as an IPv4/IPv6 address ("bad address"; no
+    zone index), the prefix as a u8 ("bad prefix"; Rust's integer parser takes an optional leading ``+``), no larger
+    than 32 or 128 ("prefix too large").  Host bits may be set (``10.0.0.5/8`` is the network 10.0.0.0/8).  An invalid
+    CIDR makes ``OutboundUrlPolicy::from_config`` fail, and with it every registry operation of Attune.
+    """
+    if not isinstance(raw, str):
+        return "expected a string like 10.0.0.0/8, got %s" % type(raw).__name__
+    address, sep, prefix = raw.strip().partition("/")
+    if not sep:
+        return "invalid CIDR %r: missing prefix (write it as address/prefix, e.g. %s/32)" % (raw, address or "10.0.0.1")
+    if "%" in address:
+        return "invalid CIDR %r: bad address" % raw
+    try:
+        network = ipaddress.ip_address(address)
+    except ValueError:
+        return "invalid CIDR %r: bad address" % raw
+    if not re.match(r"^\+?[0-9]+\Z", prefix) or int(prefix.lstrip("+")) > 255:
+        return "invalid CIDR %r: bad prefix" % raw
+    if int(prefix.lstrip("+")) > (32 if network.version == 4 else 128):
+        return "invalid CIDR %r: prefix too large" % raw
+    return None
 
 
 def check_header(path, name, value):
@@ -127,6 +177,17 @@ def check_header(path, name, value):
         _fail(path, "value of header %r must be a string" % name)
     if "\r" in value or "\n" in value or "\0" in value:
         _fail(path, "value of header %r contains a line break or NUL" % name)
+    # reqwest's HeaderValue (client.rs validate_registry_headers) refuses control characters other than tab; the
+    # requests/http.client stack of this collection sends header values as latin-1 and fails on anything else.
+    # The value itself is secret: never in the message.
+    where = "%s.%s" % (path, name)
+    if any((ord(char) < 32 and char != "\t") or ord(char) == 127 for char in value):
+        _fail(where, "the value contains a control character (only printable characters and tab are allowed)")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        _fail(where, "the value has characters outside latin-1 (ISO-8859-1), which HTTP headers cannot carry; "
+                     "encode it (e.g. base64) before putting it in the header")
 
 
 def check_registry_url(path, url, allow_http):
@@ -174,7 +235,8 @@ def validate_section(section, origin="pack_registry"):
         value = section.get(key)
         if value is None:
             value = copy.deepcopy(default)
-        result[key] = _check_type("%s.%s" % (origin, key), value, kind)
+        maximum = MAX_TIMEOUT if key in SECONDS_KEYS else I64_MAX
+        result[key] = _check_type("%s.%s" % (origin, key), value, kind, maximum)
     for key in ("timeout", "connect_timeout", "index_max_bytes", "archive_max_bytes"):
         if result[key] == 0:
             _fail("%s.%s" % (origin, key), "must be greater than 0")
@@ -183,10 +245,9 @@ def validate_section(section, origin="pack_registry"):
             if not isinstance(host, str) or not (_HOSTNAME.match(host) or _is_ip(host)):
                 _fail("%s.%s[%d]" % (origin, key, position), "invalid host name %r" % (host,))
     for position, cidr in enumerate(result["approved_private_cidrs"]):
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except (TypeError, ValueError):
-            _fail("%s.approved_private_cidrs[%d]" % (origin, position), "invalid CIDR %r" % (cidr,))
+        problem = parse_cidr(cidr)  # Attune's IpCidr::parse (outbound.rs @5e1b952)
+        if problem:
+            _fail("%s.approved_private_cidrs[%d]" % (origin, position), problem)
     names = {}
     indices = []
     for position, entry in enumerate(result["indices"]):
@@ -222,7 +283,7 @@ def _validate_index_entry(path, entry, allow_http, names):
             _fail(label + ".name", "duplicate registry name %r (also %s)" % (name, names[name]))
         names[name] = path
     priority = entry.get("priority")
-    priority = DEFAULT_PRIORITY if priority is None else _check_type(label + ".priority", priority, int)
+    priority = DEFAULT_PRIORITY if priority is None else _check_type(label + ".priority", priority, int, U32_MAX)
     enabled = entry.get("enabled")
     enabled = True if enabled is None else _check_type(label + ".enabled", enabled, bool)
     headers = entry.get("headers") or {}
@@ -249,6 +310,21 @@ def _deep_merge(base, overlay):
     return base
 
 
+def describe_yaml_error(exc):
+    """Where a YAML error is, without any of the file's content (the file may hold tokens).
+
+    PyYAML's messages quote the offending text (a snippet of the line, the token, an alias or tag name); only the
+    position is kept, with the kind of error (its class) as the cause.
+    """
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    kind = {"ScannerError": "a token cannot be read", "ParserError": "the structure is broken",
+            "ComposerError": "an alias or anchor is wrong", "ConstructorError": "a value cannot be constructed",
+            "ReaderError": "a character is not allowed"}.get(type(exc).__name__, "syntax error")
+    if mark is not None:
+        return "%s at line %d, column %d (file content not shown: it may hold secrets)" % (kind, mark.line + 1, mark.column + 1)
+    return "%s (file content not shown: it may hold secrets)" % kind
+
+
 def read_yaml_file(path):
     """Read a YAML mapping; ConfigError naming the file and the cause."""
     if yaml is None:
@@ -259,7 +335,7 @@ def read_yaml_file(path):
     except (IOError, OSError) as exc:
         raise ConfigError("cannot read Attune config file %s: %s" % (path, exc.strerror or exc))
     except yaml.YAMLError as exc:
-        raise ConfigError("Attune config file %s is not valid YAML: %s" % (path, str(exc).replace("\n", " ")))
+        raise ConfigError("Attune config file %s is not valid YAML: %s" % (path, describe_yaml_error(exc)))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -267,13 +343,30 @@ def read_yaml_file(path):
     return data
 
 
+# Attune's Config::load (crates/common/src/config.rs @03eeaa5): the environment is $ATTUNE__ENVIRONMENT, else
+# default_environment() = "development"; the overlay is the file named exactly "config.<environment>.yaml" (whatever
+# the base file is called), merged over the base file when it exists, under the ATTUNE__* variables.  Attune opens that
+# name relative to its working directory; this collection looks for it in the directory of the base config file (the
+# same place for a service started where its config lives; a module's working directory on the host is arbitrary).
+DEFAULT_ENVIRONMENT = "development"
+
+
+def environment_of(option, environ):
+    """The overlay's environment: the option, else $ATTUNE__ENVIRONMENT (Attune's), else $ATTUNE_ENV (this
+    collection's variable since 0.1.0, kept for compatibility), else Attune's default ``development``."""
+    return option or environ.get("ATTUNE__ENVIRONMENT") or environ.get("ATTUNE_ENV") or DEFAULT_ENVIRONMENT
+
+
+def overlay_path_of(path, environment):
+    return os.path.join(os.path.dirname(path), "config.%s.yaml" % environment)
+
+
 def load_config_file(path, environment=None):
     """The whole config (all sections) with the environment overlay applied."""
     config = read_yaml_file(path)
     if environment:
-        base, ext = os.path.splitext(path)
-        overlay_path = os.path.join(os.path.dirname(path), "config.%s%s" % (environment, ext or ".yaml"))
-        if os.path.exists(overlay_path):
+        overlay_path = overlay_path_of(path, environment)
+        if os.path.abspath(overlay_path) != os.path.abspath(path) and os.path.exists(overlay_path):
             _deep_merge(config, read_yaml_file(overlay_path))
     return config
 
@@ -343,7 +436,7 @@ def load_settings(options, environ=None, require_registries=True):
     inline_registries = options.get("registries")
     config = {}
     if os.path.exists(path):
-        config = load_config_file(path, options.get("environment") or environ.get("ATTUNE_ENV"))
+        config = load_config_file(path, environment_of(options.get("environment"), environ))
     elif explicit and inline_registries is None:
         raise ConfigError("Attune config file %s not found (set config_path to an existing file, or give registries)" % path)
     elif inline_registries is None and require_registries:

@@ -25,7 +25,6 @@ imports, no file system access):
 from __future__ import annotations
 
 import copy
-import re
 import traceback
 
 try:
@@ -36,7 +35,7 @@ except ImportError:  # pragma: no cover - reported by the module through missing
 else:
     YAML_IMPORT_ERROR = None
 
-from ansible_collections.attune.packs.plugins.module_utils._config import INDEX_KEYS, SECTION_KEYS, redact_url
+from ansible_collections.attune.packs.plugins.module_utils._config import INDEX_KEYS, SECTION_KEYS, describe_yaml_error, redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
 
 SECTION_NAME = "pack_registry"
@@ -46,7 +45,7 @@ MANAGED_COMMENT = "# Managed by Ansible (attune.packs): this block is replaced a
 # Index keys that are written only when they have a value (``ca_path`` is a collection extension).
 OPTIONAL_INDEX_KEYS = ("name", "ca_path")
 
-_KEY_LINE = re.compile(r"""^(?:pack_registry|"pack_registry"|'pack_registry')[ \t]*:(?:[ \t]|$)""")
+BOM = "\ufeff"
 
 
 class UpdatePlan(object):
@@ -127,9 +126,8 @@ def parse_config_text(text, path="the Attune config file"):
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(
-            "%s is not valid YAML, refusing to rewrite it: %s" % (path, " ".join(str(exc).split()))
-        )
+        # line and column only: PyYAML's own message quotes the file, which may hold tokens (issue 8 item 5)
+        raise ConfigError("%s is not valid YAML, refusing to rewrite it: %s" % (path, describe_yaml_error(exc)))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -137,63 +135,92 @@ def parse_config_text(text, path="the Attune config file"):
     return data
 
 
-def _is_top_level_content(line):
-    """A line that starts a new top-level node (not blank, not indented, not a comment)."""
-    stripped = line.strip()
-    return bool(stripped) and line[0] not in " \t" and not stripped.startswith("#")
+def _line_start(text, index):
+    """Index of the first character of the line holding ``index`` (after a byte order mark on the first line)."""
+    start = max(text.rfind("\n", 0, index), text.rfind("\r", 0, index)) + 1
+    if start == 0 and text.startswith(BOM):
+        start = len(BOM)
+    return start
 
 
 def _is_outside_filler(line):
     """Blank lines and column-0 comments at the end of a block belong to what follows."""
     stripped = line.strip()
-    return not stripped or (line[0] == "#")
+    return not stripped or line[0] == "#"
+
+
+def block_spans(text):
+    """``[(start, end)]`` character ranges of every top-level ``pack_registry`` entry (end exclusive).
+
+    The keys are found by PyYAML's composer, not by matching text, so every spelling of the key is found: plain,
+    quoted, escaped (``"pack\\x5Fregistry"``), tagged (``!!str``), explicit (``? pack_registry``), after a byte order
+    mark, with any line ending.  A block runs from the line of its key to the line of the next top-level key, without
+    the blank lines and column-0 comments just before that key (they belong to it).  None when the top level is not a
+    block mapping (a flow mapping cannot be spliced line by line).
+    """
+    _require_yaml()
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if node is None:
+        return []
+    if not isinstance(node, yaml.MappingNode) or node.flow_style:
+        return None
+    starts = [_line_start(text, key.start_mark.index) for key, _ in node.value]
+    spans = []
+    for position, (key, _) in enumerate(node.value):
+        if not (isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:str" and key.value == SECTION_NAME):
+            continue
+        start = starts[position]
+        end = starts[position + 1] if position + 1 < len(starts) else len(text)
+        lines = text[start:end].splitlines(True)
+        while len(lines) > 1 and _is_outside_filler(lines[-1]):
+            end -= len(lines.pop())
+        spans.append((start, end))
+    return spans
 
 
 def find_blocks(lines):
-    """``[(start, end)]`` line ranges of every top-level ``pack_registry`` block (end exclusive)."""
-    blocks = []
-    position = 0
-    while position < len(lines):
-        if not _KEY_LINE.match(lines[position]):
-            position += 1
-            continue
-        start = position
-        end = start + 1
-        while end < len(lines) and not _is_top_level_content(lines[end]):
-            end += 1
-        while end - 1 > start and _is_outside_filler(lines[end - 1]):
-            end -= 1
-        blocks.append((start, end))
-        position = end
-    return blocks
+    """``[(start, end)]`` line ranges of every top-level ``pack_registry`` block (end exclusive); see :func:`block_spans`."""
+    text = "".join(lines)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    spans = block_spans(text) or []
+    return [(offsets.index(start) if start in offsets else 0, offsets.index(end)) for start, end in spans]
 
 
 def splice(text, block):
     """Replace the top-level ``pack_registry`` block(s) of ``text`` by ``block``, or append it."""
-    lines = text.splitlines(True)
-    blocks = find_blocks(lines)
-    if not blocks:
+    newline = _newline_of(text)
+    try:
+        spans = block_spans(text)
+    except yaml.YAMLError:
+        spans = None
+    if not spans:
         prefix = text
         if prefix and not prefix.endswith(("\n", "\r")):
-            prefix += _newline_of(text)
-        if prefix.strip() and not prefix.endswith(_newline_of(text) * 2):
-            prefix += _newline_of(text)
+            prefix += newline
+        if prefix.strip(BOM + " \t\r\n") and not prefix.endswith(newline * 2):
+            prefix += newline
         return prefix + block
     result = []
     position = 0
-    for number, (start, end) in enumerate(blocks):
-        result.extend(lines[position:start])
+    for number, (start, end) in enumerate(spans):
+        result.append(text[position:start])
         if number == 0:
-            if result and not result[-1].endswith(("\n", "\r")):
-                result[-1] += _newline_of(text)
             result.append(block)
+            if end < len(text) and not text[start:end].endswith(("\n", "\r")):
+                result.append(newline)
         position = end
-    result.extend(lines[position:])
+    result.append(text[position:])
     return "".join(result)
 
 
 def _newline_of(text):
-    return "\r\n" if "\r\n" in text else "\n"
+    if "\r\n" in text:
+        return "\r\n"
+    if "\r" in text and "\n" not in text:
+        return "\r"
+    return "\n"
 
 
 def _same(left, right):
@@ -203,6 +230,15 @@ def _same(left, right):
         return yaml.safe_dump(left, sort_keys=True) == yaml.safe_dump(right, sort_keys=True)
     except yaml.YAMLError:  # pragma: no cover - data that came from safe_load always dumps
         return False
+
+
+def _count_sections(text):
+    """How many top-level ``pack_registry`` keys ``text`` has (PyYAML keeps the last one of duplicates silently)."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(node, yaml.MappingNode):
+        return 0
+    return sum(1 for key, _ in node.value if isinstance(key, yaml.ScalarNode) and key.value == SECTION_NAME
+               and key.tag == "tag:yaml.org,2002:str")
 
 
 def _others(data):
@@ -221,19 +257,23 @@ def plan_update(text, desired, path="the Attune config file"):
         return UpdatePlan(block, True, None, desired, True, True)
     data = parse_config_text(text, path)
     before = data.get(SECTION_NAME) if SECTION_NAME in data else None
-    if SECTION_NAME in data and _same(before, desired):
+    # a duplicate key would keep an old block (and its old token) in the file although PyYAML reads the last one
+    if SECTION_NAME in data and _same(before, desired) and _count_sections(text) == 1:
         return UpdatePlan(text, False, before, desired, True, False)
-    new_text = splice(text, render_block(desired, _newline_of(text)))
+    newline = _newline_of(text)
+    new_text = splice(text, render_block(desired, newline))
     try:
         new_data = parse_config_text(new_text, path)
-    except ConfigError:
+        single = _count_sections(new_text) == 1
+    except (ConfigError, yaml.YAMLError):
         new_data = None
-    if new_data is not None and _same(_others(new_data), _others(data)) and _same(new_data.get(SECTION_NAME), desired):
+    if new_data is not None and single and _same(_others(new_data), _others(data)) and _same(new_data.get(SECTION_NAME), desired):
         return UpdatePlan(new_text, True, before, desired, True, False)
-    # Splicing would change another section: keep every value, lose the comments.
+    # Splicing would change another section: keep every value (and the line endings and byte order mark), lose the
+    # comments.
     merged = dict(data)
     merged[SECTION_NAME] = desired
-    new_text = _dump(merged)
+    new_text = (BOM if text.startswith(BOM) else "") + _dump(merged).replace("\n", newline)
     check = parse_config_text(new_text, path)
     if not (_same(_others(check), _others(data)) and _same(check.get(SECTION_NAME), desired)):  # pragma: no cover - defensive
         raise ConfigError("%s: cannot write the pack_registry section without changing other sections" % path)

@@ -12,6 +12,7 @@ returns it.  Errors name the registry and the path of the bad field, e.g.
 
 from __future__ import annotations
 
+import json
 import re
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
@@ -30,6 +31,64 @@ CONTENT_SECTIONS = ("actions", "sensors", "triggers", "rules", "workflows")
 MAX_REPORTED_ERRORS = 5
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 _GIT_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
+# Attune decodes an index with serde_json into `PackIndex` (crates/common/src/pack_registry/mod.rs @126b167, a
+# serde `Deserialize` struct; fetched by client.rs `RegistryClient`).  serde_json's parser refuses nesting deeper than 128 arrays/objects
+# (serde_json::Deserializer `remaining_depth`, 128) and lone UTF-16 surrogate escapes ("lone leading surrogate in hex
+# escape"); it has no NaN/Infinity literals.  decode_index() refuses the same documents, as "invalid index format" for
+# that registry, instead of letting Python's recursion limit or a later UTF-8 encode fail for every registry.
+MAX_JSON_DEPTH = 128
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# semver (the crate Attune compares versions with) holds MAJOR, MINOR and PATCH as u64
+MAX_VERSION_COMPONENT = U64_MAX = 2 ** 64 - 1
+
+
+def _too_deep(text, limit=MAX_JSON_DEPTH):
+    """True when the JSON text nests arrays/objects deeper than ``limit`` (strings ignored)."""
+    if "\\" in text:
+        outside = _JSON_STRING.sub("", text)
+    else:  # no escapes: every other '"'-separated piece is inside a string (much faster than the regex)
+        outside = "".join(text.split('"')[::2])
+    brackets = _NOT_BRACKET.sub("", outside)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        shorter = _EMPTY_PAIR.sub("", brackets)
+        if shorter == brackets:
+            return False  # unbalanced: json.loads reports it
+        brackets = shorter
+    return bool(brackets)
+
+
+def _refuse_constant(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def decode_index(body, registry=None):
+    """Decode an index body (bytes) into Python data; IndexFormatError naming ``registry`` when it is not JSON Attune reads."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        raise IndexFormatError("invalid index format: the body is not UTF-8 encoded JSON", registry=registry)
+    if text.startswith("\ufeff"):
+        raise IndexFormatError("invalid index format: the body starts with a byte order mark (not JSON)", registry=registry)
+    if _too_deep(text):
+        raise IndexFormatError("invalid index format: JSON nested deeper than %d levels" % MAX_JSON_DEPTH, registry=registry)
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:  # pragma: no cover - _too_deep() refuses these first
+        raise IndexFormatError("invalid index format: JSON nested too deeply", registry=registry)
+    except ValueError as exc:
+        raise IndexFormatError("invalid index format: malformed JSON (%s)" % exc, registry=registry)
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise IndexFormatError("invalid index format: a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)",
+                                   registry=registry)
+    return data
 
 
 def _schemas():
@@ -78,6 +137,14 @@ def _build_schemas():
             raise vol.Invalid("%s (index checksums are 'sha256:' + 64 lowercase hex digits)" % exc.message)
         return value
 
+    def version_numbers(value):
+        # semver's MAJOR/MINOR/PATCH are u64 (see MAX_VERSION_COMPONENT)
+        for number in re.split(r"[.+-]", value)[:3]:
+            if len(number) > 20 or int(number) > MAX_VERSION_COMPONENT:
+                raise vol.Invalid("version number %s... is larger than %d (MAJOR, MINOR and PATCH are 64-bit)"
+                                  % (number[:20], MAX_VERSION_COMPONENT))
+        return value
+
     def unique_strings(value):
         if not isinstance(value, list):
             raise vol.Invalid("expected a list of strings")
@@ -96,6 +163,16 @@ def _build_schemas():
         for position, item in enumerate(value):
             if not isinstance(item, str):
                 raise vol.Invalid("expected a string", path=[position])
+        return value
+
+    def nullable(validator):
+        def check(value):
+            return None if value is None else validator(value)
+        return check
+
+    def u64(value):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U64_MAX:
+            raise vol.Invalid("expected an integer from 0 to %d" % U64_MAX)
         return value
 
     def obj(value):
@@ -123,14 +200,27 @@ def _build_schemas():
             return value
 
         contents = vol.Schema({vol.Required(section): components for section in CONTENT_SECTIONS}, extra=extra)
+        # PackDependencies (mod.rs @126b167): Option<String> versions (null accepted), `packs: Vec<String>` with
+        # #[serde(default)] (may be missing, never null), #[serde(deny_unknown_fields)] (refused in strict mode)
         dependencies = vol.Schema(
             {
-                vol.Optional("attune_version"): text(),
-                vol.Optional("python_version"): text(),
-                vol.Optional("nodejs_version"): text(),
+                vol.Optional("attune_version"): nullable(text()),
+                vol.Optional("python_version"): nullable(text()),
+                vol.Optional("nodejs_version"): nullable(text()),
                 vol.Optional("packs"): strings,
             },
             extra=extra,
+        )
+        # PackMeta (mod.rs @126b167): `downloads`/`stars: Option<u64>`, `tested_attune_versions: Vec<String>` with
+        # #[serde(default)], everything else goes to the #[serde(flatten)] `extra` map: unknown keys are accepted even
+        # in strict mode
+        meta = vol.Schema(
+            {
+                vol.Optional("downloads"): nullable(u64),
+                vol.Optional("stars"): nullable(u64),
+                vol.Optional("tested_attune_versions"): strings,
+            },
+            extra=vol.ALLOW_EXTRA,
         )
         git_source = vol.Schema(
             {
@@ -174,19 +264,22 @@ def _build_schemas():
                 vol.Required("ref"): pattern(REF_PATTERN, "a ref matching ^[a-z][a-z0-9_-]*$"),
                 vol.Required("label"): text(1),
                 vol.Required("description"): text(),
-                vol.Optional("use_case"): text(),
-                vol.Required("version"): pattern(INDEX_VERSION_PATTERN, "a semantic version MAJOR.MINOR.PATCH[-pre|+build]"),
+                # PackIndexEntry (mod.rs @126b167): the Option<...> fields (use_case, email, homepage, repository,
+                # dependencies, meta) accept null; the others do not
+                vol.Optional("use_case"): nullable(text()),
+                vol.Required("version"): vol.All(pattern(INDEX_VERSION_PATTERN, "a semantic version MAJOR.MINOR.PATCH[-pre|+build]"),
+                                                 version_numbers),
                 vol.Required("author"): text(1),
-                vol.Optional("email"): text(),
-                vol.Optional("homepage"): any_url,
-                vol.Optional("repository"): url,
+                vol.Optional("email"): nullable(text()),
+                vol.Optional("homepage"): nullable(any_url),
+                vol.Optional("repository"): nullable(url),
                 vol.Required("license"): text(1),
                 vol.Required("keywords"): unique_strings,
                 vol.Required("runtime_deps"): unique_strings,
                 vol.Required("install_sources"): sources,
                 vol.Required("contents"): contents,
-                vol.Optional("dependencies"): dependencies,
-                vol.Optional("meta"): obj,
+                vol.Optional("dependencies"): nullable(dependencies),
+                vol.Optional("meta"): nullable(vol.All(obj, meta)),
             },
             extra=extra,
         )

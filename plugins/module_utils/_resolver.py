@@ -17,7 +17,6 @@ Rules (attune-format.md section 3):
 from __future__ import annotations
 
 import copy
-import json
 import time
 
 from ansible_collections.attune.packs.plugins.module_utils import _fetch
@@ -26,11 +25,10 @@ from ansible_collections.attune.packs.plugins.module_utils._config import redact
 from ansible_collections.attune.packs.plugins.module_utils._errors import (
     AttuneError,
     ConfigError,
-    IndexFormatError,
     PackNotFound,
     RegistryDisabled,
 )
-from ansible_collections.attune.packs.plugins.module_utils._index import fallback_source, preferred_source, validate_index
+from ansible_collections.attune.packs.plugins.module_utils._index import decode_index, fallback_source, preferred_source, validate_index
 from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec, try_parse_version
 
 SOURCE_KEYS = ("type", "url", "ref", "checksum")
@@ -143,12 +141,7 @@ class RegistryClient(object):
         }
 
     def _decode(self, registry, body):
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise IndexFormatError("invalid index format: the body is not UTF-8 encoded JSON", registry=registry.label)
-        except ValueError as exc:
-            raise IndexFormatError("invalid index format: malformed JSON (%s)" % exc, registry=registry.label)
+        data = decode_index(body, registry=registry.label)
         return validate_index(data, registry=registry.label, strict=self.settings.strict)
 
     def _load(self, registry):

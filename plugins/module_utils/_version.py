@@ -32,6 +32,21 @@ INDEX_VERSION_PATTERN = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]
 _LOOSE = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)(?:-([0-9A-Za-z.-]+?))?(?:\+([0-9A-Za-z.-]+))?\Z")
 _PARTIAL = re.compile(r"^v?([0-9]+|[xX*])(?:\.([0-9]+|[xX*]))?(?:\.([0-9]+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\Z")
 _OPERATOR = re.compile(r"^(>=|<=|!=|==|>|<|=|\^|~)?(.*)$")
+# MAJOR, MINOR and PATCH are u64 in the semver crate Attune uses; larger numbers are not versions (and a 5,000-digit
+# one would exceed Python's int() digit limit with a bare ValueError).
+MAX_COMPONENT = 2 ** 64 - 1
+
+
+def _component(digits, original, what="version"):
+    if len(digits) > 20 or int(digits) > MAX_COMPONENT:
+        raise SpecError("invalid %s %r: a number is larger than %d (MAJOR, MINOR and PATCH are 64-bit)"
+                        % (what, _short(original), MAX_COMPONENT))
+    return int(digits)
+
+
+def _short(text):
+    text = str(text)
+    return text if len(text) <= 80 else text[:60] + "...(%d characters)" % len(text)
 
 
 class Version(object):
@@ -46,7 +61,9 @@ class Version(object):
         self.prerelease = tuple(prerelease)
         self.build = build
         self.text = text if text is not None else self._render()
-        pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.prerelease)
+        # numeric identifiers compare as numbers: by length without leading zeros, then digit by digit (no int(): a
+        # 5,000-digit identifier would exceed Python's int() digit limit)
+        pre_key = tuple((0, len(p.lstrip("0")), p.lstrip("0")) if p.isdigit() else (1, 0, p) for p in self.prerelease)
         # a release sorts after all of its pre-releases
         self._key = (major, minor, patch, 0 if self.prerelease else 1, pre_key)
 
@@ -62,9 +79,10 @@ class Version(object):
     def parse(cls, text):
         match = _LOOSE.match(text.strip()) if isinstance(text, str) else None
         if not match:
-            raise SpecError("invalid version %r: expected MAJOR.MINOR.PATCH with optional -prerelease/+build" % (text,))
+            raise SpecError("invalid version %r: expected MAJOR.MINOR.PATCH with optional -prerelease/+build" % (_short(text),))
         major, minor, patch, pre, build = match.groups()
-        return cls(int(major), int(minor), int(patch), tuple(pre.split(".")) if pre else (), build or "", text.strip())
+        major, minor, patch = (_component(item, text) for item in (major, minor, patch))
+        return cls(major, minor, patch, tuple(pre.split(".")) if pre else (), build or "", text.strip())
 
     @property
     def is_prerelease(self):
@@ -139,7 +157,7 @@ def _partial(text, original):
     for item in match.group(1, 2, 3):
         if item is None or item in ("x", "X", "*"):
             break
-        parts.append(int(item))
+        parts.append(_component(item, original, "version constraint"))
     pre = tuple(match.group(4).split(".")) if match.group(4) else ()
     return parts, pre
 

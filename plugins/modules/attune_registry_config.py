@@ -182,7 +182,10 @@ options:
     description:
       - The permissions of the file, in octal (quote it, for example V("0640"), so that YAML keeps the leading zero) or in
         symbolic form (V(u=rw,g=r)).
-      - When not given, a new file gets mode C(0600) and an existing file keeps its mode.
+      - When not given, a new file gets mode C(0600) and an existing file keeps its mode, except that a file that will
+        hold header values is never left readable by others - an existing file with any permission for others
+        (for example C(0644)) gets its group and other permissions removed (C(0600)), with a warning and
+        RV(mode_tightened=true).
       - Backups get the same mode.
     type: raw
 notes:
@@ -288,6 +291,13 @@ comments_preserved:
   returned: success
   type: bool
   sample: true
+mode_tightened:
+  description:
+    - Whether the mode of an existing file was tightened (group and other permissions removed) because O(mode) was
+      not given, the file holds header values and others had permissions on it.
+  returned: success
+  type: bool
+  sample: false
 backup_file:
   description: The backup of the old file.
   returned: O(backup=true) and the file changed (in check mode, the name it would have had)
@@ -480,6 +490,10 @@ def make_backup(module, path, file_args, mode):
     return backup
 
 
+def has_header_values(section):
+    return any(entry.get("headers") for entry in section.get("indices") or [])
+
+
 def count_message(section):
     count = len(section["indices"])
     return "%d registr%s" % (count, "y" if count == 1 else "ies")
@@ -511,13 +525,22 @@ def main():
     file_args = module.load_file_common_arguments(module.params, path=path)
     check_owner_group(module, file_args)
     mode = target_mode(module, file_args["mode"], current_stat)
+    tightened = None
+    if file_args["mode"] is None and current_stat is not None and has_header_values(desired) and mode & 0o007:
+        # a file that holds a header value is never left readable by others: 0644 -> 0600 (issue 8 item 13)
+        tightened = (mode, mode & ~0o077)
+        mode = tightened[1]
     file_args["mode"] = mode
     result.update(
         pack_registry=_config_file.redact_section(desired),
         content_changed=plan.changed,
         created=plan.created,
         comments_preserved=plan.comments_preserved,
+        mode_tightened=tightened is not None,
     )
+    if tightened is not None:
+        module.warn("%s holds registry header values and was readable by others (mode 0%03o): its mode becomes 0%03o; "
+                    "set mode to choose another one" % (path, tightened[0], tightened[1]))
     diffs = []
     want_diff = module._diff  # pylint: disable=protected-access
     if want_diff:
@@ -566,6 +589,8 @@ def main():
         verb = "would be written to" if module.check_mode else "written to"
         result["msg"] = "pack_registry %s %s (%s)%s" % (
             verb, path, count_message(desired), "" if plan.comments_preserved else "; the file was rewritten as a whole, comments were not kept")
+    if tightened is not None:
+        result["msg"] += "; mode tightened from 0%03o to 0%03o (the file holds header values)" % tightened
     if diffs:
         result["diff"] = diffs
     module.exit_json(**result)

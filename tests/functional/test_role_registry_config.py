@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from conftest import COLLECTIONS_ROOT, REPO_ROOT
+from support.attune_config_validator import assert_loads
 from support.fleet import BIN_DIR, Fleet, run_playbook
 from support.registry_server import RegistryServer
 from support.sshd import SshdUnavailable, SshServer
@@ -163,6 +164,7 @@ def test_four_step_pattern_on_a_fleet_of_22_hosts(tmp_path):
         written[host] = read(path)
         data = yaml.safe_load(written[host])
         assert_section(data["pack_registry"], cache_ttl=60 if host == "worker03" else 3600)
+        assert_loads(path)  # Attune loads what the role wrote (validator following config.rs, issue 9 item 6)
         info = os.stat(path)
         assert stat.S_IMODE(info.st_mode) == 0o640 and info.st_uid == os.getuid() and info.st_gid == os.getgid()
         result = results[host]["result"]
@@ -235,6 +237,14 @@ BAD_CASES = {
     "negative_ttl": ({"registry_config_cache_ttl": -5}, ["registry_config_cache_ttl: must not be negative"]),
     "bad_cidr": ({"registry_config_approved_private_cidrs": ["10.0.0.0/33"]}, ["registry_config_approved_private_cidrs[0]"]),
     "bad_host": ({"registry_config_approved_private_hosts": ["not a host"]}, ["registry_config_approved_private_hosts[0]"]),
+    # Attune's IpCidr::parse (outbound.rs) needs address/prefix; RegistryIndexConfig.priority is a u32 (config.rs)
+    "cidr_without_prefix": ({"registry_config_approved_private_cidrs": ["10.0.0.1"]},
+                            ["registry_config_approved_private_cidrs[0]", "missing prefix"]),
+    "priority_beyond_u32": ({"registry_config_indices": [{"name": "corp", "url": "https://a.example/i.json", "priority": 4294967296}]},
+                            ["registry_config_indices[0] (corp).priority", "4294967295"]),
+    "header_not_latin1": ({"registry_config_indices": [{"name": "corp", "url": "https://a.example/i.json",
+                                                        "headers": {"Authorization": "Bearer \u20ac" + SECRET}}]},
+                          ["registry_config_indices[0] (corp).headers.Authorization", "latin-1"]),
     "unknown_owner": ({"registry_config_owner": "no-such-user-attune"}, ["owner 'no-such-user-attune' does not exist"]),
     "broken_file": ({}, ["is not valid YAML, refusing to rewrite it"]),
 }

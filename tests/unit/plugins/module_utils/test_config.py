@@ -117,3 +117,90 @@ def test_redact_url():
 
 def test_default_cache_dir_follows_xdg():
     assert default_cache_dir({"XDG_CACHE_HOME": "/tmp/xdg"}) == "/tmp/xdg/attune-packs"
+
+
+# -- issue 8 item 9 / issue 9 item 6: values Attune's config model (crates/common/src/config.rs @03eeaa5) refuses ------
+@pytest.mark.parametrize("section, path, fragment", [
+    # RegistryIndexConfig.priority: u32
+    ({"indices": [{"url": "https://a.example/i.json", "priority": 4294967296}]}, "pack_registry.indices[0].priority", "4294967295"),
+    ({"indices": [{"url": "https://a.example/i.json", "priority": 10 ** 20}]}, "pack_registry.indices[0].priority", "4294967295"),
+    # PackRegistryConfig.cache_ttl / timeout / connect_timeout / index_max_bytes / archive_max_bytes: u64 (read as i64)
+    ({"cache_ttl": 2 ** 64}, "pack_registry.cache_ttl", "9223372036854775807"),
+    ({"index_max_bytes": 2 ** 63}, "pack_registry.index_max_bytes", "9223372036854775807"),
+    ({"archive_max_bytes": 10 ** 30}, "pack_registry.archive_max_bytes", "9223372036854775807"),
+    ({"timeout": 10 ** 20}, "pack_registry.timeout", "at most"),
+    ({"connect_timeout": 10 ** 12}, "pack_registry.connect_timeout", "at most"),
+    # outbound.rs @5e1b952 IpCidr::parse: "address/prefix", prefix a u8 no larger than 32/128
+    ({"approved_private_cidrs": ["10.0.0.1"]}, "pack_registry.approved_private_cidrs[0]", "missing prefix"),
+    ({"approved_private_cidrs": ["10.0.0.0/8", "fd00::"]}, "pack_registry.approved_private_cidrs[1]", "missing prefix"),
+    ({"approved_private_cidrs": ["10.0.0.0/255.0.0.0"]}, "pack_registry.approved_private_cidrs[0]", "bad prefix"),
+    ({"approved_private_cidrs": ["10.0.0.0/33"]}, "pack_registry.approved_private_cidrs[0]", "prefix too large"),
+    ({"approved_private_cidrs": ["::/129"]}, "pack_registry.approved_private_cidrs[0]", "prefix too large"),
+    ({"approved_private_cidrs": ["fe80::1%eth0/64"]}, "pack_registry.approved_private_cidrs[0]", "bad address"),
+    ({"approved_private_cidrs": ["10.0.0/8"]}, "pack_registry.approved_private_cidrs[0]", "bad address"),
+    ({"approved_private_cidrs": [8]}, "pack_registry.approved_private_cidrs[0]", "expected a string"),
+    # header values: HashMap<String, String>, sent by reqwest (HeaderValue) and by us (latin-1 on the wire)
+    ({"indices": [{"url": "https://a.example/i.json", "name": "corp", "headers": {"Authorization": "Bearer \u20ac-s3cr3t"}}]},
+     "pack_registry.indices[0] (corp).headers.Authorization", "latin-1"),
+    ({"indices": [{"url": "https://a.example/i.json", "headers": {"X-T": "a\x7fb"}}]}, "pack_registry.indices[0].headers.X-T", "control"),
+    ({"indices": [{"url": "https://a.example/i.json", "headers": {"X-T": "a\x01b"}}]}, "pack_registry.indices[0].headers.X-T", "control"),
+])
+def test_values_attune_cannot_load_are_refused_naming_the_key(section, path, fragment):
+    with pytest.raises(ConfigError) as info:
+        validate_section(section)
+    message = str(info.value)
+    assert message.startswith(path + ":") and fragment in message, message
+    assert getattr(info.value, "path", None) == path
+    assert "s3cr3t" not in message
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/8", " 10.20.0.0/16 ", "10.0.0.5/8", "fd00::/8", "::/0", "192.168.1.1/32", "10.0.0.0/+8"])
+def test_cidrs_attune_accepts_are_accepted(cidr):
+    assert validate_section({"approved_private_cidrs": [cidr]})["approved_private_cidrs"] == [cidr]
+
+
+def test_range_limits_themselves_are_accepted():
+    section = validate_section({"cache_ttl": 2 ** 63 - 1, "index_max_bytes": 2 ** 63 - 1, "timeout": 10 ** 9, "connect_timeout": 1,
+                                "indices": [{"url": "https://a.example/i.json", "priority": 2 ** 32 - 1,
+                                             "headers": {"X-Latin": "caf\u00e9\tok"}}]})
+    assert section["indices"][0]["priority"] == 4294967295
+
+
+# -- issue 9 item 7: ATTUNE__ENVIRONMENT, default development (config.rs @03eeaa5 Config::load) -----------------------
+def _overlaid(tmp_path, environ, options=None):
+    path = write_config(tmp_path, {"pack_registry": {"timeout": 50, "indices": [{"url": "https://a.example/i.json"}]}})
+    write_config(tmp_path, {"pack_registry": {"timeout": 61}}, "config.development.yaml")
+    write_config(tmp_path, {"pack_registry": {"timeout": 62}}, "config.staging.yaml")
+    write_config(tmp_path, {"pack_registry": {"timeout": 63}}, "config.production.yaml")
+    opts = {"config_path": path}
+    opts.update(options or {})
+    return load_settings(opts, environ=environ).timeout
+
+
+def test_environment_overlay_follows_attune(tmp_path):
+    assert _overlaid(tmp_path, {}) == 61  # no variable: Attune's default environment, development
+    assert _overlaid(tmp_path, {"ATTUNE__ENVIRONMENT": "staging"}) == 62
+    assert _overlaid(tmp_path, {"ATTUNE__ENVIRONMENT": "staging", "ATTUNE_ENV": "production"}) == 62  # Attune's variable wins
+    assert _overlaid(tmp_path, {"ATTUNE_ENV": "production"}) == 63  # the collection's 0.1.0 variable still works
+    assert _overlaid(tmp_path, {"ATTUNE__ENVIRONMENT": "staging"}, {"environment": "production"}) == 63  # the option wins
+    assert _overlaid(tmp_path, {"ATTUNE__ENVIRONMENT": "qa"}) == 50  # no config.qa.yaml: the base file alone
+
+
+def test_overlay_name_is_always_config_env_yaml(tmp_path):
+    path = tmp_path / "attune.yml"
+    path.write_text(yaml.safe_dump({"pack_registry": {"timeout": 50, "indices": [{"url": "https://a.example/i.json"}]}}))
+    write_config(tmp_path, {"pack_registry": {"timeout": 70}}, "config.development.yml")  # not Attune's name
+    assert load_settings({"config_path": str(path)}, environ={}).timeout == 50
+    write_config(tmp_path, {"pack_registry": {"timeout": 71}}, "config.development.yaml")
+    assert load_settings({"config_path": str(path)}, environ={}).timeout == 71
+
+
+# -- issue 8 item 5: errors about a malformed config quote no file content -------------------------------------------
+def test_yaml_error_quotes_no_content(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text('pack_registry:\n  indices:\n    - url: https://a.example/i.json\n      headers: {Authorization: "Bearer SECRET-abc\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings({"config_path": str(bad)}, environ={})
+    message = str(info.value)
+    assert "SECRET" not in message and "Bearer" not in message and "Authorization" not in message
+    assert "line " in message and "column " in message

@@ -204,3 +204,93 @@ def test_redaction_of_a_hand_written_section():
     assert view["indices"][0]["url"] == "https://***@old.example.com/i.json?***"
     assert redact_section(None) is None and diff_text(None) == ""
     assert redact_section("a string") == "<not a mapping: str>"
+
+
+# -- issue 8 item 4: the old block is replaced, never duplicated --------------------------------------------------------
+OLD_TOKEN = "Bearer OLD-token-93a1"
+KEYS = {
+    "plain": "pack_registry:",
+    "double_quoted": '"pack_registry":',
+    "single_quoted": "'pack_registry' :",
+    "escaped": '"pack\\x5Fregistry":',
+    "explicit": "? pack_registry\n:",
+    "explicit_quoted": '? "pack_registry"\n:',
+    "tagged": "!!str pack_registry:",
+}
+
+
+def _top_level_keys(text):
+    return [key.value for key, _ in yaml.compose(text).value]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("bom", [False, True])
+@pytest.mark.parametrize("key", sorted(KEYS))
+def test_old_block_is_replaced_whatever_its_key_form_line_endings_or_bom(key, bom, newline):
+    text = (
+        "# Attune configuration (hand-written)\n"
+        "database:\n  url: postgres://attune@db/attune   # primary\n\n"
+        "# registries\n"
+        + KEYS[key] + "\n  indices:\n    - url: https://old.example.com/index.json\n"
+        "      headers: {Authorization: '" + OLD_TOKEN + "'}\n"
+        "# about security\nsecurity:\n  jwt_secret: keep-me\n"
+    ).replace("\n", newline)
+    if bom:
+        text = "\ufeff" + text
+    plan = plan_update(text, desired())
+    new = plan.text
+    assert plan.changed and plan.comments_preserved
+    assert _top_level_keys(new) == ["database", "pack_registry", "security"]  # exactly one pack_registry, in place
+    assert OLD_TOKEN.split()[-1] not in new and "old.example.com" not in new
+    assert yaml.safe_load(new) == {"database": {"url": "postgres://attune@db/attune"}, "pack_registry": desired(),
+                                   "security": {"jwt_secret": "keep-me"}}
+    for comment in ("# Attune configuration (hand-written)", "# primary", "# registries", "# about security"):
+        assert comment in new
+    assert new.startswith("\ufeff") == bom and new.count("\ufeff") == (1 if bom else 0)
+    if newline == "\r\n":
+        assert "\n" not in new.replace("\r\n", "")
+    else:
+        assert "\r" not in new
+    again = plan_update(new, desired())
+    assert not again.changed and again.text == new
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_full_dump_fallback_keeps_line_endings_and_bom(bom):
+    text = ("\ufeff" if bom else "") + "# c\r\npack_registry: &reg\r\n  enabled: true\r\nmirror: *reg\r\n"
+    plan = plan_update(text, desired())
+    assert not plan.comments_preserved
+    assert "\n" not in plan.text.replace("\r\n", "") and plan.text.startswith("\ufeff") == bom
+    assert _top_level_keys(plan.text.lstrip("\ufeff")) == ["pack_registry", "mirror"]
+
+
+# -- issue 8 item 5: an error about a malformed config quotes no file content -------------------------------------------
+@pytest.mark.parametrize("text", [
+    'pack_registry:\n  indices:\n    - url: https://a.example/i.json\n      headers: {Authorization: "Bearer SECRET-abc\n',
+    "pack_registry:\n  indices:\n    - url: https://a.example/i.json\n      headers: {Authorization: Bearer SECRET-abc}}\n",
+    "pack_registry:\n  headers:\n    Authorization: Bearer SECRET-abc\n   bad: *SECRET-alias\n",
+    "pack_registry: !SECRET-tag {Authorization: Bearer SECRET-abc}\n",
+    "pack_registry:\n\tAuthorization: Bearer SECRET-abc\n",
+])
+def test_yaml_errors_give_line_and_column_only(text):
+    with pytest.raises(ConfigError) as info:
+        plan_update(text, desired(), path="/etc/attune/config.yaml")
+    message = str(info.value)
+    assert "SECRET" not in message and "Bearer" not in message and "Authorization" not in message, message
+    assert "/etc/attune/config.yaml" in message and "line " in message and "column " in message
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_block_on_the_first_line_after_a_bom(newline):
+    text = ("\ufeffpack_registry:\n  indices:\n    - url: https://old.example.com/index.json\nz: 1\n").replace("\n", newline)
+    plan = plan_update(text, desired())
+    assert plan.text.startswith("\ufeffpack_registry:" + newline) and plan.comments_preserved
+    assert _top_level_keys(plan.text) == ["pack_registry", "z"] and "old.example.com" not in plan.text
+
+
+def test_a_duplicate_whose_last_copy_is_already_right_is_still_removed():
+    current = render_block(desired())
+    text = "pack_registry:\n  indices:\n    - url: https://old.example.com/index.json\n      headers: {Authorization: '%s'}\n%s" % (
+        OLD_TOKEN, current)
+    plan = plan_update(text, desired())
+    assert plan.changed and _top_level_keys(plan.text) == ["pack_registry"] and "OLD-token" not in plan.text

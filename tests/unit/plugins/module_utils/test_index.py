@@ -87,3 +87,60 @@ def test_source_preference():
     assert preferred_source(entry, "archive")["type"] == "archive"
     assert fallback_source(entry, preferred_source(entry, "git"))["type"] == "archive"
     assert fallback_source(entry, preferred_source(entry, "archive")) is None
+
+
+# -- issue 9 item 5: the same verdict as Attune's serde model ----------------------------------------------------------
+# crates/common/src/pack_registry/mod.rs @126b167: PackIndexEntry's Option<...> fields (use_case, email, homepage,
+# repository, dependencies, meta), PackDependencies' Option<String> fields and PackMeta's Option<u64> fields accept null.
+NULLABLE_ENTRY_FIELDS = ("use_case", "email", "homepage", "repository", "dependencies", "meta")
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_null_is_accepted_where_attune_has_an_option(strict):
+    entry = make_entry("demo", "1.0.0", **dict((field, None) for field in NULLABLE_ENTRY_FIELDS))
+    other = make_entry("other", "1.0.0", dependencies={"attune_version": None, "python_version": None, "nodejs_version": None},
+                       meta={"downloads": None, "stars": None, "anything": None})
+    assert validate_index(make_index("corp", [entry, other]), "corp", strict=strict)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("label", None), ("description", None), ("version", None), ("author", None), ("license", None),
+    ("keywords", None), ("runtime_deps", None), ("install_sources", None), ("contents", None),
+])
+def test_null_is_refused_where_attune_has_no_option(field, value):
+    # plain String / Vec<...> / PackContents fields of PackIndexEntry: serde refuses null
+    entry = make_entry("demo", "1.0.0")
+    entry[field] = value
+    expect_error(make_index("corp", [entry]), "packs[0].%s" % field)
+
+
+@pytest.mark.parametrize("dependencies, meta, fragment", [
+    ({"packs": None}, None, "packs[0].dependencies.packs"),  # Vec<String> with #[serde(default)]: missing ok, null not
+    (None, {"downloads": -1}, "packs[0].meta.downloads"),  # Option<u64>
+    (None, {"stars": "many"}, "packs[0].meta.stars"),
+    (None, {"tested_attune_versions": None}, "packs[0].meta.tested_attune_versions"),  # Vec<String>, #[serde(default)]
+    (None, {"tested_attune_versions": [1]}, "packs[0].meta.tested_attune_versions"),
+])
+def test_typed_fields_inside_dependencies_and_meta(dependencies, meta, fragment):
+    expect_error(make_index("corp", [make_entry("demo", "1.0.0", dependencies=dependencies, meta=meta)]), fragment)
+
+
+def test_null_git_ref_is_refused_like_attune():
+    # InstallSource::Git uses deserialize_required_git_ref (String::deserialize): null is refused although the field is Option
+    entry = make_entry("demo", "1.0.0")
+    entry["install_sources"][0]["ref"] = None
+    expect_error(make_index("corp", [entry]), "packs[0].install_sources[0].ref")
+
+
+@pytest.mark.parametrize("where", ["top", "entry", "git", "archive", "contents", "component", "dependencies"])
+def test_strict_refuses_unknown_fields_everywhere_but_meta(where):
+    # every struct of mod.rs has #[serde(deny_unknown_fields)] except PackMeta (#[serde(flatten)] extra)
+    entry = make_entry("demo", "1.0.0", dependencies={"packs": []}, meta={"free": {"form": [1]}, "downloads": 3})
+    index = make_index("corp", [entry])
+    target = {"top": index, "entry": entry, "git": entry["install_sources"][0], "archive": entry["install_sources"][1],
+              "contents": entry["contents"], "component": entry["contents"]["actions"][0],
+              "dependencies": entry["dependencies"]}[where]
+    assert validate_index(index, "corp", strict=True)
+    target["surprise"] = 1
+    assert validate_index(index, "corp", strict=False)  # tolerated outside strict mode (documented leniency)
+    expect_error(index, "surprise: unknown key (refused in strict mode)", strict=True)

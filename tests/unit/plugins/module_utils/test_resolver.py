@@ -9,7 +9,7 @@ from ansible_collections.attune.packs.plugins.module_utils._errors import (
     ConfigError, IndexFormatError, PackNotFound, RegistryDisabled, RegistryUnreachable,
 )
 from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
-from testdata import make_entry, write_index
+from testdata import make_entry, make_index, write_index
 
 
 @pytest.fixture
@@ -213,3 +213,34 @@ def test_search_shows_the_latest_release_not_a_prerelease(tmp_path):
     versions = dict((p["ref"], p["version"]) for p in c.search("")[0])
     assert versions == {"slack": "2.1.0", "new": "0.1.0-rc.1"}
     assert c.resolve("slack")["version"] == versions["slack"]
+
+
+# -- issue 8 item 3: one malformed registry must not break the others ---------------------------------------------
+def _hostile_bodies():
+    good = json.dumps(make_index("bad", [make_entry("other", "1.0.0")]))
+    deep = good[:-1] + ', "x": ' + "[" * 100000 + "]" * 100000 + "}"
+    huge = json.dumps(make_index("bad", [make_entry("slack", "1" * 5000 + ".0.0"), make_entry("slack", "2" * 5000 + ".0.0")]))
+    surrogate = good.replace('"other pack"', '"other \\ud800 pack"')
+    assert surrogate != good
+    return {"deep": deep, "huge_major": huge, "lone_surrogate": surrogate}
+
+
+@pytest.mark.parametrize("case", sorted(_hostile_bodies()))
+def test_a_malformed_lowest_priority_registry_is_invalid_index_format_for_itself_only(tmp_path, case):
+    good = write_index(tmp_path, "good", [make_entry("slack", "1.0.0")])
+    bad_path = tmp_path / "bad.json"
+    bad_path.write_text(_hostile_bodies()[case])
+    registries = [{"url": good, "name": "good", "priority": 1}, {"url": "file://%s" % bad_path, "name": "bad", "priority": 99}]
+    for cache in (True, False):
+        fleet = {"registries": registries, "cache_dir": str(tmp_path / ("cache-%s" % cache))}
+        c = client(fleet, cache_enabled=cache)
+        packs, failed = c.search("")  # best-effort: the good registry still answers
+        assert [p["ref"] for p in packs] == ["slack"]
+        assert [(f["name"], f["error_kind"]) for f in failed] == [("bad", "invalid_index_format")]
+        assert c.resolve("slack")["registry"] == "good"
+        with pytest.raises(PackNotFound) as info:  # skip: the bad registry is skipped, and said so
+            client(fleet, cache_enabled=cache).resolve("absent", on_registry_error="skip")
+        assert client(fleet, cache_enabled=cache).resolve("slack", on_registry_error="skip")["registry"] == "good"
+        with pytest.raises(IndexFormatError) as info:
+            client(fleet, cache_enabled=cache).resolve("absent")
+        assert info.value.registry == "bad" and "invalid index format" in str(info.value)

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.attune.packs.plugins.module_utils._errors import SpecError
-from ansible_collections.attune.packs.plugins.module_utils._version import Constraint, PackSpec, Version
+from ansible_collections.attune.packs.plugins.module_utils._version import Constraint, PackSpec, Version, try_parse_version
 
 HISTORY = ["1.4.2", "2.0.0", "2.1.0", "2.1.5", "2.2.0-rc.1", "3.0.0-beta.1", "0.2.3", "0.2.9", "0.3.0", "2.1.0+build.7"]
 
@@ -79,3 +79,14 @@ def test_patterns_do_not_accept_a_trailing_newline():
     assert INDEX_VERSION_PATTERN.match("1.0.0") and not INDEX_VERSION_PATTERN.match("1.0.0\n")
     with pytest.raises(SpecError):
         Version.parse("1.0.0\n\n1")
+
+
+def test_huge_numbers_are_spec_errors_not_value_errors():
+    # issue 8 item 3: a 5,000-digit major used to raise Python's bare "Exceeds the limit (4300 digits)" ValueError
+    for text in ("9" * 5000 + ".0.0", "18446744073709551616.0.0"):
+        assert try_parse_version(text) is None
+        with pytest.raises(SpecError):
+            PackSpec.parse("demo@" + text)
+    assert try_parse_version("18446744073709551615.0.0").major == 2 ** 64 - 1  # u64::MAX is still a version
+    big = try_parse_version("1.0.0-" + "7" * 5000)
+    assert big > try_parse_version("1.0.0-" + "7" * 4999) and big < try_parse_version("1.0.0")
