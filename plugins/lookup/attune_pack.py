@@ -21,7 +21,9 @@ requirements:
   - PyYAML >= 5.1
   - voluptuous >= 0.12
 extends_documentation_fragment:
+  - attune.packs.attune_api.query
   - attune.packs.registry
+  - attune.packs.attune_api
   - attune.packs.registry.resolve
 options:
   _terms:
@@ -51,6 +53,8 @@ _raw:
   elements: dict
 """
 
+import os
+
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
@@ -73,6 +77,15 @@ class LookupModule(LookupBase):
         from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
 
         options = dict((name, self.get_option(name)) for name in REGISTRY_OPTION_NAMES)
+        if self.get_option("api_url"):  # answer from the registries of a running Attune
+            from ansible_collections.attune.packs.plugins.module_utils import _api, _attune_registries
+
+            options.update((name, self.get_option(name)) for name in _api.API_OPTION_NAMES)
+            options["prefer_source"] = self.get_option("prefer_source")
+            try:
+                return _attune_registries.lookup([to_native(term) for term in terms], options, os.environ)
+            except AttuneError as exc:
+                raise AnsibleLookupError(to_native(exc))
         try:
             client = RegistryClient(load_settings(options))
             return [

@@ -13,8 +13,11 @@ as core errors.
 
 from __future__ import annotations
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, registry_argument_spec, resolve_argument_spec
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError, RegistryUnreachable
+from ansible_collections.attune.packs.plugins.module_utils._attune_registries import query_api_argument_spec
 
 
 def _normalise_names(value):
@@ -28,12 +31,14 @@ def _normalise_names(value):
 def registries_argument_spec():
     spec = registry_argument_spec()
     spec.update(probe=dict(type="bool", default=False))
+    spec.update(query_api_argument_spec(env_fallback))  # api_url: answer from Attune's registries
     return spec
 
 
 def search_argument_spec():
     spec = registry_argument_spec()
     spec.update(query=dict(type="str", default=""), dedupe=dict(type="bool", default=True))
+    spec.update(query_api_argument_spec(env_fallback))  # api_url: answer from Attune's registries
     return spec
 
 
@@ -41,6 +46,7 @@ def info_argument_spec():
     spec = registry_argument_spec()
     spec.update(resolve_argument_spec())
     spec.update(name=dict(type="raw", required=True, aliases=["spec"]))
+    spec.update(query_api_argument_spec(env_fallback))  # api_url: answer from Attune's registries
     return spec
 
 

@@ -25,7 +25,9 @@ requirements:
   - PyYAML >= 5.1
   - voluptuous >= 0.12
 extends_documentation_fragment:
+  - attune.packs.attune_api.query
   - attune.packs.registry
+  - attune.packs.attune_api
   - attune.packs.registry.controller
   - attune.packs.registry.resolve
   - attune.packs.attributes
@@ -158,6 +160,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
 from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
 from ansible_collections.attune.packs.plugins.module_utils._queries import info, info_argument_spec
 
@@ -166,6 +169,8 @@ def main():
     argument_spec = info_argument_spec()
     argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if module.params["api_url"]:  # answer from the registries of a running Attune
+        _attune_registries.run_module(module, "info")
     run(module, lambda client: info(client, module.params, module.warn))
 
 

@@ -24,7 +24,9 @@ requirements:
   - PyYAML >= 5.1
   - voluptuous >= 0.12
 extends_documentation_fragment:
+  - attune.packs.attune_api.query
   - attune.packs.registry
+  - attune.packs.attune_api
   - attune.packs.registry.controller
   - attune.packs.attributes
   - attune.packs.attributes.info_module
@@ -149,6 +151,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
 from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
 from ansible_collections.attune.packs.plugins.module_utils._queries import search, search_argument_spec
 
@@ -157,6 +160,8 @@ def main():
     argument_spec = search_argument_spec()
     argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if module.params["api_url"]:  # answer from the registries of a running Attune
+        _attune_registries.run_module(module, "search")
     run(module, lambda client: search(client, module.params, module.warn))
 
 
