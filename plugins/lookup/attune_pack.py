@@ -14,6 +14,9 @@ description:
     controller.
   - Returns one dictionary per term, the same as RV(attune.packs.attune_pack_info#module:packs[]).
   - The registries come from O(registries), else from the controller's Attune config file (O(config_path)).
+  - With O(api_url), each term resolves to the entry a running Attune would install, as
+    M(attune.packs.attune_pack_info) does with O(attune.packs.attune_pack_info#module:api_url); the token comes from
+    O(api_token) or E(ATTUNE_API_TOKEN).
 author:
   - attune.packs contributors (@attune-system)
 requirements:

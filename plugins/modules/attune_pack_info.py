@@ -14,6 +14,13 @@ description:
     V(slack@>=2.0,<3)) to one exact version, registry and install source.
   - The first enabled registry, in priority order, that B(holds the ref) wins; the highest version there that
     matches is chosen. Pre-releases only match a range that names a pre-release of the same version.
+  - With O(api_url), the answer is the entry Attune itself would install (C(GET /api/v1/pack-indices/packs/{ref}),
+    C(routes/packs.rs) C(get_indexed_pack)), that is the first entry of the ref in the first of Attune's enabled registries
+    that holds it. Attune knows one version per ref there; a version or range in O(name) is matched against it with
+    the rules below, and the task fails, naming the version Attune offers, when it does not match. Attune's own
+    install accepts only V(ref), V(ref@latest) or exactly that version (RV(packs[].attune_source)). Attune skips a
+    registry it cannot fetch when it answers this query, while its install fails closed on it; the API does not
+    report such failures, so neither can this module. O(registry) cannot be combined with O(api_url).
   - Resolution is fail-closed. If a registry that comes first cannot be fetched or validated, the task fails instead
     of falling through to a lower-priority registry that could carry a different pack with the same ref
     (O(on_registry_error=skip) opts out). If the winning registry has the ref but no matching version, the task
@@ -100,6 +107,16 @@ packs:
       description: URL of that registry (redacted).
       type: str
       sample: https://registry.example/index.json
+    registry_id:
+      description: Attune's id of the registry (V(null) for an index of Attune's config file).
+      returned: O(api_url) was given
+      type: int
+      sample: 2
+    attune_source:
+      description: The C(source) Attune's install accepts for this entry (V(ref@version)).
+      returned: O(api_url) was given
+      type: str
+      sample: slack@2.1.0
     registry_priority:
       description: Priority of that registry.
       type: int
@@ -151,6 +168,11 @@ packs:
       type: list
       elements: dict
       sample: []
+api_url:
+  description: The Attune API that answered.
+  returned: O(api_url) was given
+  type: str
+  sample: https://attune.example.com
 msg:
   description: Summary for people.
   returned: always

@@ -15,6 +15,11 @@ description:
   - With O(probe=true) each enabled registry's index is fetched (through the shared cache) and validated, and its
     reachability, pack count, published name and last update are added.
   - Header values are never returned, only header names; credentials in URLs are redacted.
+  - With O(api_url), the list is Attune's own (C(GET /api/v1/pack-indices)), the registries in its database, in
+    Attune's order, with Attune's ids and enabled flags; RV(registries[].priority) is Attune's position. The config
+    file's indices, which Attune also consults while its database holds only the standard index, are not part of
+    Attune's list. With O(probe=true), RV(registries[].pack_count) is the number of packs Attune's browse lists for
+    the registry; Attune does not report fetch failures, so an empty answer leaves RV(registries[].reachable) V(null).
 author:
   - attune.packs contributors (@attune-system)
 requirements:
@@ -65,7 +70,17 @@ EXAMPLES = r"""
       - name: corp
         url: https://packs.example.com/index.json
         priority: 1
-        headers:
+        id:
+      description: Attune's id of the registry.
+      returned: O(api_url) was given
+      type: int
+      sample: 2
+    position:
+      description: Attune's position (also in RV(registries[].priority)); lower is searched first.
+      returned: O(api_url) was given
+      type: int
+      sample: 1
+    headers:
           Authorization: "Bearer {{ corp_registry_token }}"
       - name: public
         url: https://raw.githubusercontent.com/attune-system/index/main/index.json
@@ -135,6 +150,11 @@ config_path:
   returned: success
   type: str
   sample: /etc/attune/config.yaml
+api_url:
+  description: The Attune API that answered.
+  returned: O(api_url) was given
+  type: str
+  sample: https://attune.example.com
 msg:
   description: Summary for people.
   returned: success

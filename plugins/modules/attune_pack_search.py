@@ -17,6 +17,13 @@ description:
   - Results are de-duplicated by ref, the first registry wins and RV(packs[].also_in) names the registries it
     shadows. When a registry lists several versions of a ref, the highest is shown.
   - Works ad hoc, for example C(ansible workers -m attune.packs.attune_pack_search -a query=slack).
+  - With O(api_url), the answer is Attune's own browse (C(GET /api/v1/pack-indices/packs?q=)) over the registries
+    Attune uses, in its order; for example
+    C(ansible attune_prod -m attune.packs.attune_pack_search -a 'query=slack api_url=https://attune.example.com').
+    Attune matches the same fields (and C(use_case)), shows one entry per ref (the first registry's, as listed
+    there), and skips registries it cannot fetch without saying so, so RV(failed_registries) is empty and
+    RV(packs[].also_in) too. O(registry) selects one of Attune's registries by id, name or URL; with
+    O(dedupe=false) each enabled registry is browsed on its own.
 author:
   - attune.packs contributors (@attune-system)
 requirements:
@@ -119,6 +126,11 @@ packs:
       description: Priority of that registry.
       type: int
       sample: 1
+    registry_id:
+      description: Attune's id of the registry (V(null) for an index of Attune's config file).
+      returned: O(api_url) was given
+      type: int
+      sample: 2
     also_in:
       description: Lower-priority registries that also list this ref (shadowed). Empty when O(dedupe=false).
       type: list
@@ -142,6 +154,11 @@ failed_registries:
       description: Why, naming the registry and the cause.
       type: str
       sample: "registry mirror: registry unreachable: https://mirror.example/index.json: connection refused"
+api_url:
+  description: The Attune API that answered.
+  returned: O(api_url) was given
+  type: str
+  sample: https://attune.example.com
 msg:
   description: Summary for people.
   returned: always
