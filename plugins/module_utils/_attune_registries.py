@@ -276,7 +276,7 @@ def position_plan(indices, offset=1):
 
 
 def removal_plan(rows, indices, remove_standard=False, standard_pattern=STANDARD_INDEX_PATTERN):
-    """Rows of Attune's list (``attune_pack_registries`` with api_url) not among ``indices``: ``[{id, url, name}]``.
+    """Rows of Attune's list (``attune_pack_registries`` with api_url) not among ``indices``: ``[{id, url, name, position}]``.
 
     The standard index (recognised by ``standard_pattern``, see STANDARD_INDEX_PATTERN) is kept unless
     ``remove_standard``.
@@ -290,7 +290,7 @@ def removal_plan(rows, indices, remove_standard=False, standard_pattern=STANDARD
             continue
         if not remove_standard and pattern is not None and pattern.search(_api.registry_url_key(url) or ""):
             continue
-        out.append({"id": row.get("id"), "url": url, "name": row.get("name")})
+        out.append({"id": row.get("id"), "url": url, "name": row.get("name"), "position": row.get("position")})
     return out
 
 

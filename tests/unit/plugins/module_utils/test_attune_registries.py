@@ -29,6 +29,6 @@ def test_removals_keep_wanted_and_standard():
             {"id": 2, "url": "https://CORP.example:443/i.json", "name": "corp"},
             {"id": 3, "url": "https://old.example/i.json", "name": "old"}]
     indices = [{"url": "https://corp.example/i.json"}]
-    assert ar.removal_plan(rows, indices) == [{"id": 3, "url": "https://old.example/i.json", "name": "old"}]
+    assert ar.removal_plan(rows, indices) == [{"id": 3, "url": "https://old.example/i.json", "name": "old", "position": None}]
     assert [r["id"] for r in ar.removal_plan(rows, indices, remove_standard=True)] == [1, 3]
     assert [r["id"] for r in ar.removal_plan(rows, indices, standard_pattern=r"old\.example")] == [1]
