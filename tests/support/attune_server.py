@@ -197,14 +197,6 @@ def parse_multipart(body, content_type):
     return parts
 
 
-def _version_key(version):
-    core, _, pre = str(version).split("+", 1)[0].partition("-")
-    nums = []
-    for piece in core.split("."):
-        nums.append(int(piece) if piece.isdigit() else 0)
-    return (tuple(nums), 0 if pre else 1, pre)
-
-
 def registry_url_key(url):
     """routes/packs.rs registry_url_key(): lowercase host without trailing dot, default port dropped."""
     try:
