@@ -13,21 +13,32 @@ as core errors.
 
 from __future__ import annotations
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.attune.packs.plugins.module_utils._common import (
     controller_argument_spec, normalise_names, registry_argument_spec, resolve_argument_spec,
 )
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError, RegistryUnreachable
 
 
+def _query_api_argument_spec():
+    # imported here: attune_pack (whose spec is in this file too) must not load the Attune-API query code
+    from ansible_collections.attune.packs.plugins.module_utils._attune_registries import query_api_argument_spec  # pylint: disable=import-outside-toplevel
+
+    return query_api_argument_spec(env_fallback)
+
+
 def registries_argument_spec():
     spec = registry_argument_spec()
     spec.update(probe=dict(type="bool", default=False))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
     return spec
 
 
 def search_argument_spec():
     spec = registry_argument_spec()
     spec.update(query=dict(type="str", default=""), dedupe=dict(type="bool", default=True))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
     return spec
 
 
@@ -35,6 +46,7 @@ def info_argument_spec():
     spec = registry_argument_spec()
     spec.update(resolve_argument_spec())
     spec.update(name=dict(type="raw", required=True, aliases=["spec"]))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
     return spec
 
 

@@ -197,14 +197,6 @@ def parse_multipart(body, content_type):
     return parts
 
 
-def _version_key(version):
-    core, _, pre = str(version).split("+", 1)[0].partition("-")
-    nums = []
-    for piece in core.split("."):
-        nums.append(int(piece) if piece.isdigit() else 0)
-    return (tuple(nums), 0 if pre else 1, pre)
-
-
 def registry_url_key(url):
     """routes/packs.rs registry_url_key(): lowercase host without trailing dot, default port dropped."""
     try:
@@ -953,15 +945,18 @@ class AttuneServer(object):
                 index = self._fetch_index(reg)
             except ApiError as exc:
                 raise ApiError(502, "Failed to fetch pack index %s: %s" % (reg["url"], exc.message))
+            # RegistryClient::search_pack (pack_registry/client.rs): the FIRST entry of the ref in the first registry
+            # holding it; no version history is consulted
             entries = [p for p in index.get("packs", []) if isinstance(p, dict) and p.get("ref") == ref]
-            if version and version != "latest":
-                entries = [p for p in entries if p.get("version") == version]
             if entries:
-                found = (reg, max(entries, key=lambda p: _version_key(p.get("version"))))
+                found = (reg, entries[0])
                 break
         if found is None:
             raise ApiError(404, "Pack '%s' not found in any configured registry" % source)
         reg, entry = found
+        if version and version != "latest" and version != entry.get("version"):
+            # routes/packs.rs resolve_registry_request(): only "latest" or exactly the entry's version
+            raise ApiError(400, "Pack %s version %s not found (available: %s)" % (ref, version, entry.get("version")))
         archives = [s for s in entry.get("install_sources", []) if s.get("type") == "archive"]
         if not archives:
             raise ApiError(400, "Pack '%s' has no archive install source the test server can fetch" % ref)
