@@ -296,6 +296,9 @@ def main():
 
     # Installing a resolution made elsewhere (source, lock_file, the controller's), a direct src, or removing needs
     # only PyYAML here; downloads need requests and fail with a clear message without it.  Resolving here needs all three.
+    if params.get("api_url"):
+        module.fail_json(msg="api_url is handled on the controller by the attune.packs.attune_pack action plugin; "
+                             "run the task through it (not with the module alone)")
     check_libraries(module, names=None if _install.needs_registry(params) else ("PyYAML",))
     try:
         outcome = _install.run(params, lambda required: load_settings(registry_options(params), require_registries=required),
