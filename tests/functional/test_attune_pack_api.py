@@ -9,10 +9,12 @@ import os
 import pytest
 import yaml
 
+from support import synth
 from support.attune_server import AttuneServer
 from support.pack_site import PackSite
 from support.play import run_tasks
 from support.registry_server import RegistryServer
+from testdata import make_index
 
 PACK = "attune.packs.attune_pack"
 INSTALLED = "attune.packs.attune_pack_installed"
@@ -218,8 +220,27 @@ def test_error_502_attune_cannot_fetch_its_index(tmp_path, env):
 
 def test_error_400_names_attunes_message(tmp_path, env):
     api = env
-    api.static_indices.append({"url": api.site.server.url("community.json"), "priority": 1, "enabled": True})
-    api.registry_ca_path = api.site.server.ca_path
-    # Attune checks that the entry's version is the one asked for: a lock pinning another version is refused by us
-    r = run_one(tmp_path, api, {PACK: dict(conn(api), name="slack@2.0.0", fetch_on="attune")})
-    assert r["failed"] and "slack" in r["msg"] and api.url() in r["msg"], r
+    site = api.site
+    # a pack whose pack.yaml needs a pack Attune does not have: Attune's dependency validation answers 400
+    path, checksum = synth.make_pack_archive(site.files, "needy", "1.0.0", pack_yaml_extra={"dependencies": ["missingdep"]})
+    entry = synth.make_entry("needy", "1.0.0", archive_url=site.server.url("files/" + os.path.basename(path)), archive_checksum=checksum)
+    site.server.add_json("/extra.json", make_index("extra", [entry]))
+    api.static_indices.append({"url": site.server.url("extra.json"), "priority": 1, "enabled": True})
+    api.registry_ca_path = site.server.ca_path
+    r = run_one(tmp_path, api, {PACK: dict(conn(api), name="needy", fetch_on="attune")})
+    assert r["failed"] and r["error"]["kind"] == "api_bad_request", r
+    assert "Pack dependency validation failed" in r["msg"] and "missingdep" in r["msg"] and api.url() in r["msg"], r
+    assert "pack needy" in r["msg"] and api.pack("needy") is None
+
+
+def test_error_upload_refused_sync_tests(tmp_path):
+    with RegistryServer() as server:
+        site = PackSite(server, str(tmp_path / "site"))
+        with AttuneServer(tests_mode="sync") as api:
+            api.token = api.add_integration_token("ci")
+            api.site, api.cache = site, tmp_path / "cache"
+            api.set_test_result("aws", passed=1, failed=2)
+            r = run_one(tmp_path, api, pack_task(api, name="aws"))
+            assert r["failed"] and r["error"]["kind"] == "api_tests_failed", r
+            assert "tests did not pass" in r["msg"] and "2 of 3 tests failed" in r["msg"] and "pack aws" in r["msg"], r
+            assert api.pack("aws") is None
