@@ -203,8 +203,16 @@ class ApiStage(object):
         archive, digest = _api.build_archive(tree)
         # Attune answers 409 to an upload of a ref it has unless force is set (register_pack_internal); replacing
         # also needs Packs:Configure (authorize_existing_pack_replacement)
-        data = api.upload_pack(archive, ref=self.ref, force=previous is not None or backend.force,
-                               skip_tests=backend.skip_tests)
+        try:
+            data = api.upload_pack(archive, ref=self.ref, force=previous is not None or backend.force,
+                                   skip_tests=backend.skip_tests)
+        except _api.ApiConflict as exc:
+            # the plan saw no such pack (GET answered 404) and Attune has one now: installed meanwhile, or not
+            # visible to this identity (get_pack hides packs it may not Read)
+            raise _api.ApiConflict("%s; Attune has %s now although it had none when this task looked (installed "
+                                   "meanwhile, or the token's identity lacks Packs:Read on it): run the task again"
+                                   % (exc.message, self.ref), api_url=api.api_url, pack=self.ref, status=409,
+                                   attune_message=exc.attune_message)
         pack = data.get("pack") or {}
         self.previous = previous
         backend.uploads.append(self.ref)

@@ -244,3 +244,24 @@ def test_error_upload_refused_sync_tests(tmp_path):
             assert r["failed"] and r["error"]["kind"] == "api_tests_failed", r
             assert "tests did not pass" in r["msg"] and "2 of 3 tests failed" in r["msg"] and "pack aws" in r["msg"], r
             assert api.pack("aws") is None
+
+
+def test_error_409_race(tmp_path, env):
+    api = env
+    assert run_tasks(tmp_path, [pack_task(api, name="aws")]).returncode == 0
+    before = api.pack("aws")
+    # an identity that cannot Read the pack does not see it (Attune answers 404), so the upload meets Attune's 409
+    token = api.add_integration_token("blind", grants=("install", "configure"))
+    r = run_one(tmp_path, api, pack_task(api, name="aws", api_token=token))
+    assert r["failed"] and r["error"]["kind"] == "api_conflict", r
+    assert "already exists" in r["msg"] and "run the task again" in r["msg"] and "pack aws" in r["msg"], r
+    assert api.pack("aws")["sha256"] == before["sha256"]
+
+
+def test_error_timeout_while_tests_run(tmp_path, env):
+    api = env
+    api.set_test_result("aws", passed=3)
+    api.hold_installs = True
+    r = run_one(tmp_path, api, pack_task(api, name="aws", api_timeout=1))
+    assert r["failed"] and r["error"]["kind"] == "api_timeout", r
+    assert "api_timeout=1s" in r["msg"] and "pack aws" in r["msg"] and api.url() in r["msg"], r

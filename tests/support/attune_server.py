@@ -282,6 +282,7 @@ class AttuneServer(object):
         if tests_mode not in ("async", "sync"):
             raise ValueError("tests_mode must be 'async' or 'sync'")
         self.tests_mode = tests_mode
+        self.hold_installs = False  # True: tracked test runs stay "running" (a worker that takes forever)
         self._installs = {}
         self.host = host
         self._requested_port = port
@@ -680,7 +681,8 @@ class AttuneServer(object):
     def _get_pack(self, user, ref):
         with self._lock:
             rec = self._packs.get(ref)
-            if rec is None:
+            # routes/packs.rs get_pack(): a pack the identity may not Read is reported as not found
+            if rec is None or "read" not in user["grants"]:
                 raise ApiError(404, "Pack '%s' not found" % ref)
             return 200, {"data": self._pack_response(rec)}
 
@@ -757,7 +759,7 @@ class AttuneServer(object):
         with self._lock:
             if install["status"] == "pending":
                 install["status"] = "running"
-            elif install["status"] == "running":
+            elif install["status"] == "running" and not self.hold_installs:
                 result = install["result"]
                 install["finished_at"] = _now()
                 install["test_execution_id"] = install["install_id"]
