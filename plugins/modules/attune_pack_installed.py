@@ -293,6 +293,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.attune.packs.plugins.module_utils import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._installed_spec import installed_argument_spec
 
 PROVENANCE_FIELDS = ("installed_at", "installed_from", "checksum", "registry", "registry_url", "spec", "tree_checksum")
 
@@ -371,18 +372,11 @@ def lock_drift(lock, packs, packs_dir, verify):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="list", elements="str", aliases=["pack"]),
-            packs_dir=dict(type="path"),
-            verify=dict(type="bool", default=False),
-            lock_file=dict(type="path"),
-            # private: the lock file's text, read on the controller by the action plugin
-            _lock_text=dict(type="str"),
-            config_path=dict(type="path"),
-            environment=dict(type="str"),
-        ),
+        argument_spec=installed_argument_spec(),
         supports_check_mode=True,
     )
+    if module.params["api_url"]:
+        module.fail_json(msg="api_url is handled on the controller by the attune.packs.attune_pack_installed action plugin")
     if not _packdir.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML>=5.1"), exception=_packdir.YAML_IMPORT_ERROR)
 

@@ -265,3 +265,43 @@ def test_error_timeout_while_tests_run(tmp_path, env):
     r = run_one(tmp_path, api, pack_task(api, name="aws", api_timeout=1))
     assert r["failed"] and r["error"]["kind"] == "api_timeout", r
     assert "api_timeout=1s" in r["msg"] and "pack aws" in r["msg"] and api.url() in r["msg"], r
+
+
+def lock_task(api, path, names):
+    options = api.site.options(api.cache)
+    options.update(path=str(path), name=names)
+    return {"attune.packs.attune_pack_lock": options}
+
+
+def test_lock_install_list_and_drift(tmp_path, env):
+    api = env
+    api.add_standard_pack("core", "1.0.0")
+    lock = tmp_path / "packs.lock.yml"
+    res = run_tasks(tmp_path, [lock_task(api, lock, ["slack@^2", "aws"]),
+                               pack_task(api, name=["slack@^2", "aws"], lock_file=str(lock)),
+                               {INSTALLED: dict(conn(api), lock_file=str(lock), cache_dir=str(api.cache))}])
+    assert res.returncode == 0, res
+    locked, installed, listed = res.host()
+    assert installed["changed"] and sorted(p["action"] for p in installed["packs"]) == ["install", "install"], installed
+    assert sorted(installed["uploaded"]) == ["aws", "slack"]
+    by_ref = dict((p["ref"], p) for p in listed["packs"])
+    assert sorted(by_ref) == ["aws", "core", "slack"], listed
+    assert by_ref["core"]["is_standard"] and not by_ref["core"]["managed"]
+    assert by_ref["slack"]["managed"] and by_ref["slack"]["version"] == "2.1.0" and by_ref["slack"]["label"]
+    assert by_ref["slack"]["checksum"] == api.site.checksum("slack")
+    assert listed["counts"] == {"installed": 3, "standard": 1, "managed": 2}
+    assert listed["drift"]["deviates"] is False and listed["drift"]["in_sync"] == ["aws", "slack"], listed["drift"]
+    # someone replaces slack behind our back: drift (other version), and the pack is not ours any more
+    api.reset_log()
+    token = api.add_integration_token("ops")
+    res = run_tasks(tmp_path, [pack_task(api, name="slack@2.0.0", api_token=token, force=True),
+                               {INSTALLED: dict(conn(api), lock_file=str(lock), cache_dir=str(tmp_path / "other-cache"))},
+                               {INSTALLED: dict(conn(api), lock_file=str(lock), cache_dir=str(api.cache))}])
+    replaced, _other, listed = res.host()
+    assert replaced["changed"], replaced
+    assert listed["drift"]["deviates"] and listed["drift"]["other_version"] == ["slack"], listed["drift"]
+    # converged again from the lock: slack goes back to the locked version (force, as the version differs)
+    res = run_tasks(tmp_path, [pack_task(api, name=["slack@^2", "aws"], lock_file=str(lock))])
+    r = res.host()[0]
+    assert [(p["ref"], p["action"]) for p in r["packs"]] == [("slack", "upgrade"), ("aws", "none")], r
+    assert api.pack("slack")["version"] == "2.1.0"
