@@ -305,3 +305,18 @@ def test_lock_install_list_and_drift(tmp_path, env):
     r = res.host()[0]
     assert [(p["ref"], p["action"]) for p in r["packs"]] == [("slack", "upgrade"), ("aws", "none")], r
     assert api.pack("slack")["version"] == "2.1.0"
+
+
+def test_remove_unlisted_only_what_the_collection_installed(tmp_path, env):
+    api = env
+    api.add_standard_pack("core", "1.0.0")
+    assert run_tasks(tmp_path, [pack_task(api, name=["slack@^2", "aws"])]).returncode == 0
+    # github uploaded from another controller (another record): not provably ours here
+    other = pack_task(api, name="github")
+    other[PACK]["cache_dir"] = str(tmp_path / "other-cache")
+    assert run_tasks(tmp_path, [other]).host()[0]["changed"]
+    check1, apply1, check2, apply2 = four_steps(tmp_path, api, [pack_task(api, name="aws", remove_unlisted=True)])
+    assert [(p["ref"], p["action"]) for p in check1[0]["packs"]] == [("aws", "none"), ("slack", "remove")], check1
+    assert apply1[0]["changed"] and [x["changed"] for x in (check2[0], apply2[0])] == [False, False]
+    assert sorted(api.packs) == ["aws", "core", "github"]
+    assert api.count("/api/v1/packs/slack", "DELETE") == 1 and api.count(method="DELETE") == 1
