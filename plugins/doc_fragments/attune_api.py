@@ -96,3 +96,27 @@ notes:
     O(strict) ...) do not apply; Attune uses its own settings. Attune skips a registry it cannot fetch when it
     lists or searches packs, and does not say so.
 """
+
+    # attune_pack and attune_pack_installed: api_url switches the install target from the host to a running Attune.
+    # List it BEFORE attune.packs.registry / attune.packs.attune_api so that these descriptions win.
+    TARGET = r"""
+options:
+  api_url:
+    description:
+      - Base URL of a running Attune's API, for example V(https://attune.example.com). When given, the packs are those
+        of that Attune, managed through its API (C(/api/v1/packs)) from the controller by the action plugin; nothing
+        runs on the inventory host, which is only the name of the deployment.
+      - Never taken from E(ATTUNE_API_URL) here (Attune's own workers export it; a variable must not turn a task on
+        a host into a task on an Attune). O(api_token) still defaults to E(ATTUNE_API_TOKEN).
+    type: str
+  validate_certs:
+    description:
+      - Verify TLS certificates (of the Attune API with O(api_url), and of the registries and downloads).
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) used instead of the system trust store. With O(api_url), it verifies the Attune API and the
+        registries and downloads (give a bundle with both CAs when they differ).
+    type: path
+"""
