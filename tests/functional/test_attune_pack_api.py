@@ -320,3 +320,12 @@ def test_remove_unlisted_only_what_the_collection_installed(tmp_path, env):
     assert apply1[0]["changed"] and [x["changed"] for x in (check2[0], apply2[0])] == [False, False]
     assert sorted(api.packs) == ["aws", "core", "github"]
     assert api.count("/api/v1/packs/slack", "DELETE") == 1 and api.count(method="DELETE") == 1
+
+
+def test_failed_upload_in_a_list_rolls_back_the_new_packs(tmp_path, env):
+    api = env
+    api.set_test_result("slack", passed=1, failed=1)
+    r = run_one(tmp_path, api, pack_task(api, name=["aws", "slack@^2"]))
+    assert r["failed"] and r["error"]["kind"] == "api_tests_failed" and "pack slack" in r["msg"], r
+    # aws was uploaded first, then deleted again when slack's upload was refused: Attune is as before
+    assert api.packs == {} and api.count("/api/v1/packs/aws", "DELETE") == 1
