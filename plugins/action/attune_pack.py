@@ -36,11 +36,15 @@ class ActionModule(RegistryActionBase):
         return PACK_CONSTRAINTS
 
     def wants_controller(self, args):
+        if args.get("api_url"):
+            return True  # packs in a running Attune: everything happens here, nothing on the host
         if args.get("state") == "absent" or args.get("src"):
             return False
         return bool(args.get("lock_file")) or args.get("resolve_on") == "controller" or args.get("fetch_on") == "controller"
 
     def on_controller(self, params, args, task_vars):
+        if params.get("api_url"):
+            return self.on_attune(params)
         from ansible_collections.attune.packs.plugins.module_utils import _install
         from ansible_collections.attune.packs.plugins.module_utils._queries import resolve_all
 
@@ -82,3 +86,71 @@ class ActionModule(RegistryActionBase):
             return result
         finally:
             self._remove_tmp_path(tmpdir)
+
+    # -- packs in a running Attune (api_url) ---------------------------------------------------------------
+
+    def on_attune(self, params):
+        """Manage the packs of the Attune at ``api_url`` from the controller (module_utils._attune_packs)."""
+        from ansible_collections.attune.packs.plugins.module_utils import _api, _attune_packs, _install
+        from ansible_collections.attune.packs.plugins.module_utils._common import registry_options
+        from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+
+        check_mode = bool(self._task.check_mode)
+        diff = bool(self._task.diff)
+        api = _api.client_from_params(params)  # one client per task and Attune: at most one login
+        backend = None
+        try:
+            settings = load_settings(registry_options(params), require_registries=False)
+            records = _attune_packs.UploadRecords(settings.cache_dir, api.api_url)
+            backend = _attune_packs.AttuneApiBackend(api, records, skip_tests=params["skip_tests"], force=params["force"])
+            if params["fetch_on"] == "attune":
+                outcome = _attune_packs.run_on_attune(params, backend, check_mode=check_mode)
+            else:
+                def settings_for(required):
+                    return load_settings(registry_options(params), require_registries=required)
+
+                run_params = dict(params, fetch_on="controller", packs_dir=None)
+                outcome = _install.run(run_params, settings_for, check_mode=check_mode, warn=self.warn, backend=backend)
+                if outcome.fetch_requests:
+                    # each archive once per controller (content-addressed cache shared by the forks), verified again
+                    # by the core before its tree is archived and uploaded
+                    local = self.fetch_archives(params, outcome.fetch_requests)
+                    outcome = _install.run(dict(run_params, _local_copies=local), settings_for, check_mode=check_mode,
+                                           warn=self.warn, backend=backend)
+            result = outcome.result(check_mode, diff)
+        except _api.ApiError as exc:
+            raise TaskFailed(api.redact(str(exc)), changed=bool(backend is not None and backend.uploads),
+                             api_url=api.api_url, error=_redacted(api, exc.to_dict()))
+        except AttuneError as exc:
+            raise TaskFailed(api.redact("Attune %s: %s" % (api.api_url, exc)), changed=bool(backend is not None and backend.uploads),
+                             api_url=api.api_url, error=_redacted(api, exc.to_dict()))
+        result.pop("packs_dir", None)
+        result["api_url"] = api.api_url
+        result["uploaded"] = list(backend.uploads)
+        return result
+
+    def fetch_archives(self, params, wanted):
+        from ansible_collections.attune.packs.plugins.module_utils._common import registry_options
+        from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._install import Options
+        from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache
+
+        settings = load_settings(registry_options(params), require_registries=False)
+        options = Options(None, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
+                          connect_timeout=settings.connect_timeout,
+                          archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes)
+        cache = ArchiveCache(settings.cache_dir)
+        local = {}
+        for request in wanted:
+            local[request["ref"]] = cache.get(request["source"], request["ref"], verify=options.verify, timeout=options.timeout,
+                                              connect_timeout=options.connect_timeout, max_bytes=options.archive_max_bytes,
+                                              allow_http=bool(params.get("allow_http")))
+        return local
+
+
+def _redacted(api, value):
+    if isinstance(value, dict):
+        return dict((key, _redacted(api, item)) for key, item in value.items())
+    if isinstance(value, str):
+        return api.redact(value)
+    return value

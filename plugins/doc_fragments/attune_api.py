@@ -63,3 +63,60 @@ notes:
   - The plugin logs in at most once per task and per Attune API. When Attune answers 401 after the login (an
     expired access token), the access token is refreshed once; a second 401 fails the task, naming the API.
 """
+
+    # The read-only query plugins (attune_pack_registries, attune_pack_search, attune_pack_info, the attune_pack
+    # lookup): list it BEFORE attune.packs.registry and attune.packs.attune_api, so that these descriptions win.
+    QUERY = r"""
+options:
+  api_url:
+    description:
+      - Base URL of a running Attune's API, for example V(https://attune.example.com). When given, the answer comes
+        from the registries Attune itself uses (the pack indices in its database, C(/api/v1/pack-indices), and the
+        config file's indices only while the database holds nothing but the standard index), through Attune's API,
+        instead of from O(registries) or a config file. O(registries), O(config_path) and O(environment) cannot be
+        combined with it.
+      - Unlike M(attune.packs.attune_registry), this option is never taken from E(ATTUNE_API_URL), so a variable
+        exported for other tasks does not change where the answer comes from. O(api_token) still defaults to
+        E(ATTUNE_API_TOKEN).
+      - The API is called from where the task runs (the host, or the controller with O(resolve_on=controller)).
+    type: str
+  validate_certs:
+    description:
+      - Verify TLS certificates. With O(api_url), those of the Attune API; otherwise those of the registries.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) used instead of the system trust store. With O(api_url), it verifies the Attune API;
+        otherwise the registries (unless a registry has its own O(registries[].ca_path)).
+    type: path
+notes:
+  - With O(api_url), Attune answers as it does for its own users and installs (C(routes/packs.rs)
+    C(effective_pack_registry)). Registry options that describe file registries (O(timeout), O(cache_ttl),
+    O(strict) ...) do not apply; Attune uses its own settings. Attune skips a registry it cannot fetch when it
+    lists or searches packs, and does not say so.
+"""
+
+    # attune_pack and attune_pack_installed: api_url switches the install target from the host to a running Attune.
+    # List it BEFORE attune.packs.registry / attune.packs.attune_api so that these descriptions win.
+    TARGET = r"""
+options:
+  api_url:
+    description:
+      - Base URL of a running Attune's API, for example V(https://attune.example.com). When given, the packs are those
+        of that Attune, managed through its API (C(/api/v1/packs)) from the controller by the action plugin; nothing
+        runs on the inventory host, which is only the name of the deployment.
+      - Never taken from E(ATTUNE_API_URL) here (Attune's own workers export it; a variable must not turn a task on
+        a host into a task on an Attune). O(api_token) still defaults to E(ATTUNE_API_TOKEN).
+    type: str
+  validate_certs:
+    description:
+      - Verify TLS certificates (of the Attune API with O(api_url), and of the registries and downloads).
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) used instead of the system trust store. With O(api_url), it verifies the Attune API and the
+        registries and downloads (give a bundle with both CAs when they differ).
+    type: path
+"""

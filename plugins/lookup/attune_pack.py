@@ -14,9 +14,14 @@ description:
     controller.
   - Returns one dictionary per term, the same as RV(attune.packs.attune_pack_info#module:packs[]).
   - The registries come from O(registries), else from the controller's Attune config file (O(config_path)).
+  - With O(api_url), each term resolves to the entry a running Attune would install, as
+    M(attune.packs.attune_pack_info) does with O(attune.packs.attune_pack_info#module:api_url); the token comes from
+    O(api_token) or E(ATTUNE_API_TOKEN).
 extends_documentation_fragment:
   - attune.packs.common
+  - attune.packs.attune_api.query
   - attune.packs.registry
+  - attune.packs.attune_api
   - attune.packs.registry.resolve
 options:
   _terms:
@@ -46,6 +51,8 @@ _raw:
   elements: dict
 """
 
+import os
+
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
@@ -72,6 +79,14 @@ class LookupModule(LookupBase):
         from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
 
         options = dict((name, self.get_option(name)) for name in REGISTRY_OPTION_NAMES + ("prefer_source", "on_registry_error"))
+        if self.get_option("api_url"):  # answer from the registries of a running Attune
+            from ansible_collections.attune.packs.plugins.module_utils import _api, _attune_registries
+
+            options.update((name, self.get_option(name)) for name in _api.API_OPTION_NAMES)
+            try:
+                return _attune_registries.lookup([to_native(term) for term in terms], options, os.environ)
+            except AttuneError as exc:
+                raise AnsibleLookupError(to_native(exc))
         try:
             client = RegistryClient(load_settings(options))
             return resolve_all(client, [to_native(term) for term in terms], options, display.warning)

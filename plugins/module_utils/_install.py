@@ -299,12 +299,22 @@ def plan_present(where, spec_text, resolve, state="present", force=False):
     if state == "present" and not force and satisfies(current, spec):
         return Step(spec.ref, "none", current=current, reason="installed version %s satisfies %s" % (current["version"], spec.text))
     target = Target.from_resolution(resolve(spec.text))
-    return _decide(spec.ref, target, current, force)
+    return decide(backend_of(where), target, current, force)
 
 
 def plan_target(where, target, force=False):
     """Plan an exact target (lock entry, ``source``, direct ``src``)."""
-    return _decide(target.ref, target, backend_of(where).installed(target.ref), force)
+    backend = backend_of(where)
+    return decide(backend, target, backend.installed(target.ref), force)
+
+
+def decide(backend, target, current, force):
+    """The step for ``target`` given the ``current`` state the backend reported."""
+    if (getattr(backend, "same_version_installed", False) and current is not None and not force and target.version
+            and current.get("version") == target.version):
+        # a running Attune (issue 11): the installed version is kept when it is the wanted one; force replaces it
+        return Step(target.ref, "none", target, current, "installed version %s is the target version" % target.version)
+    return _decide(target.ref, target, current, force)
 
 
 def _decide(ref, target, current, force):
@@ -598,6 +608,10 @@ def check_params(params):
     state = params["state"]
     if params["source"] is not None:
         resolutions_of(params["source"])
+    if params.get("fetch_on") == "attune" and not params.get("api_url"):
+        raise InvalidArguments("fetch_on=attune needs api_url: it asks that Attune to install from its own registries")
+    if params.get("api_url") and params.get("packs_dir"):
+        raise InvalidArguments("packs_dir does not go with api_url: with api_url the packs go into that Attune, through its API")
     if state == "absent" and (params["src"] or params["source"] is not None or params["lock_file"]):
         raise InvalidArguments("state=absent takes name only (the refs to remove), not src, source or lock_file")
     if state == "absent" and params["remove_unlisted"]:

@@ -13,21 +13,32 @@ as core errors.
 
 from __future__ import annotations
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.attune.packs.plugins.module_utils._common import (
     controller_argument_spec, normalise_names, registry_argument_spec, resolve_argument_spec,
 )
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError, RegistryUnreachable
 
 
+def _query_api_argument_spec():
+    # imported here: attune_pack (whose spec is in this file too) must not load the Attune-API query code
+    from ansible_collections.attune.packs.plugins.module_utils._attune_registries import query_api_argument_spec  # pylint: disable=import-outside-toplevel
+
+    return query_api_argument_spec(env_fallback)
+
+
 def registries_argument_spec():
     spec = registry_argument_spec()
     spec.update(probe=dict(type="bool", default=False))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
     return spec
 
 
 def search_argument_spec():
     spec = registry_argument_spec()
     spec.update(query=dict(type="str", default=""), dedupe=dict(type="bool", default=True))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
     return spec
 
 
@@ -35,6 +46,7 @@ def info_argument_spec():
     spec = registry_argument_spec()
     spec.update(resolve_argument_spec())
     spec.update(name=dict(type="raw", required=True, aliases=["spec"]))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
     return spec
 
 
@@ -51,7 +63,8 @@ def pack_argument_spec():
         checksum=dict(type="str"),
         source=dict(type="raw"),
         lock_file=dict(type="path"),
-        fetch_on=dict(type="str", choices=["host", "controller"], default="host"),
+        # None: host, or controller with api_url (the action plugin decides)
+        fetch_on=dict(type="str", choices=["host", "controller", "attune"]),
         force=dict(type="bool", default=False),
         remove_unlisted=dict(type="bool", default=False),
         packs_dir=dict(type="path"),
@@ -63,6 +76,16 @@ def pack_argument_spec():
         max_entries=dict(type="int"),
         max_entry_bytes=dict(type="int"),
         max_total_bytes=dict(type="int"),
+        # a running Attune (issue 11; doc fragment attune.packs.attune_api, handled on the controller by the action
+        # plugin).  api_url is never taken from ATTUNE_API_URL here: Attune's own workers export it, and a variable
+        # must not silently turn an install on a host into an install in an Attune.  validate_certs/ca_path are shared.
+        api_url=dict(type="str"),
+        api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["ATTUNE_API_TOKEN"])),
+        api_username=dict(type="str"),
+        api_password=dict(type="str", no_log=True),
+        api_timeout=dict(type="int", default=600),
+        skip_tests=dict(type="bool", default=False),
+        skip_deps=dict(type="bool", default=False),
         # private: set by the action plugin for the host (like ansible.builtin.copy's _original_basename)
         _resolved=dict(type="raw"),
         _local_copies=dict(type="dict"),

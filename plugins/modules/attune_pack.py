@@ -26,11 +26,24 @@ description:
     is fetched and verified before any is activated, so one failing pack fails the task and changes none.
   - Provenance is recorded in C(<packs_dir>/<ref>/.attune/metadata.json) (C(pack_ref), C(version), C(installed_at),
     C(installed_from), C(checksum), C(registry), C(registry_url), C(spec), C(tree_checksum)).
+  - With O(api_url), the packs go into that running Attune through its API instead, from the controller (nothing
+    runs on the inventory host). By default (O(fetch_on=controller)) each pack is resolved, downloaded and verified on
+    the controller by the same code and checksums as for hosts (the same lock gives the same bytes), then its verified
+    tree is archived (deterministically) and uploaded (C(POST /api/v1/packs/upload)), and Attune runs the pack's
+    tests before it answers. A list is verified completely before the first upload. The state is read with
+    C(GET /api/v1/packs/{ref}); an installed version equal to the wanted one is kept, another one is replaced (with
+    Attune's C(force)). O(state=absent) is C(DELETE /api/v1/packs/{ref}). With O(fetch_on=attune), Attune installs
+    from its own registries (C(POST /api/v1/packs/install) with C(ref_spec)).
+  - With O(api_url), the controller records each upload in C(<cache_dir>/attune-api/) (provenance and Attune's id and
+    update time of the pack record). O(remove_unlisted) removes only packs that record proves this collection
+    installed and Attune still holds unchanged, and never a standard pack (C(is_standard)).
 requirements:
   - git (for git sources)
 extends_documentation_fragment:
   - attune.packs.common
+  - attune.packs.attune_api.target
   - attune.packs.registry
+  - attune.packs.attune_api
   - attune.packs.registry.resolve
   - attune.packs.registry.controller
   - attune.packs.attributes
@@ -86,6 +99,7 @@ options:
     type: path
   fetch_on:
     description:
+      - Default V(host), or V(controller) with O(api_url).
       - V(host) downloads archives and clones git sources on each host.
       - V(controller) downloads each archive once on the controller, into a content-addressed cache under
         O(cache_dir) (keyed by checksum and re-verified on every reuse), and copies it to the hosts that need it; the
@@ -93,9 +107,11 @@ options:
         sources. Implies that specs are resolved on the controller (O(resolve_on=controller)) unless O(lock_file) or
         O(source) is given. Needs an archive source with a checksum (a git-only entry fails). A host that already has
         the pack receives nothing.
+      - V(attune) (only with O(api_url)) asks Attune to install the pack from its own registries (C(POST
+        /api/v1/packs/install) with C(ref_spec)), for users who trust Attune's resolution. Attune installs only the
+        version its index lists first for a ref, so a spec or lock pinning another version fails.
     type: str
-    choices: [host, controller]
-    default: host
+    choices: [host, controller, attune]
   force:
     description:
       - Reinstall even when the wanted version is already installed.
@@ -112,9 +128,21 @@ options:
       - Not with O(state=absent).
     type: bool
     default: false
+  skip_tests:
+    description:
+      - With O(api_url), ask Attune not to run the pack's tests before it registers the pack.
+      - Without it, a failed test run fails the task with Attune's message and counts, and Attune keeps (or restores)
+        the previous version.
+    type: bool
+    default: false
+  skip_deps:
+    description:
+      - With O(api_url) and O(fetch_on=attune), ask Attune to skip its dependency validation.
+    type: bool
+    default: false
   packs_dir:
     description:
-      - Where packs are installed. Defaults to C(packs_base_dir) of the host's Attune config file, else
+      - Where packs are installed. Not with O(api_url). Defaults to C(packs_base_dir) of the host's Attune config file, else
         C(/opt/attune/packs).
     type: path
   allow_unverified:
@@ -219,6 +247,20 @@ EXAMPLES = r"""
   attune.packs.attune_pack:
     name: slack
     state: absent
+
+- name: Pin packs in a running Attune through its API (run on the controller; the host names the deployment)
+  attune.packs.attune_pack:
+    name: [slack@^2.1, aws]
+    lock_file: "{{ playbook_dir }}/packs.lock.yml"
+    api_url: https://attune.example.com
+    api_token: "{{ vault_attune_token }}"
+
+- name: Let Attune install a pack from its own registries
+  attune.packs.attune_pack:
+    name: github
+    fetch_on: attune
+    api_url: https://attune.example.com
+    api_token: "{{ vault_attune_token }}"
 """
 
 RETURN = r"""
@@ -236,7 +278,7 @@ pack:
       type: str
       sample: 2.1.0
     path:
-      description: Directory of the pack. V(null) in check mode for a pack not yet installed.
+      description: Directory of the pack. V(null) in check mode for a pack not yet installed, and with O(api_url).
       type: str
       sample: /opt/attune/packs/slack
     source:
@@ -280,9 +322,20 @@ packs:
   sample: [{ref: slack, action: upgrade, reason: "installed 2.0.0, target 2.1.0"}]
 packs_dir:
   description: The packs directory used.
-  returned: success
+  returned: success and O(api_url) is not given
   type: str
   sample: /opt/attune/packs
+api_url:
+  description: The Attune API the packs were managed in.
+  returned: when O(api_url) is given
+  type: str
+  sample: https://attune.example.com
+uploaded:
+  description: Refs uploaded into Attune by this run, in order (empty in check mode and when nothing changed).
+  returned: when O(api_url) is given
+  type: list
+  elements: str
+  sample: [slack]
 msg:
   description: What was done, for people.
   returned: always
@@ -306,6 +359,9 @@ def main():
 
     # Installing a resolution made elsewhere (source, lock_file, the controller's), a direct src, or removing needs
     # only PyYAML here; downloads need requests and fail with a clear message without it.  Resolving here needs all three.
+    if params.get("api_url"):
+        module.fail_json(msg="api_url is handled on the controller by the attune.packs.attune_pack action plugin; "
+                             "run the task through it (not with the module alone)")
     check_libraries(module, names=None if _install.needs_registry(params) else ("PyYAML",))
     try:
         outcome = _install.run(params, lambda required: load_settings(registry_options(params), require_registries=required),

@@ -14,13 +14,22 @@ description:
     V(slack@>=2.0,<3)) to one exact version, registry and install source.
   - The first enabled registry, in priority order, that B(holds the ref) wins; the highest version there that
     matches is chosen. Pre-releases only match a range that names a pre-release of the same version.
+  - With O(api_url), the answer is the entry Attune itself would install (C(GET /api/v1/pack-indices/packs/{ref}),
+    C(routes/packs.rs) C(get_indexed_pack)), that is the first entry of the ref in the first of Attune's enabled registries
+    that holds it. Attune knows one version per ref there; a version or range in O(name) is matched against it with
+    the rules below, and the task fails, naming the version Attune offers, when it does not match. Attune's own
+    install accepts only V(ref), V(ref@latest) or exactly that version (RV(packs[].attune_source)). Attune skips a
+    registry it cannot fetch when it answers this query, while its install fails closed on it; the API does not
+    report such failures, so neither can this module. O(registry) cannot be combined with O(api_url).
   - Resolution is fail-closed. If a registry that comes first cannot be fetched or validated, the task fails instead
     of falling through to a lower-priority registry that could carry a different pack with the same ref
     (O(on_registry_error=skip) opts out). If the winning registry has the ref but no matching version, the task
     fails and names the versions it has; lower registries are never consulted for it.
 extends_documentation_fragment:
   - attune.packs.common
+  - attune.packs.attune_api.query
   - attune.packs.registry
+  - attune.packs.attune_api
   - attune.packs.registry.controller
   - attune.packs.registry.resolve
   - attune.packs.attributes
@@ -93,6 +102,16 @@ packs:
       description: URL of that registry (redacted).
       type: str
       sample: https://registry.example/index.json
+    registry_id:
+      description: Attune's id of the registry (V(null) for an index of Attune's config file).
+      returned: O(api_url) was given
+      type: int
+      sample: 2
+    attune_source:
+      description: The C(source) Attune's install accepts for this entry (V(ref@version)).
+      returned: O(api_url) was given
+      type: str
+      sample: slack@2.1.0
     registry_priority:
       description: Priority of that registry.
       type: int
@@ -144,6 +163,11 @@ packs:
       type: list
       elements: dict
       sample: []
+api_url:
+  description: The Attune API that answered.
+  returned: O(api_url) was given
+  type: str
+  sample: https://attune.example.com
 msg:
   description: Summary for people.
   returned: always
@@ -153,6 +177,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
 from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
 from ansible_collections.attune.packs.plugins.module_utils._queries import info, info_argument_spec
 
@@ -161,6 +186,8 @@ def main():
     argument_spec = info_argument_spec()
     argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if module.params["api_url"]:  # answer from the registries of a running Attune
+        _attune_registries.run_module(module, "info")
     run(module, lambda client: info(client, module.params, module.warn))
 
 

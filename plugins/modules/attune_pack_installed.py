@@ -19,9 +19,15 @@ description:
   - With O(verify=true), recomputes Attune's framed directory checksum of each installed tree and compares it with
     the checksum recorded at installation time. Packs whose files were changed, added or deleted since then are
     reported in RV(modified).
+  - With O(api_url), lists the packs of that running Attune instead (C(GET /api/v1/packs), from the controller),
+    with their label and whether they are standard packs; RV(packs[].managed) is V(true) for the packs the controller's
+    upload record (see M(attune.packs.attune_pack)) shows this collection installed, unchanged since. With
+    O(lock_file), the drift of each locked pack. O(verify) and O(packs_dir) do not apply.
   - Reads only. It never changes anything and reports C(changed=false).
 extends_documentation_fragment:
   - attune.packs.common.pyyaml
+  - attune.packs.attune_api.target
+  - attune.packs.attune_api
   - attune.packs.attributes
   - attune.packs.attributes.info_module
 options:
@@ -69,6 +75,11 @@ options:
     description:
       - Attune environment whose C(config.<environment>.yaml) overlay is applied. Defaults to E(ATTUNE_ENV).
     type: str
+  cache_dir:
+    description:
+      - With O(api_url), the controller's cache directory holding the upload records of M(attune.packs.attune_pack)
+        (its O(attune.packs.attune_pack#module:cache_dir)). Defaults to the same default.
+    type: path
 notes:
   - The checksum covers the pack's regular files, their paths and contents. The C(.attune) provenance directory and
     C(.git) entries are not covered. A symlink or special file in an installed tree fails verification, because
@@ -112,6 +123,13 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: drift.modified | length == 0
     fail_msg: "Modified packs: {{ drift.modified | join(', ') }}"
+
+- name: List the packs of a running Attune and compare them with the lock
+  attune.packs.attune_pack_installed:
+    api_url: https://attune.example.com
+    api_token: "{{ vault_attune_token }}"
+    lock_file: "{{ playbook_dir }}/packs.lock.yml"
+  register: attune_packs
 
 # Ad hoc, across a fleet:
 #   ansible all -m attune.packs.attune_pack_installed -a "verify=true"
@@ -198,6 +216,14 @@ packs:
       description: Why RV(packs[].verified) is not V(true). V(null) when it is, or without O(verify=true).
       type: str
       sample: files differ from what was installed
+    label:
+      description: With O(api_url), the pack's label in Attune.
+      type: str
+      sample: Slack
+    is_standard:
+      description: With O(api_url), whether the pack is a standard pack shipped with Attune.
+      type: bool
+      sample: false
     error:
       description: A problem reading the pack's metadata or C(pack.yaml), else V(null).
       type: str
@@ -281,9 +307,20 @@ missing:
   sample: [aws]
 packs_dir:
   description: The packs directory that was read.
-  returned: success
+  returned: success and O(api_url) is not given
   type: str
   sample: /opt/attune/packs
+api_url:
+  description: The Attune API that was read.
+  returned: when O(api_url) is given
+  type: str
+  sample: https://attune.example.com
+counts:
+  description: With O(api_url), how many packs Attune has (C(installed)), how many are standard, and how many this
+    collection installed (C(managed)).
+  returned: when O(api_url) is given
+  type: dict
+  sample: {installed: 3, standard: 1, managed: 2}
 msg:
   description: Summary for people.
   returned: always
@@ -298,6 +335,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.attune.packs.plugins.module_utils import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._installed_spec import installed_argument_spec
 
 PROVENANCE_FIELDS = ("installed_at", "installed_from", "checksum", "registry", "registry_url", "spec", "tree_checksum")
 
@@ -376,18 +414,11 @@ def lock_drift(lock, packs, packs_dir, verify):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="list", elements="str", aliases=["pack"]),
-            packs_dir=dict(type="path"),
-            verify=dict(type="bool", default=False),
-            lock_file=dict(type="path"),
-            # private: the lock file's text, read on the controller by the action plugin
-            _lock_text=dict(type="str"),
-            config_path=dict(type="path"),
-            environment=dict(type="str"),
-        ),
+        argument_spec=installed_argument_spec(),
         supports_check_mode=True,
     )
+    if module.params["api_url"]:
+        module.fail_json(msg="api_url is handled on the controller by the attune.packs.attune_pack_installed action plugin")
     if not _packdir.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML>=5.1"), exception=_packdir.YAML_IMPORT_ERROR)
 

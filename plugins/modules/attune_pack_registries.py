@@ -15,9 +15,16 @@ description:
   - With O(probe=true) each enabled registry's index is fetched (through the shared cache) and validated, and its
     reachability, pack count, published name and last update are added.
   - Header values are never returned, only header names; credentials in URLs are redacted.
+  - With O(api_url), the list is Attune's own (C(GET /api/v1/pack-indices)), the registries in its database, in
+    Attune's order, with Attune's ids and enabled flags; RV(registries[].priority) is Attune's position. The config
+    file's indices, which Attune also consults while its database holds only the standard index, are not part of
+    Attune's list. With O(probe=true), RV(registries[].pack_count) is the number of packs Attune's browse lists for
+    the registry; Attune does not report fetch failures, so an empty answer leaves RV(registries[].reachable) V(null).
 extends_documentation_fragment:
   - attune.packs.common
+  - attune.packs.attune_api.query
   - attune.packs.registry
+  - attune.packs.attune_api
   - attune.packs.registry.controller
   - attune.packs.attributes
   - attune.packs.attributes.info_module
@@ -58,7 +65,17 @@ EXAMPLES = r"""
       - name: corp
         url: https://packs.example.com/index.json
         priority: 1
-        headers:
+        id:
+      description: Attune's id of the registry.
+      returned: O(api_url) was given
+      type: int
+      sample: 2
+    position:
+      description: Attune's position (also in RV(registries[].priority)); lower is searched first.
+      returned: O(api_url) was given
+      type: int
+      sample: 1
+    headers:
           Authorization: "Bearer {{ corp_registry_token }}"
       - name: public
         url: https://raw.githubusercontent.com/attune-system/index/main/index.json
@@ -128,6 +145,11 @@ config_path:
   returned: success
   type: str
   sample: /etc/attune/config.yaml
+api_url:
+  description: The Attune API that answered.
+  returned: O(api_url) was given
+  type: str
+  sample: https://attune.example.com
 msg:
   description: Summary for people.
   returned: success
@@ -137,6 +159,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
 from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
 from ansible_collections.attune.packs.plugins.module_utils._queries import registries, registries_argument_spec
 
@@ -145,6 +168,8 @@ def main():
     argument_spec = registries_argument_spec()
     argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if module.params["api_url"]:  # answer from the registries of a running Attune
+        _attune_registries.run_module(module, "registries")
     run(module, lambda client: registries(client, module.params, module.warn))
 
 

@@ -17,9 +17,18 @@ description:
   - Results are de-duplicated by ref, the first registry wins and RV(packs[].also_in) names the registries it
     shadows. When a registry lists several versions of a ref, the highest is shown.
   - Works ad hoc, for example C(ansible workers -m attune.packs.attune_pack_search -a query=slack).
+  - With O(api_url), the answer is Attune's own browse (C(GET /api/v1/pack-indices/packs?q=)) over the registries
+    Attune uses, in its order; for example
+    C(ansible attune_prod -m attune.packs.attune_pack_search -a 'query=slack api_url=https://attune.example.com').
+    Attune matches the same fields (and C(use_case)), shows one entry per ref (the first registry's, as listed
+    there), and skips registries it cannot fetch without saying so, so RV(failed_registries) is empty and
+    RV(packs[].also_in) too. O(registry) selects one of Attune's registries by id, name or URL; with
+    O(dedupe=false) each enabled registry is browsed on its own.
 extends_documentation_fragment:
   - attune.packs.common
+  - attune.packs.attune_api.query
   - attune.packs.registry
+  - attune.packs.attune_api
   - attune.packs.registry.controller
   - attune.packs.attributes
   - attune.packs.attributes.info_module
@@ -112,6 +121,11 @@ packs:
       description: Priority of that registry.
       type: int
       sample: 1
+    registry_id:
+      description: Attune's id of the registry (V(null) for an index of Attune's config file).
+      returned: O(api_url) was given
+      type: int
+      sample: 2
     also_in:
       description: Lower-priority registries that also list this ref (shadowed). Empty when O(dedupe=false).
       type: list
@@ -135,6 +149,11 @@ failed_registries:
       description: Why, naming the registry and the cause.
       type: str
       sample: "registry mirror: registry unreachable: https://mirror.example/index.json: connection refused"
+api_url:
+  description: The Attune API that answered.
+  returned: O(api_url) was given
+  type: str
+  sample: https://attune.example.com
 msg:
   description: Summary for people.
   returned: always
@@ -144,6 +163,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
 from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
 from ansible_collections.attune.packs.plugins.module_utils._queries import search, search_argument_spec
 
@@ -152,6 +172,8 @@ def main():
     argument_spec = search_argument_spec()
     argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if module.params["api_url"]:  # answer from the registries of a running Attune
+        _attune_registries.run_module(module, "search")
     run(module, lambda client: search(client, module.params, module.warn))
 
 

@@ -101,4 +101,8 @@ class QueryAction(RegistryActionBase):
         return spec
 
     def on_controller(self, params, args, task_vars):
+        if params.get("api_url"):  # answer from the registries of a running Attune
+            from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
+
+            return _attune_registries.answer(self.OPERATION.__name__, params, self.warn)
         return self.OPERATION(self.client(params), params, self.warn)

@@ -411,6 +411,31 @@ def test_pack_indices_rules(registry):
         assert res.status_code == 400 and isinstance(res.parsed, ErrorResponse)
 
 
+def test_indexed_pack_is_the_first_entry_attune_installs(registry, tmp_path):
+    """get_indexed_pack and install use the FIRST entry of the ref (RegistryClient::search_pack), and install accepts
+    only ``latest`` or exactly that version (routes/packs.rs resolve_registry_request)."""
+    path, digest = make_pack_archive(str(tmp_path), "slack", "1.0.0")
+    with open(path, "rb") as handle:
+        registry.add_bytes("/slack-1.0.0.tar.gz", handle.read())
+    first = make_entry("slack", "1.0.0")
+    first["install_sources"][1].update(url=registry.url("slack-1.0.0.tar.gz"), checksum=digest)
+    registry.add_json("/hist.json", make_index("hist", [first, make_entry("slack", "2.0.0")]))
+    with AttuneServer() as api:
+        client = sdk_client(api, access_token(api))
+        row = create_pack_index.sync_detailed(client=client, body=CreatePackRegistryIndexRequest(
+            url=registry.url("hist.json"), name="hist")).parsed.data
+        res = get_indexed_pack.sync_detailed(client=client, ref="slack")
+        assert isinstance(res.parsed, GetIndexedPackResponse200)
+        assert (res.parsed.data.pack.version, res.parsed.data.registry.id) == ("1.0.0", row.id)
+        res = browse_indexed_packs.sync_detailed(client=client, q="slack")
+        assert [p.pack.version for p in res.parsed.data] == ["1.0.0"]
+        res = install_pack.sync_detailed(client=client, body=InstallPackRequest(source="slack@2.0.0", skip_tests=True))
+        assert res.status_code == 400 and isinstance(res.parsed, ErrorResponse)
+        assert res.parsed.error == "Pack slack version 2.0.0 not found (available: 1.0.0)"
+        res = install_pack.sync_detailed(client=client, body=InstallPackRequest(source="slack@latest", skip_tests=True))
+        assert res.status_code == 200 and res.parsed.data.provenance.resolved_pack == "slack@1.0.0", res.content
+
+
 # ---------------------------------------------------------------------------
 # the collection's requests are the SDK's
 

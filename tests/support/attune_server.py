@@ -197,14 +197,6 @@ def parse_multipart(body, content_type):
     return parts
 
 
-def _version_key(version):
-    core, _unused, pre = str(version).split("+", 1)[0].partition("-")
-    nums = []
-    for piece in core.split("."):
-        nums.append(int(piece) if piece.isdigit() else 0)
-    return (tuple(nums), 0 if pre else 1, pre)
-
-
 def registry_url_key(url):
     """routes/packs.rs registry_url_key(): lowercase host without trailing dot, default port dropped."""
     try:
@@ -290,6 +282,7 @@ class AttuneServer(object):
         if tests_mode not in ("async", "sync"):
             raise ValueError("tests_mode must be 'async' or 'sync'")
         self.tests_mode = tests_mode
+        self.hold_installs = False  # True: tracked test runs stay "running" (a worker that takes forever)
         self._installs = {}
         self.host = host
         self._requested_port = port
@@ -688,7 +681,8 @@ class AttuneServer(object):
     def _get_pack(self, user, ref):
         with self._lock:
             rec = self._packs.get(ref)
-            if rec is None:
+            # routes/packs.rs get_pack(): a pack the identity may not Read is reported as not found
+            if rec is None or "read" not in user["grants"]:
                 raise ApiError(404, "Pack '%s' not found" % ref)
             return 200, {"data": self._pack_response(rec)}
 
@@ -765,7 +759,7 @@ class AttuneServer(object):
         with self._lock:
             if install["status"] == "pending":
                 install["status"] = "running"
-            elif install["status"] == "running":
+            elif install["status"] == "running" and not self.hold_installs:
                 result = install["result"]
                 install["finished_at"] = _now()
                 install["test_execution_id"] = install["install_id"]
@@ -953,15 +947,18 @@ class AttuneServer(object):
                 index = self._fetch_index(reg)
             except ApiError as exc:
                 raise ApiError(502, "Failed to fetch pack index %s: %s" % (reg["url"], exc.message))
+            # RegistryClient::search_pack (pack_registry/client.rs): the FIRST entry of the ref in the first registry
+            # holding it; no version history is consulted
             entries = [p for p in index.get("packs", []) if isinstance(p, dict) and p.get("ref") == ref]
-            if version and version != "latest":
-                entries = [p for p in entries if p.get("version") == version]
             if entries:
-                found = (reg, max(entries, key=lambda p: _version_key(p.get("version"))))
+                found = (reg, entries[0])
                 break
         if found is None:
             raise ApiError(404, "Pack '%s' not found in any configured registry" % source)
         reg, entry = found
+        if version and version != "latest" and version != entry.get("version"):
+            # routes/packs.rs resolve_registry_request(): only "latest" or exactly the entry's version
+            raise ApiError(400, "Pack %s version %s not found (available: %s)" % (ref, version, entry.get("version")))
         archives = [s for s in entry.get("install_sources", []) if s.get("type") == "archive"]
         if not archives:
             raise ApiError(400, "Pack '%s' has no archive install source the test server can fetch" % ref)
