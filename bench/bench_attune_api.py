@@ -144,8 +144,8 @@ def main():
     print()
     print("| deployments | packs | cold s | index GETs | archive GETs | uploads (cold) | uploads (converged runs) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    print("| %d | %d | %.1f | %d | %d | %d | %d |" % (DEPLOYMENTS, result["packs"], c["wall"], c["index_gets"], c["archive_gets"],
-                                                   c["uploads"], result["converged_uploads"]))
+    row = (DEPLOYMENTS, result["packs"], c["wall"], c["index_gets"], c["archive_gets"], c["uploads"], result["converged_uploads"])
+    print("| %d | %d | %.1f | %d | %d | %d | %d |" % row)
     print()
     print("| converged role s | install task only s | uri GET s | ratio median (min) | install-only ratio |")
     print("|---:|---:|---:|---:|---:|")
