@@ -50,14 +50,15 @@ PUBLISH_STAMP := $(PUBLISH_VENV)/.attune-stamp
 MATRIX_TEST_REQS := $(BUILD)/matrix-test-requirements.txt
 
 .PHONY: help venv venv-latest venv-2.17 venv-docs venv-publish collection demo demo-from-build check-build \
-        pytest unit functional sanity sanity-stable sanity-latest compat lint bench test clean \
+        pytest unit contract functional sanity sanity-stable sanity-latest compat lint bench test clean \
         matrix matrix-2.17 matrix-latest targets ee-context ee-check ee-image docs-lint docs docs-check \
         changelog changelog-lint galaxy-importer publish-check
 
 help:
 	@echo "make venv             create $(VENV) ($(PYTHON)) with requirements.txt + tests/requirements.txt"
 	@echo "make venv-latest      create $(LATEST_VENV) with the newest ansible-core (.ci/requirements-latest.txt)"
-	@echo "make pytest           unit + functional tests (pytest $(PYTEST_ARGS)); also: make unit / make functional"
+	@echo "make contract         the test Attune API server against attune-sdk's generated client and models"
+	@echo "make pytest           unit + contract + functional tests (pytest $(PYTEST_ARGS)); also: make unit / make functional"
 	@echo "make sanity           ansible-test sanity on ansible-core 2.19 (sanity-stable) and the newest one (sanity-latest)"
 	@echo "make compat           vermin: module-side code runs on Python 3.8+"
 	@echo "make lint             ansible-lint --profile production on playbooks/ and roles/"
@@ -137,7 +138,11 @@ $(PUBLISH_STAMP): .ci/requirements-publish.txt
 # --- tests ----------------------------------------------------------------------------------------
 
 pytest: venv
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit tests/functional
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit tests/contract tests/functional
+
+# The Attune API simulator (tests/support/attune_server.py) driven by Attune's own client, attune-sdk.
+contract: venv
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/contract
 
 unit: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit
