@@ -78,7 +78,8 @@ options:
       - Unlike M(attune.packs.attune_registry), this option is never taken from E(ATTUNE_API_URL), so a variable
         exported for other tasks does not change where the answer comes from. O(api_token) still defaults to
         E(ATTUNE_API_TOKEN).
-      - The API is called from where the task runs (the host, or the controller with O(resolve_on=controller)).
+      - The API is called from where the plugin runs (the host, or the controller with C(resolve_on=controller); the
+        lookup always runs on the controller).
     type: str
   validate_certs:
     description:
