@@ -53,6 +53,7 @@ import time
 import weakref
 
 from ansible_collections.attune.packs.plugins.module_utils._errors import CacheUnsafe
+from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write
 
 try:
     import fcntl
@@ -166,15 +167,10 @@ class PrivateDir(object):
         else:
             os.rename(self._name(src), self._name(dst))
 
-    def create_temp(self, prefix):
-        """``(fd, name)`` of a new empty 0600 file (read-write) with a random name."""
-        while True:
-            name = "%s%s.tmp" % (prefix, os.urandom(8).hex())
-            try:
-                return self.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), name
-            except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise
+    def atomic_write(self, name):
+        """``_fs.atomic_write`` of ``name`` here: the temporary file (0600, ``O_EXCL``) and the rename stay relative
+        to this open directory, never through a symlink."""
+        return atomic_write(self._name(name), **self._at())
 
     @contextlib.contextmanager
     def lock(self, name):
@@ -384,17 +380,15 @@ class IndexCache(object):
         header["data_length"] = offset
         head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
         with self._dir() as directory:
-            fd, tmp = directory.create_temp(".%s." % key[:16])
+            fd = None
             try:
-                with os.fdopen(os.dup(fd), "wb") as handle:
+                with directory.atomic_write(key + ".idx") as handle:
                     handle.write(head)
                     handle.writelines(lines)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                directory.rename(tmp, key + ".idx")
+                    fd = os.dup(handle.fileno())  # the view reads the file it wrote, whatever replaces it later
             except BaseException:
-                os.close(fd)
-                directory.unlink(tmp)
+                if fd is not None:
+                    os.close(fd)
                 raise
         return self._view(header, fd, len(head), key)
 

@@ -71,6 +71,7 @@ else:
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, LockFileError
+from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write
 from ansible_collections.attune.packs.plugins.module_utils._version import INDEX_VERSION_PATTERN, REF_PATTERN, PackSpec, Version
 
 DEFAULT_NAME = "packs.lock.yml"
@@ -339,47 +340,27 @@ def write(path, text):
         current = None
     if current is not None and not stat.S_ISREG(current.st_mode):
         raise _error("cannot write lock file %s: it exists and is not a regular file" % path)
-    try:
-        handle, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(target), suffix=".tmp")
-    except OSError as exc:
-        raise _error("cannot write lock file %s: %s" % (path, exc.strerror or exc))
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(text.encode("utf-8"))
-            stream.flush()
-            os.fsync(stream.fileno())
+    if current is not None:
+        mode = stat.S_IMODE(current.st_mode)
+    else:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+
+    def keep_owner(tmp):
         if current is not None:
-            mode = stat.S_IMODE(current.st_mode)
             try:
                 os.chown(tmp, current.st_uid, current.st_gid)
             except OSError as exc:
                 if exc.errno != errno.EPERM:
                     raise
-        else:
-            umask = os.umask(0o022)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-        _fsync_dir(directory)
+        os.chmod(tmp, mode)  # after chown, which may clear set-id bits
+
+    try:
+        with atomic_write(target, prepare=keep_owner) as stream:
+            stream.write(text.encode("utf-8"))
     except OSError as exc:
         raise _error("cannot write lock file %s: %s" % (path, exc.strerror or exc))
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- relocking ---------------------------------------------------------------------------------------------
