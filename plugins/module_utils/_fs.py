@@ -65,6 +65,15 @@ def fsync_dir(directory):
             os.close(fd)
 
 
+def chown_like(path, info):
+    """Give ``path`` the owner and group in ``info`` (an ``os.stat`` result) where permitted (EPERM is fine)."""
+    try:
+        os.chown(path, info.st_uid, info.st_gid)
+    except OSError as exc:
+        if exc.errno != errno.EPERM:
+            raise
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode=None, dir_fd=None, prepare=None, replace=None, sync_dir=True):
     """Replace ``path`` atomically: yield a binary file open on a new temporary file in the same directory.

@@ -71,7 +71,7 @@ else:
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, LockFileError
-from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write
+from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write, chown_like
 from ansible_collections.attune.packs.plugins.module_utils._version import INDEX_VERSION_PATTERN, REF_PATTERN, PackSpec, Version
 
 DEFAULT_NAME = "packs.lock.yml"
@@ -349,11 +349,7 @@ def write(path, text):
 
     def keep_owner(tmp):
         if current is not None:
-            try:
-                os.chown(tmp, current.st_uid, current.st_gid)
-            except OSError as exc:
-                if exc.errno != errno.EPERM:
-                    raise
+            chown_like(tmp, current)
         os.chmod(tmp, mode)  # after chown, which may clear set-id bits
 
     try:

@@ -322,7 +322,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.attune.packs.plugins.module_utils import _config, _config_file
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
-from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write
+from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write, chown_like
 
 SECTION_OPTION_TYPES = {bool: "bool", int: "int"}
 
@@ -453,12 +453,7 @@ def write_file(module, path, text, file_args, mode, current_stat):
 
     def prepare(tmp):
         if current_stat is not None:
-            # keep the current owner unless another one is requested (as root; EPERM otherwise is fine)
-            try:
-                os.chown(tmp, current_stat.st_uid, current_stat.st_gid)
-            except OSError as exc:
-                if exc.errno != errno.EPERM:
-                    raise
+            chown_like(tmp, current_stat)  # keep the current owner unless another one is requested (as root)
         apply_owner_mode(module, tmp, file_args, mode)
 
     def replace(tmp, target):
