@@ -42,6 +42,7 @@ validation while fresh, so only what the running user wrote may be read.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import hashlib
@@ -61,7 +62,9 @@ except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None
 
 CACHE_FORMAT = 2
-SUMMARY_FIELDS = ("ref", "version", "label", "description", "author", "keywords")
+# one summary row per index entry (a JSON array in the cache file's header): what search needs, and where the entry is
+SUMMARY_FIELDS = ("ref", "version", "label", "description", "author", "keywords", "offset", "length")
+SummaryRow = collections.namedtuple("SummaryRow", SUMMARY_FIELDS)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -205,7 +208,7 @@ class IndexView(object):
         entries = index.get("packs") or []
         header = _header_for(index, url)
         header["summary"] = [_summary_row(entry, position, 0) for position, entry in enumerate(entries)]
-        return cls(header, lambda row: entries[row[6]])
+        return cls(header, lambda row: entries[row.offset])
 
     @property
     def registry_name(self):
@@ -227,7 +230,7 @@ class IndexView(object):
         if self._refs is None:
             refs = {}
             for row in self.summaries:
-                refs.setdefault(row[0], []).append(row)
+                refs.setdefault(row.ref, []).append(row)
             self._refs = refs
         return self._refs
 
@@ -237,9 +240,6 @@ class IndexView(object):
     def entries(self, ref):
         """Every entry of ``ref`` (its version history in this registry)."""
         return [self._loader(row) for row in self.refs().get(ref, ())]
-
-    def all_entries(self):
-        return [self._loader(row) for row in self.summaries]
 
 
 def _header_for(index, url):
@@ -255,8 +255,8 @@ def _header_for(index, url):
 
 
 def _summary_row(entry, offset, length):
-    return [entry.get("ref"), entry.get("version"), entry.get("label"), entry.get("description"), entry.get("author"),
-            entry.get("keywords") or [], offset, length]
+    return SummaryRow(entry.get("ref"), entry.get("version"), entry.get("label"), entry.get("description"), entry.get("author"),
+                      entry.get("keywords") or [], offset, length)
 
 
 class IndexCache(object):
@@ -332,7 +332,8 @@ class IndexCache(object):
             if not isinstance(header, dict) or header.get("format") != CACHE_FORMAT \
                     or info.st_size - data_start != header.get("data_length"):
                 raise ValueError("cache entry truncated or of another format")
-        except (ValueError, UnicodeDecodeError, OSError):
+            header["summary"] = [SummaryRow(*row) for row in header.get("summary") or ()]
+        except (ValueError, TypeError, UnicodeDecodeError, OSError):
             os.close(fd)
             self.discard(key)
             return None
@@ -343,12 +344,12 @@ class IndexCache(object):
 
         def load(row):
             try:
-                raw = os.pread(fd, row[7], data_start + row[6])
+                raw = os.pread(fd, row.length, data_start + row.offset)
                 entry = json.loads(raw.decode("utf-8"))
             except (ValueError, UnicodeDecodeError, OSError):
                 entry = None
             # the entry must be the one its summary row describes (a row pointing at another pack's entry is corruption)
-            if not isinstance(entry, dict) or entry.get("ref") != row[0]:
+            if not isinstance(entry, dict) or entry.get("ref") != row.ref:
                 self.discard(key)
                 raise CacheCorrupt("cache entry %s is corrupt" % path)
             return entry

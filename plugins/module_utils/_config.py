@@ -391,10 +391,26 @@ def env_overrides(environ):
 
 
 class Settings(object):
-    """Effective registry settings for one plugin run."""
+    """Effective registry settings for one plugin run.
+
+    The ``pack_registry`` keys (``section``, validated: every key present) are plain attributes of the same name;
+    ``outbound`` is the outbound policy (:mod:`_outbound`), set by :func:`load_settings`.
+    """
 
     def __init__(self, section, config_path=None, packs_base_dir=DEFAULT_PACKS_BASE_DIR, runtime=None):
         self.section = section
+        self.enabled = section.get("enabled", True)
+        self.indices = section.get("indices") or []
+        self.cache_ttl = section.get("cache_ttl", SECTION_KEYS["cache_ttl"][1])
+        self.cache_enabled = section.get("cache_enabled", True)
+        self.timeout = section.get("timeout", SECTION_KEYS["timeout"][1])
+        self.connect_timeout = section.get("connect_timeout", SECTION_KEYS["connect_timeout"][1])
+        self.index_max_bytes = section.get("index_max_bytes", SECTION_KEYS["index_max_bytes"][1])
+        self.archive_max_bytes = section.get("archive_max_bytes", SECTION_KEYS["archive_max_bytes"][1])
+        self.verify_checksums = section.get("verify_checksums", True)
+        self.allow_http = section.get("allow_http", False)
+        self.allow_unverified_direct_remote_installs = section.get("allow_unverified_direct_remote_installs", False)
+        self.outbound = None
         self.config_path = config_path
         self.packs_base_dir = packs_base_dir
         runtime = runtime or {}
@@ -404,12 +420,6 @@ class Settings(object):
         self.refresh = bool(runtime.get("refresh"))
         self.strict = bool(runtime.get("strict"))
         self.registry = runtime.get("registry")
-
-    def __getattr__(self, name):
-        section = self.__dict__.get("section") or {}
-        if name in section:
-            return section[name]
-        raise AttributeError(name)
 
     def verify_for(self, registry_ca_path=None):
         """The ``verify`` argument for requests."""
