@@ -1111,12 +1111,6 @@ def staging(packs_dir, ref, checkpoint=None, lock_timeout=DEFAULT_LOCK_TIMEOUT):
             stage.cleanup()
 
 
-def activate(packs_dir, ref, tree, metadata, move=False, checkpoint=None, durable=True):
-    """One-shot :func:`staging` + :meth:`Staging.activate`."""
-    with staging(packs_dir, ref, checkpoint=checkpoint) as stage:
-        return stage.activate(tree, metadata, move=move, durable=durable)
-
-
 def remove(packs_dir, ref, checkpoint=None, lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """Remove ``packs_dir/<ref>`` atomically (rename away, then delete).
 

@@ -27,11 +27,8 @@ description:
     exists with looser permissions, not even for an instant. A failure at any point leaves the previous file as it
     was.
   - Header values are secret. They are never returned and are shown as C(<redacted>) in diffs.
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - PyYAML >= 5.1
 extends_documentation_fragment:
+  - attune.packs.common.PYYAML
   - ansible.builtin.files
   - attune.packs.attributes
 options:
