@@ -25,18 +25,10 @@ import copy
 import ipaddress
 import os
 import re
-import traceback
 from urllib.parse import urlsplit, urlunsplit
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover
-    yaml = None
-    YAML_IMPORT_ERROR = traceback.format_exc()
-else:
-    YAML_IMPORT_ERROR = None
-
 from ansible_collections.attune.packs.plugins.module_utils import _outbound
+from ansible_collections.attune.packs.plugins.module_utils._lazy import YAML
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "/etc/attune/config.yaml"
@@ -328,6 +320,7 @@ def describe_yaml_error(exc):
 
 def read_yaml_file(path):
     """Read a YAML mapping; ConfigError naming the file and the cause."""
+    yaml = YAML.load()
     if yaml is None:
         raise ConfigError("PyYAML is required to read %s" % path)
     try:
@@ -381,6 +374,7 @@ def env_overrides(environ):
         key = name[len(ENV_PREFIX):].lower()
         if key not in SECTION_KEYS:
             raise ConfigError("environment variable %s: unknown pack_registry key %r" % (name, key))
+        yaml = YAML.load()
         if yaml is not None:
             try:
                 value = yaml.safe_load(value)

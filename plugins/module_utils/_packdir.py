@@ -79,28 +79,21 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import sys
 import time
-import traceback
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import BLOCK_SIZE, framed_dir_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidPackStructure, UnsafeArchive
 from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write, fsync_dir, is_temp_of, remove_tree
+from ansible_collections.attune.packs.plugins.module_utils._lazy import YAML
 from ansible_collections.attune.packs.plugins.module_utils._version import REF_PATTERN
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - exercised on hosts without PyYAML
-    yaml = None
-    HAS_YAML = False
-    YAML_IMPORT_ERROR = traceback.format_exc()
-else:
-    HAS_YAML = True
-    YAML_IMPORT_ERROR = None
+# PyYAML is imported when a pack.yaml is read (an install), not by a converged run; looked up, not imported, here
+YAML_IMPORT_ERROR = YAML.import_error()
+HAS_YAML = YAML_IMPORT_ERROR is None
 
 PACK_FILE = "pack.yaml"
 META_DIR = ".attune"  # packs_dir/.attune/<ref>.json; in a tree installed by 0.1.0: <ref>/.attune/metadata.json
@@ -177,6 +170,7 @@ def _loader():
     global _pack_yaml_loader  # pylint: disable=global-statement
     if _pack_yaml_loader is not None:
         return _pack_yaml_loader
+    yaml = YAML.load()
     base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
     class PackYamlLoader(base):  # pylint: disable=too-many-ancestors
@@ -219,7 +213,8 @@ def load_pack_yaml(tree, pack=None):
     Returns the mapping as written; :func:`pack_label` and :func:`pack_description` give what Attune registers.
     Raises :class:`InvalidPackStructure` with a message naming the problem.
     """
-    if not HAS_YAML:
+    yaml = YAML.load()
+    if yaml is None:
         raise AttuneError("PyYAML is required to read pack.yaml", pack=pack)
     data = _read_small_file(os.path.join(tree, PACK_FILE), PACK_YAML_MAX_BYTES, PACK_FILE, pack)
     if data is None:
@@ -346,7 +341,7 @@ def _fsync_tree(root):
 
 def _new_leftover_name(packs_dir, kind, ref):
     while True:
-        name = ".attune-%s-%s-%s" % (kind, ref, secrets.token_hex(4))
+        name = ".attune-%s-%s-%s" % (kind, ref, os.urandom(4).hex())
         if not os.path.lexists(os.path.join(packs_dir, name)):
             return os.path.join(packs_dir, name)
 
