@@ -24,45 +24,19 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_fleet import REPO, RECAP, Site, cpu_seconds, machine_info, target_python, write_fleet  # noqa: E402
-from support.play import ansible_bin, base_env  # noqa: E402
+from bench_fleet import REPO, Site, machine_info, run_play, target_python, write_fleet  # noqa: E402
 from support.registry_server import RegistryServer  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 HOSTS = int(os.environ.get("BENCH_HOSTS", "45"))
-FORKS = int(os.environ.get("BENCH_FORKS", "10"))
 BREAKDOWN = os.environ.get("BENCH_BREAKDOWN", "1") != "0"
 PLAYBOOK = os.path.join(REPO, "playbooks", "pin_fleet.yml")
-
-
-def run_play(workdir, inventory, playbook, hosts, expect_changed, extra=None):
-    """(wall, cpu) of one ansible-playbook run; every host ok, changed hosts as expected (None: not checked)."""
-    cmd = [ansible_bin("ansible-playbook"), "-i", inventory, playbook, "--forks", str(FORKS)]
-    for value in extra or ():
-        cmd += ["-e", value]
-    env = base_env({"ANSIBLE_LOCAL_TEMP": os.path.join(workdir, ".ansible-tmp"),
-                    "ANSIBLE_ROLES_PATH": os.path.join(workdir, "roles")})
-    env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
-    cpu = cpu_seconds()
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
-    wall = time.perf_counter() - start
-    cpu = cpu_seconds() - cpu
-    recap = dict((m.group(1), [int(m.group(i)) for i in range(2, 6)]) for m in RECAP.finditer(proc.stdout))
-    if proc.returncode != 0 or sorted(recap) != hosts or any(v[2] or v[3] for v in recap.values()):
-        raise RuntimeError("%s failed (rc=%s):\n%s\n%s" % (playbook, proc.returncode, proc.stdout[-4000:], proc.stderr[-3000:]))
-    changed = sorted(host for host, values in recap.items() if values[1])
-    if expect_changed is not None and changed != (hosts if expect_changed else []):
-        raise RuntimeError("%s: changed on %s\n%s" % (playbook, changed, proc.stdout[-4000:]))
-    return wall, cpu
 
 
 def write(path, text):
@@ -145,7 +119,7 @@ def main():
     finally:
         shutil.rmtree(base, ignore_errors=True)
     results = dict((key, {"median": statistics.median(v), "min": min(v), "max": max(v), "samples": v}) for key, v in samples.items())
-    print("Machine: %(platform)s, %(nproc)s CPUs, Python %(python)s, %(ansible)s, git %(git)s; --forks %(forks)s" % dict(info, forks=FORKS))
+    print("Machine: %(platform)s, %(nproc)s CPUs, Python %(python)s, %(ansible)s, git %(git)s; --forks %(forks)s" % info)
     print("Target interpreter: %s; %d hosts; %d rounds; load avg at the end %.1f; registry requests while converged: %d"
           % (python, HOSTS, RUNS, os.getloadavg()[0], requests))
     print()
