@@ -112,10 +112,15 @@ def write_fleet(workdir, size, site, python):
     return inventory, sorted(hosts)
 
 
-def run_play(workdir, inventory, playbook, hosts, expect_changed):
-    """(wall, cpu) of one ansible-playbook run; checks the recap (every host ok; changed hosts as expected)."""
+def run_play(workdir, inventory, playbook, hosts, expect_changed, extra=()):
+    """(wall, cpu) of one ansible-playbook run; checks the recap (every host ok; changed hosts as expected, None: any).
+
+    ``extra``: ``-e`` values.  Roles are also looked up in ``workdir/roles``.
+    """
     cmd = [ansible_bin("ansible-playbook"), "-i", inventory, playbook, "--forks", str(FORKS)]
-    env = base_env({"ANSIBLE_LOCAL_TEMP": os.path.join(workdir, ".ansible-tmp")})
+    for value in extra or ():
+        cmd += ["-e", value]
+    env = base_env({"ANSIBLE_LOCAL_TEMP": os.path.join(workdir, ".ansible-tmp"), "ANSIBLE_ROLES_PATH": os.path.join(workdir, "roles")})
     env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
     cpu = cpu_seconds()
     start = time.perf_counter()

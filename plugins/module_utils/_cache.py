@@ -42,6 +42,7 @@ validation while fresh, so only what the running user wrote may be read.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import hashlib
@@ -53,6 +54,7 @@ import time
 import weakref
 
 from ansible_collections.attune.packs.plugins.module_utils._errors import CacheUnsafe
+from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write
 
 try:
     import fcntl
@@ -60,7 +62,9 @@ except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None
 
 CACHE_FORMAT = 2
-SUMMARY_FIELDS = ("ref", "version", "label", "description", "author", "keywords")
+# one summary row per index entry (a JSON array in the cache file's header): what search needs, and where the entry is
+SUMMARY_FIELDS = ("ref", "version", "label", "description", "author", "keywords", "offset", "length")
+SummaryRow = collections.namedtuple("SummaryRow", SUMMARY_FIELDS)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -166,15 +170,10 @@ class PrivateDir(object):
         else:
             os.rename(self._name(src), self._name(dst))
 
-    def create_temp(self, prefix):
-        """``(fd, name)`` of a new empty 0600 file (read-write) with a random name."""
-        while True:
-            name = "%s%s.tmp" % (prefix, os.urandom(8).hex())
-            try:
-                return self.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), name
-            except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise
+    def atomic_write(self, name):
+        """``_fs.atomic_write`` of ``name`` here: the temporary file (0600, ``O_EXCL``) and the rename stay relative
+        to this open directory, never through a symlink."""
+        return atomic_write(self._name(name), **self._at())
 
     @contextlib.contextmanager
     def lock(self, name):
@@ -209,7 +208,7 @@ class IndexView(object):
         entries = index.get("packs") or []
         header = _header_for(index, url)
         header["summary"] = [_summary_row(entry, position, 0) for position, entry in enumerate(entries)]
-        return cls(header, lambda row: entries[row[6]])
+        return cls(header, lambda row: entries[row.offset])
 
     @property
     def registry_name(self):
@@ -231,7 +230,7 @@ class IndexView(object):
         if self._refs is None:
             refs = {}
             for row in self.summaries:
-                refs.setdefault(row[0], []).append(row)
+                refs.setdefault(row.ref, []).append(row)
             self._refs = refs
         return self._refs
 
@@ -241,9 +240,6 @@ class IndexView(object):
     def entries(self, ref):
         """Every entry of ``ref`` (its version history in this registry)."""
         return [self._loader(row) for row in self.refs().get(ref, ())]
-
-    def all_entries(self):
-        return [self._loader(row) for row in self.summaries]
 
 
 def _header_for(index, url):
@@ -259,8 +255,8 @@ def _header_for(index, url):
 
 
 def _summary_row(entry, offset, length):
-    return [entry.get("ref"), entry.get("version"), entry.get("label"), entry.get("description"), entry.get("author"),
-            entry.get("keywords") or [], offset, length]
+    return SummaryRow(entry.get("ref"), entry.get("version"), entry.get("label"), entry.get("description"), entry.get("author"),
+                      entry.get("keywords") or [], offset, length)
 
 
 class IndexCache(object):
@@ -336,7 +332,8 @@ class IndexCache(object):
             if not isinstance(header, dict) or header.get("format") != CACHE_FORMAT \
                     or info.st_size - data_start != header.get("data_length"):
                 raise ValueError("cache entry truncated or of another format")
-        except (ValueError, UnicodeDecodeError, OSError):
+            header["summary"] = [SummaryRow(*row) for row in header.get("summary") or ()]
+        except (ValueError, TypeError, UnicodeDecodeError, OSError):
             os.close(fd)
             self.discard(key)
             return None
@@ -347,12 +344,12 @@ class IndexCache(object):
 
         def load(row):
             try:
-                raw = os.pread(fd, row[7], data_start + row[6])
+                raw = os.pread(fd, row.length, data_start + row.offset)
                 entry = json.loads(raw.decode("utf-8"))
             except (ValueError, UnicodeDecodeError, OSError):
                 entry = None
             # the entry must be the one its summary row describes (a row pointing at another pack's entry is corruption)
-            if not isinstance(entry, dict) or entry.get("ref") != row[0]:
+            if not isinstance(entry, dict) or entry.get("ref") != row.ref:
                 self.discard(key)
                 raise CacheCorrupt("cache entry %s is corrupt" % path)
             return entry
@@ -384,17 +381,15 @@ class IndexCache(object):
         header["data_length"] = offset
         head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
         with self._dir() as directory:
-            fd, tmp = directory.create_temp(".%s." % key[:16])
+            fd = None
             try:
-                with os.fdopen(os.dup(fd), "wb") as handle:
+                with directory.atomic_write(key + ".idx") as handle:
                     handle.write(head)
                     handle.writelines(lines)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                directory.rename(tmp, key + ".idx")
+                    fd = os.dup(handle.fileno())  # the view reads the file it wrote, whatever replaces it later
             except BaseException:
-                os.close(fd)
-                directory.unlink(tmp)
+                if fd is not None:
+                    os.close(fd)
                 raise
         return self._view(header, fd, len(head), key)
 

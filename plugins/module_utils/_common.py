@@ -19,7 +19,7 @@ from ansible_collections.attune.packs.plugins.module_utils._errors import Attune
 REQUIRED_LIBRARIES = (
     # (distribution name, import error, minimum version); requests and voluptuous are looked up, not imported
     ("requests", _lazy.REQUESTS.import_error, "2.25"),
-    ("PyYAML", lambda: _config.YAML_IMPORT_ERROR, "5.1"),
+    ("PyYAML", _lazy.YAML.import_error, "5.1"),
     ("voluptuous", _lazy.VOLUPTUOUS.import_error, "0.12"),
 )
 

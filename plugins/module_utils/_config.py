@@ -25,18 +25,10 @@ import copy
 import ipaddress
 import os
 import re
-import traceback
 from urllib.parse import urlsplit, urlunsplit
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover
-    yaml = None
-    YAML_IMPORT_ERROR = traceback.format_exc()
-else:
-    YAML_IMPORT_ERROR = None
-
 from ansible_collections.attune.packs.plugins.module_utils import _outbound
+from ansible_collections.attune.packs.plugins.module_utils._lazy import YAML
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "/etc/attune/config.yaml"
@@ -328,6 +320,7 @@ def describe_yaml_error(exc):
 
 def read_yaml_file(path):
     """Read a YAML mapping; ConfigError naming the file and the cause."""
+    yaml = YAML.load()
     if yaml is None:
         raise ConfigError("PyYAML is required to read %s" % path)
     try:
@@ -381,6 +374,7 @@ def env_overrides(environ):
         key = name[len(ENV_PREFIX):].lower()
         if key not in SECTION_KEYS:
             raise ConfigError("environment variable %s: unknown pack_registry key %r" % (name, key))
+        yaml = YAML.load()
         if yaml is not None:
             try:
                 value = yaml.safe_load(value)
@@ -391,10 +385,26 @@ def env_overrides(environ):
 
 
 class Settings(object):
-    """Effective registry settings for one plugin run."""
+    """Effective registry settings for one plugin run.
+
+    The ``pack_registry`` keys (``section``, validated: every key present) are plain attributes of the same name;
+    ``outbound`` is the outbound policy (:mod:`_outbound`), set by :func:`load_settings`.
+    """
 
     def __init__(self, section, config_path=None, packs_base_dir=DEFAULT_PACKS_BASE_DIR, runtime=None):
         self.section = section
+        self.enabled = section.get("enabled", True)
+        self.indices = section.get("indices") or []
+        self.cache_ttl = section.get("cache_ttl", SECTION_KEYS["cache_ttl"][1])
+        self.cache_enabled = section.get("cache_enabled", True)
+        self.timeout = section.get("timeout", SECTION_KEYS["timeout"][1])
+        self.connect_timeout = section.get("connect_timeout", SECTION_KEYS["connect_timeout"][1])
+        self.index_max_bytes = section.get("index_max_bytes", SECTION_KEYS["index_max_bytes"][1])
+        self.archive_max_bytes = section.get("archive_max_bytes", SECTION_KEYS["archive_max_bytes"][1])
+        self.verify_checksums = section.get("verify_checksums", True)
+        self.allow_http = section.get("allow_http", False)
+        self.allow_unverified_direct_remote_installs = section.get("allow_unverified_direct_remote_installs", False)
+        self.outbound = None
         self.config_path = config_path
         self.packs_base_dir = packs_base_dir
         runtime = runtime or {}
@@ -404,12 +414,6 @@ class Settings(object):
         self.refresh = bool(runtime.get("refresh"))
         self.strict = bool(runtime.get("strict"))
         self.registry = runtime.get("registry")
-
-    def __getattr__(self, name):
-        section = self.__dict__.get("section") or {}
-        if name in section:
-            return section[name]
-        raise AttributeError(name)
 
     def verify_for(self, registry_ca_path=None):
         """The ``verify`` argument for requests."""

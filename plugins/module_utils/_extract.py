@@ -63,7 +63,6 @@ import errno
 import gzip
 import os
 import re
-import shutil
 import stat
 import tarfile
 import zipfile
@@ -71,6 +70,7 @@ import zlib
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import BLOCK_SIZE
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidPackStructure, UnsafeArchive
+from ansible_collections.attune.packs.plugins.module_utils._fs import remove_tree
 
 # Extraction limits: the single source of their defaults (the module options and the docs name these).
 # Attune: archive.rs SafeExtractionLimits::default() = PackUploadConfig::DEFAULT_MAX_FILE_COUNT (10,000 entries) and
@@ -511,14 +511,6 @@ def _extract_zip(path, writer):
                 writer.add_file(parts, name, handle.read, mode, declared_size=info.file_size)
 
 
-def _remove_tree(path):
-    if os.path.lexists(path):
-        if os.path.islink(path) or not os.path.isdir(path):
-            os.unlink(path)
-        else:
-            shutil.rmtree(path)
-
-
 def extract_archive(archive, dest, max_entries=DEFAULT_MAX_ENTRIES, max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES,
                     max_total_bytes=DEFAULT_MAX_TOTAL_BYTES, pack=None):
     """Extract ``archive`` into the new directory ``dest``; return :class:`ExtractStats`.
@@ -551,7 +543,7 @@ def extract_archive(archive, dest, max_entries=DEFAULT_MAX_ENTRIES, max_entry_by
         if writer is not None:
             writer.close()
             writer = None
-        _remove_tree(dest)
+        remove_tree(dest)
         if isinstance(exc, UnsafeArchive):
             raise UnsafeArchive("%s: %s" % (label, exc.message), pack=exc.pack or pack, cause=exc.cause)
         if isinstance(exc, (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, gzip.BadGzipFile, NotImplementedError)):

@@ -16,7 +16,7 @@ import json
 import re
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
-from ansible_collections.attune.packs.plugins.module_utils._config import check_url  # noqa: F401 (also exported from here)
+from ansible_collections.attune.packs.plugins.module_utils._config import check_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import ChecksumError, IndexFormatError
 from ansible_collections.attune.packs.plugins.module_utils._lazy import VOLUPTUOUS
 from ansible_collections.attune.packs.plugins.module_utils._version import INDEX_VERSION_PATTERN, REF_PATTERN
@@ -30,7 +30,6 @@ INDEX_FORMAT_VERSION = "1.0"
 CONTENT_SECTIONS = ("actions", "sensors", "triggers", "rules", "workflows")
 MAX_REPORTED_ERRORS = 5
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
-_GIT_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
 # Attune decodes an index with serde_json into `PackIndex` (crates/common/src/pack_registry/mod.rs @126b167, a
 # serde `Deserialize` struct; fetched by client.rs `RegistryClient`).  serde_json's parser refuses nesting deeper than 128 arrays/objects
 # (serde_json::Deserializer `remaining_depth`, 128) and lone UTF-16 surrogate escapes ("lone leading surrogate in hex
@@ -391,7 +390,3 @@ def fallback_source(entry, chosen):
         if source.get("type") == "archive":
             return source
     return None
-
-
-def is_pinned_commit(source):
-    return source.get("type") == "git" and bool(_GIT_COMMIT.match(source.get("ref", "")))

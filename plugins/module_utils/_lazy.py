@@ -4,7 +4,8 @@
 """Private to this collection: third-party libraries imported on first use (may change without notice).
 
 ``requests`` and ``voluptuous`` cost ~0.1 s per process and most runs need
-neither (a warm-cache search, a ``file://`` registry, a converged install).
+neither (a warm-cache search, a ``file://`` registry, a converged install);
+PyYAML is needed only to read a YAML file (an Attune config file, pack.yaml).
 ``LazyLibrary('requests')`` tells whether the library can be imported without
 importing it (for ``missing_required_lib``), and imports it when asked.
 """
@@ -49,3 +50,4 @@ class LazyLibrary(object):
 # One instance per library, shared by the code that loads it and the library check of the modules (_common).
 REQUESTS = LazyLibrary("requests")
 VOLUPTUOUS = LazyLibrary("voluptuous")
+YAML = LazyLibrary("yaml")  # PyYAML: Attune config files, pack.yaml; a converged install reads neither

@@ -79,27 +79,21 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import sys
 import time
-import traceback
 
 from ansible_collections.attune.packs.plugins.module_utils._checksum import BLOCK_SIZE, framed_dir_checksum
 from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidPackStructure, UnsafeArchive
+from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write, fsync_dir, is_temp_of, remove_tree
+from ansible_collections.attune.packs.plugins.module_utils._lazy import YAML
 from ansible_collections.attune.packs.plugins.module_utils._version import REF_PATTERN
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - exercised on hosts without PyYAML
-    yaml = None
-    HAS_YAML = False
-    YAML_IMPORT_ERROR = traceback.format_exc()
-else:
-    HAS_YAML = True
-    YAML_IMPORT_ERROR = None
+# PyYAML is imported when a pack.yaml is read (an install), not by a converged run; looked up, not imported, here
+YAML_IMPORT_ERROR = YAML.import_error()
+HAS_YAML = YAML_IMPORT_ERROR is None
 
 PACK_FILE = "pack.yaml"
 META_DIR = ".attune"  # packs_dir/.attune/<ref>.json; in a tree installed by 0.1.0: <ref>/.attune/metadata.json
@@ -176,6 +170,7 @@ def _loader():
     global _pack_yaml_loader  # pylint: disable=global-statement
     if _pack_yaml_loader is not None:
         return _pack_yaml_loader
+    yaml = YAML.load()
     base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
     class PackYamlLoader(base):  # pylint: disable=too-many-ancestors
@@ -218,7 +213,8 @@ def load_pack_yaml(tree, pack=None):
     Returns the mapping as written; :func:`pack_label` and :func:`pack_description` give what Attune registers.
     Raises :class:`InvalidPackStructure` with a message naming the problem.
     """
-    if not HAS_YAML:
+    yaml = YAML.load()
+    if yaml is None:
         raise AttuneError("PyYAML is required to read pack.yaml", pack=pack)
     data = _read_small_file(os.path.join(tree, PACK_FILE), PACK_YAML_MAX_BYTES, PACK_FILE, pack)
     if data is None:
@@ -290,7 +286,7 @@ def prepare_archive(archive, dest, expected_ref=None, expected_version=None, pac
         root = find_pack_root(dest, pack=pack)
         content = read_pack_yaml(root, expected_ref, expected_version, pack=pack)
     except BaseException:
-        _remove_tree(dest)
+        remove_tree(dest)
         raise
     return root, content, stats
 
@@ -309,20 +305,6 @@ def tree_checksum(root, algorithm="sha256", legacy=False):
 
 # --------------------------------------------------------------------------
 # low-level file system helpers
-
-
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some file systems refuse fsync on directories
-        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
 
 
 def _fsync_file(path):
@@ -354,23 +336,12 @@ def _fsync_tree(root):
             for _done in pool.map(_fsync_file, files):
                 pass
     for dirpath in directories:
-        _fsync_dir(dirpath)
-
-
-def _remove_tree(path):
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+        fsync_dir(dirpath)
 
 
 def _new_leftover_name(packs_dir, kind, ref):
     while True:
-        name = ".attune-%s-%s-%s" % (kind, ref, secrets.token_hex(4))
+        name = ".attune-%s-%s-%s" % (kind, ref, os.urandom(4).hex())
         if not os.path.lexists(os.path.join(packs_dir, name)):
             return os.path.join(packs_dir, name)
 
@@ -431,7 +402,7 @@ def _check_tree(root, rel=""):
     for entry in items:
         mode = entry.stat(follow_symlinks=False).st_mode
         if entry.name == ".git" and (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-            _remove_tree(entry.path)
+            remove_tree(entry.path)
         elif stat.S_ISDIR(mode):
             _check_tree(entry.path, rel + entry.name + "/")
         elif stat.S_ISREG(mode):
@@ -684,22 +655,8 @@ def _write_record(packs_dir, name, record):
     if not stat.S_ISDIR(os.lstat(directory).st_mode):
         raise AttuneError("%s is not a directory" % directory)
     payload = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    temp = os.path.join(directory, ".%s.tmp-%s" % (name, secrets.token_hex(4)))
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
-    try:
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fchmod(fd, FILE_MODE)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, os.path.join(directory, name))
-    except BaseException:
-        _unlink(temp)
-        raise
-    _fsync_dir(directory)
+    with atomic_write(os.path.join(directory, name), mode=FILE_MODE) as handle:
+        handle.write(payload)
 
 
 def _remove_empty_records_dir(packs_dir):
@@ -707,7 +664,7 @@ def _remove_empty_records_dir(packs_dir):
         os.rmdir(os.path.join(packs_dir, META_DIR))
     except OSError:  # records of other packs (ENOTEMPTY), or none at all
         return
-    _fsync_dir(packs_dir)
+    fsync_dir(packs_dir)
 
 
 def _unlink(path):
@@ -840,7 +797,7 @@ def recover(packs_dir, ref=None, refs=None):
                 olds.sort(key=lambda n: os.lstat(os.path.join(packs_dir, n)).st_ctime, reverse=True)
                 restored = olds[0]
                 os.rename(os.path.join(packs_dir, restored), target)
-                _fsync_dir(packs_dir)
+                fsync_dir(packs_dir)
                 actions.append("restored %s from %s" % (group_ref, restored))
             for kind, name in sorted(items):
                 if name == restored:
@@ -850,10 +807,10 @@ def recover(packs_dir, ref=None, refs=None):
                     trash = _new_leftover_name(packs_dir, "trash", group_ref)
                     os.rename(path, trash)
                     path = trash
-                _remove_tree(path)
+                remove_tree(path)
                 actions.append("removed %s" % name)
         if actions:
-            _fsync_dir(packs_dir)
+            fsync_dir(packs_dir)
         if wanted is None:
             scope = set(name for name in listing if REF_PATTERN.fullmatch(name)) | set(groups)
             try:
@@ -883,8 +840,7 @@ def _reconcile(packs_dir, ref, actions):
             _migrate(packs_dir, ref, actions)
         return
     for name in os.listdir(directory):  # temporary files of a killed write
-        killed_write = name.split(".tmp-", 1)[0] in (".%s%s" % (ref, RECORD_SUFFIX), ".%s%s" % (ref, PENDING_SUFFIX))
-        if name.startswith(".%s.json" % ref) and ".tmp-" in name and killed_write:
+        if is_temp_of(name, ref + RECORD_SUFFIX) or is_temp_of(name, ref + PENDING_SUFFIX):
             _unlink(os.path.join(directory, name))
     inode = _tree_inode(tree)
     if os.path.lexists(pending_path):
@@ -895,11 +851,11 @@ def _reconcile(packs_dir, ref, actions):
         else:
             _unlink(pending_path)
             actions.append("dropped the pending provenance of %s (the swap had not happened)" % ref)
-        _fsync_dir(directory)
+        fsync_dir(directory)
     if os.path.lexists(record_path):
         if inode is None:
             _unlink(record_path)
-            _fsync_dir(directory)
+            fsync_dir(directory)
             _remove_empty_records_dir(packs_dir)
             actions.append("removed the provenance of %s: the pack is not installed" % ref)
             return
@@ -914,7 +870,7 @@ def _reconcile(packs_dir, ref, actions):
                 actions.append("re-linked the provenance of %s to its tree" % ref)
             else:
                 _unlink(record_path)
-                _fsync_dir(directory)
+                fsync_dir(directory)
                 actions.append("removed the provenance of %s: it describes another tree" % ref)
                 return
         if record.get("migrated_from") and os.path.lexists(legacy_metadata_path(packs_dir, ref)):
@@ -946,8 +902,8 @@ def _drop_legacy(packs_dir, ref, actions):
     inner = os.path.join(packs_dir, ref, META_DIR)
     trash = _new_leftover_name(packs_dir, "trash", ref)
     os.rename(inner, trash)
-    _fsync_dir(os.path.join(packs_dir, ref))
-    _remove_tree(trash)
+    fsync_dir(os.path.join(packs_dir, ref))
+    remove_tree(trash)
     actions.append("removed %s/%s from the pack tree" % (ref, META_DIR))
 
 
@@ -1021,7 +977,7 @@ class Staging(object):
         checkpoint("metadata-written")
         if durable:
             _fsync_tree(final)
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
         checkpoint("before-swap")
         target = os.path.join(self.packs_dir, ref)
         previous = None
@@ -1033,17 +989,17 @@ class Staging(object):
             if _exchange(final, target):
                 # ``final`` now holds the previous version; the staging cleanup deletes it (or rollback() swaps it back).
                 self._previous_tree = final
-                _fsync_dir(self.packs_dir)
+                fsync_dir(self.packs_dir)
                 checkpoint("swapped")
                 self._commit_record()
             else:
                 old = _new_leftover_name(self.packs_dir, "old", ref)
                 os.rename(target, old)
-                _fsync_dir(self.packs_dir)
+                fsync_dir(self.packs_dir)
                 checkpoint("old-moved")
                 os.rename(final, target)
                 self._previous_tree = old
-                _fsync_dir(self.packs_dir)
+                fsync_dir(self.packs_dir)
                 checkpoint("swapped")
                 self._commit_record()
                 # the previous version stays in this staging area (deleted with it) until the run is over, for rollback()
@@ -1053,7 +1009,7 @@ class Staging(object):
         else:
             os.rename(final, target)
             self._previous_tree = False  # nothing was there: rolling back removes the new tree
-            _fsync_dir(self.packs_dir)
+            fsync_dir(self.packs_dir)
             checkpoint("swapped")
             self._commit_record()
         self.activated = {"path": target, "metadata": record, "previous": previous}
@@ -1072,7 +1028,7 @@ class Staging(object):
                 raise
             self._previous_record = False  # no record before (new pack, or a 0.1.0 record inside the old tree)
         os.rename(pending_metadata_path(self.packs_dir, self.ref), current)
-        _fsync_dir(directory)
+        fsync_dir(directory)
         self.checkpoint("provenance-committed")
 
     def rollback(self):
@@ -1094,11 +1050,11 @@ class Staging(object):
             # restores the old one (there is no <ref>) or deletes it (the new one is still in place)
             old = _new_leftover_name(self.packs_dir, "old", self.ref)
             os.rename(previous, old)
-            _fsync_dir(self.packs_dir)
+            fsync_dir(self.packs_dir)
             os.rename(target, os.path.join(self.path, "new"))
-            _fsync_dir(self.packs_dir)
+            fsync_dir(self.packs_dir)
             os.rename(old, target)
-        _fsync_dir(self.packs_dir)
+        fsync_dir(self.packs_dir)
         record = metadata_path(self.packs_dir, self.ref)
         # the pending record (activate failed before committing it); the new record of a pack that had none before
         for stale in (pending_metadata_path(self.packs_dir, self.ref),) + ((record,) if self._previous_record is False else ()):
@@ -1109,7 +1065,7 @@ class Staging(object):
                     raise
         if self._previous_record:
             os.rename(self._previous_record, record)
-        _fsync_dir(os.path.join(self.packs_dir, META_DIR))
+        fsync_dir(os.path.join(self.packs_dir, META_DIR))
         self.activated = None
         self._previous_tree = None
         self._previous_record = None
@@ -1124,8 +1080,8 @@ class Staging(object):
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     raise
-        _remove_tree(self.path)
-        _fsync_dir(self.packs_dir)
+        remove_tree(self.path)
+        fsync_dir(self.packs_dir)
 
 
 @contextlib.contextmanager
@@ -1150,12 +1106,6 @@ def staging(packs_dir, ref, checkpoint=None, lock_timeout=DEFAULT_LOCK_TIMEOUT):
             stage.cleanup()
 
 
-def activate(packs_dir, ref, tree, metadata, move=False, checkpoint=None, durable=True):
-    """One-shot :func:`staging` + :meth:`Staging.activate`."""
-    with staging(packs_dir, ref, checkpoint=checkpoint) as stage:
-        return stage.activate(tree, metadata, move=move, durable=durable)
-
-
 def remove(packs_dir, ref, checkpoint=None, lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """Remove ``packs_dir/<ref>`` atomically (rename away, then delete).
 
@@ -1174,13 +1124,13 @@ def remove(packs_dir, ref, checkpoint=None, lock_timeout=DEFAULT_LOCK_TIMEOUT):
         previous = _installed_entry(packs_dir, ref) if os.path.isdir(target) else {"ref": ref, "path": target}
         trash = _new_leftover_name(packs_dir, "trash", ref)
         os.rename(target, trash)
-        _fsync_dir(packs_dir)
+        fsync_dir(packs_dir)
         checkpoint("moved-away")
         # the tree first, then its record: a kill in between leaves a record without a tree, which recover() deletes
         if _unlink(metadata_path(packs_dir, ref)) | _unlink(pending_metadata_path(packs_dir, ref)):
-            _fsync_dir(os.path.join(packs_dir, META_DIR))
+            fsync_dir(os.path.join(packs_dir, META_DIR))
         _remove_empty_records_dir(packs_dir)
         checkpoint("provenance-removed")
-        _remove_tree(trash)
-        _fsync_dir(packs_dir)
+        remove_tree(trash)
+        fsync_dir(packs_dir)
     return previous

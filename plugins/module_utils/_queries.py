@@ -110,7 +110,7 @@ def registries(client, params, warn):
     if params["probe"]:
         results = client.probe(selected)
     else:
-        results = [r.public() for r in selected]
+        results = [r.for_output() for r in selected]
     enabled_count = len([r for r in selected if r.enabled])
     if settings.enabled:
         msg = "%d registries configured (%d enabled)" % (len(selected), enabled_count)

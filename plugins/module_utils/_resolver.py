@@ -53,7 +53,8 @@ class Registry(object):
         """The name users see: the configured name, else the redacted URL."""
         return self.name or redact_url(self.url)
 
-    def public(self):
+    def for_output(self):
+        """What a task may show of this registry: its label, the redacted URL, the header names (never values)."""
         return {
             "name": self.label,
             "url": redact_url(self.url),
@@ -63,7 +64,8 @@ class Registry(object):
         }
 
 
-def public_source(source):
+def source_for_output(source):
+    """The documented keys of an index source (the rest of an entry's source mapping is not returned)."""
     return dict((key, source[key]) for key in SOURCE_KEYS if key in source) if source else None
 
 
@@ -191,7 +193,7 @@ class RegistryClient(object):
         """Fetch each registry (all configured ones by default) and report its state."""
         results = []
         for registry in self.all_registries if registries is None else registries:
-            item = registry.public()
+            item = registry.for_output()
             if not registry.enabled or not self.settings.enabled:
                 item.update({"reachable": None, "error": "disabled"})
             else:
@@ -226,12 +228,12 @@ class RegistryClient(object):
                 if not dedupe:
                     packs.append(_search_item(row, reg))
                     continue
-                ref = row[0]
+                ref = row.ref
                 current = best.get(ref)
                 if current is None:
                     order.append(ref)
                     best[ref] = row
-                elif _newer(row[1], current[1]):
+                elif _newer(row.version, current.version):
                     best[ref] = row
             for ref in order:
                 if ref in by_ref:
@@ -294,9 +296,9 @@ class RegistryClient(object):
             "registry": winner.label,
             "registry_url": redact_url(winner.url),
             "registry_priority": winner.priority,
-            "source": public_source(source),
-            "fallback_source": public_source(fallback_source(entry, source)),
-            "sources": [public_source(s) for s in entry.get("install_sources") or []],
+            "source": source_for_output(source),
+            "fallback_source": source_for_output(fallback_source(entry, source)),
+            "sources": [source_for_output(s) for s in entry.get("install_sources") or []],
             "entry": entry,
             "shadowed_in": shadowed,
             "skipped_registries": skipped,
@@ -304,9 +306,9 @@ class RegistryClient(object):
 
 
 def _matches(row, needle):
-    if needle in row[0].lower() or needle in (row[2] or "").lower() or needle in (row[3] or "").lower():
+    if needle in row.ref.lower() or needle in (row.label or "").lower() or needle in (row.description or "").lower():
         return True
-    return any(needle in keyword.lower() for keyword in row[5])
+    return any(needle in keyword.lower() for keyword in row.keywords)
 
 
 def _newer(candidate, current):
@@ -319,12 +321,12 @@ def _newer(candidate, current):
 
 def _search_item(row, registry):
     return {
-        "ref": row[0],
-        "version": row[1],
-        "label": row[2],
-        "description": row[3],
-        "author": row[4],
-        "keywords": list(row[5]),
+        "ref": row.ref,
+        "version": row.version,
+        "label": row.label,
+        "description": row.description,
+        "author": row.author,
+        "keywords": list(row.keywords),
         "registry": registry.label,
         "registry_url": redact_url(registry.url),
         "priority": registry.priority,

@@ -10,7 +10,7 @@ module: attune_pack_lock
 short_description: Pin Attune packs in a lock file so that every host installs the same versions and bytes
 version_added: 0.1.0
 description:
-  - Writes or updates a lock file (C(packs.lock.yml) by default) that records, for each pack spec in O(name), the
+  - Writes or updates the lock file O(path) (for example C(packs.lock.yml) next to the playbook) that records, for each pack spec in O(name), the
     exact version chosen by resolution, the registry (name and redacted URL), the install source (C(type), C(url),
     git C(ref), C(checksum)) and the fallback source.
     M(attune.packs.attune_pack) then installs exactly what the lock says, on every host, without consulting a registry.
@@ -34,12 +34,8 @@ description:
     in priority order that holds the ref wins.
   - Usually runs once, on the controller, where the registries are reachable and the lock file lives. Use
     C(delegate_to) V(localhost) and C(run_once) V(true), as in the examples.
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - PyYAML >= 5.1
-  - requests >= 2.25 and voluptuous >= 0.12 when a spec has to be resolved
 extends_documentation_fragment:
+  - attune.packs.common
   - attune.packs.registry
   - attune.packs.registry.resolve
   - attune.packs.attributes

@@ -27,11 +27,8 @@ description:
     exists with looser permissions, not even for an instant. A failure at any point leaves the previous file as it
     was.
   - Header values are secret. They are never returned and are shown as C(<redacted>) in diffs.
-author:
-  - attune.packs contributors (@attune-system)
-requirements:
-  - PyYAML >= 5.1
 extends_documentation_fragment:
+  - attune.packs.common.PYYAML
   - ansible.builtin.files
   - attune.packs.attributes
 options:
@@ -316,13 +313,13 @@ import os
 import pwd
 import re
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.attune.packs.plugins.module_utils import _config, _config_file
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
+from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write, chown_like
 
 SECTION_OPTION_TYPES = {bool: "bool", int: "int"}
 
@@ -450,33 +447,25 @@ def apply_owner_mode(module, path, file_args, mode):
 
 def write_file(module, path, text, file_args, mode, current_stat):
     """Atomically replace ``path``; owner, group and mode are on the temporary file before the rename."""
-    directory = os.path.dirname(path) or "."
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")  # mode 0600
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(to_bytes(text, errors="surrogate_or_strict"))
-            stream.flush()
-            os.fsync(stream.fileno())
+
+    def prepare(tmp):
         if current_stat is not None:
-            # keep the current owner unless another one is requested (as root; EPERM otherwise is fine)
-            try:
-                os.chown(tmp, current_stat.st_uid, current_stat.st_gid)
-            except OSError as exc:
-                if exc.errno != errno.EPERM:
-                    raise
+            chown_like(tmp, current_stat)  # keep the current owner unless another one is requested (as root)
         apply_owner_mode(module, tmp, file_args, mode)
+
+    def replace(tmp, target):
         if current_stat is not None:
             # keep_dest_attrs=False: atomic_move must not copy the old mode over the one set above
-            module.atomic_move(tmp, path, unsafe_writes=module.params["unsafe_writes"], keep_dest_attrs=False)
+            module.atomic_move(tmp, target, unsafe_writes=module.params["unsafe_writes"], keep_dest_attrs=False)
         else:
             # atomic_move() chmods a file it creates to 0666 & ~umask after the rename, which would expose the
             # tokens until the mode is set again: rename in the same directory ourselves instead (atomic too).
-            os.rename(tmp, path)
+            os.rename(tmp, target)
             if module.selinux_enabled():
-                module.set_context_if_different(path, module.selinux_default_context(path), False)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+                module.set_context_if_different(target, module.selinux_default_context(target), False)
+
+    with atomic_write(path, prepare=prepare, replace=replace) as stream:  # the temporary file is 0600 until prepared
+        stream.write(to_bytes(text, errors="surrogate_or_strict"))
 
 
 def make_backup(module, path, file_args, mode):

@@ -74,15 +74,7 @@ class ArchiveCache(object):
 
     def _download(self, directory, url, name, checksum, pack, verify, timeout, connect_timeout, max_bytes, allow_http):
         hasher = hashlib.new(checksum.algorithm)
-        fd, tmp = directory.create_temp(".download-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                download(url, handle, verify=verify, timeout=timeout, connect_timeout=connect_timeout, max_bytes=max_bytes,
-                         hashers=(hasher,), error_class=SourceError, allow_http=allow_http, allow_file=allow_http, pack=pack)
-                handle.flush()
-                os.fsync(handle.fileno())
+        with directory.atomic_write(name) as handle:  # renamed into place only once the checksum matched
+            download(url, handle, verify=verify, timeout=timeout, connect_timeout=connect_timeout, max_bytes=max_bytes,
+                     hashers=(hasher,), error_class=SourceError, allow_http=allow_http, allow_file=allow_http, pack=pack)
             checksum.verify(hasher.hexdigest(), what="archive %s" % redact_url(url), pack=pack)
-            directory.rename(tmp, name)
-        except BaseException:
-            directory.unlink(tmp)
-            raise

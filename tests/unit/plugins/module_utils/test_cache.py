@@ -182,7 +182,8 @@ def test_an_entry_whose_ref_does_not_match_its_row_is_corrupt(tmp_path):
     cache = IndexCache(str(tmp_path / "cache"))
     key = cache.key(URL)
     view = cache.store(key, index("demo", "evil"), URL)
-    view.summaries[0][6], view.summaries[1][6] = view.summaries[1][6], view.summaries[0][6]
-    view.summaries[0][7], view.summaries[1][7] = view.summaries[1][7], view.summaries[0][7]
+    first, second = view.summaries
+    view.summaries[0] = first._replace(offset=second.offset, length=second.length)
+    view.summaries[1] = second._replace(offset=first.offset, length=first.length)
     with pytest.raises(CacheCorrupt):
         view.entries("demo")

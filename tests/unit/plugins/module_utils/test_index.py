@@ -66,7 +66,8 @@ def test_unknown_keys_tolerated_unless_strict(standard_index):
     standard_index["packs"][5]["future_field"] = {"x": 1}
     standard_index["signature"] = "abc"
     standard_index["packs"][5]["contents"]["actions"][0]["icon"] = "x.svg"
-    assert validate_index(standard_index, "corp")
+    assert validate_index(standard_index, "corp") is standard_index
+    assert standard_index["packs"][5]["future_field"] == {"x": 1}  # kept as it was, not dropped
     message = expect_error(standard_index, "unknown key (refused in strict mode)", strict=True)
     assert "signature" in message and "packs[5].future_field" in message
 
@@ -100,7 +101,9 @@ def test_null_is_accepted_where_attune_has_an_option(strict):
     entry = make_entry("demo", "1.0.0", **dict((field, None) for field in NULLABLE_ENTRY_FIELDS))
     other = make_entry("other", "1.0.0", dependencies={"attune_version": None, "python_version": None, "nodejs_version": None},
                        meta={"downloads": None, "stars": None, "anything": None})
-    assert validate_index(make_index("corp", [entry, other]), "corp", strict=strict)
+    index = make_index("corp", [entry, other])
+    assert validate_index(index, "corp", strict=strict) is index
+    assert [index["packs"][0][field] for field in NULLABLE_ENTRY_FIELDS] == [None] * len(NULLABLE_ENTRY_FIELDS)
 
 
 @pytest.mark.parametrize("field, value", [
@@ -140,7 +143,8 @@ def test_strict_refuses_unknown_fields_everywhere_but_meta(where):
     target = {"top": index, "entry": entry, "git": entry["install_sources"][0], "archive": entry["install_sources"][1],
               "contents": entry["contents"], "component": entry["contents"]["actions"][0],
               "dependencies": entry["dependencies"]}[where]
-    assert validate_index(index, "corp", strict=True)
+    assert validate_index(index, "corp", strict=True) is index
     target["surprise"] = 1
-    assert validate_index(index, "corp", strict=False)  # tolerated outside strict mode (documented leniency)
+    assert validate_index(index, "corp", strict=False) is index  # tolerated outside strict mode (documented leniency)
+    assert target["surprise"] == 1
     expect_error(index, "surprise: unknown key (refused in strict mode)", strict=True)

@@ -17,7 +17,7 @@ import pytest
 
 from ansible_collections.attune.packs.plugins.module_utils import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidPackStructure, UnsafeArchive
-from ansible_collections.attune.packs.plugins.module_utils._packdir import (activate, build_metadata, check_pack_identity, installed,
+from ansible_collections.attune.packs.plugins.module_utils._packdir import (build_metadata, check_pack_identity, installed,
                                                                             list_installed, load_pack_yaml, locked, prepare_archive,
                                                                             read_metadata, read_pack_yaml, recover, remove, staging,
                                                                             tree_checksum, validate_ref, verify_installed)
@@ -27,6 +27,12 @@ from support.synth import tree_checksum as independent_checksum
 
 COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(_packdir.__file__), *[os.pardir] * 5))
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def activate(packs_dir, ref, tree, metadata, move=False, checkpoint=None, durable=True):
+    """One staging area, one activation (what _install does per pack)."""
+    with staging(packs_dir, ref, checkpoint=checkpoint) as stage:
+        return stage.activate(tree, metadata, move=move, durable=durable)
 
 
 @pytest.fixture(params=[True, False], ids=["exchange", "two-renames"])
@@ -486,7 +492,8 @@ _KILL_SCRIPT = textwrap.dedent("""
     else:
         src, version = os.environ["X_SRC"], os.environ["X_VERSION"]
         metadata = _packdir.build_metadata(ref, version, {"type": "directory", "path": src})
-        _packdir.activate(packs_dir, ref, src, metadata, checkpoint=checkpoint)
+        with _packdir.staging(packs_dir, ref, checkpoint=checkpoint) as stage:
+            stage.activate(src, metadata)
     sys.stdout.write("done\\n")
 """)
 
