@@ -129,8 +129,8 @@ def main():
         reference = "ping 1" if name.endswith(" 1") else "ping"
         r, p = results[name], results[reference]
         rc, pc = results[name + " cpu"], results[reference + " cpu"]
-        print("| %s | %.3f | %.3f | %.2fx | %.2f | %.2fx |" % (name, r["median"], r["min"], r["median"] / p["median"], rc["median"],
-                                                          rc["median"] / pc["median"]))
+        row = (name, r["median"], r["min"], r["median"] / p["median"], rc["median"], rc["median"] / pc["median"])
+        print("| %s | %.3f | %.3f | %.2fx | %.2f | %.2fx |" % row)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "converged.json"), "w") as handle:
         json.dump({"machine": info, "results": results, "requests": requests}, handle, indent=2, sort_keys=True)
