@@ -89,17 +89,9 @@ class UploadRecords(object):
                     packs.pop(ref, None)
                 else:
                     packs[ref] = record
-                fd, tmp = directory.create_temp(".records-")
-                try:
-                    with os.fdopen(fd, "wb") as handle:
-                        handle.write(json.dumps({"version": RECORD_VERSION, "api_url": self.api_url, "packs": packs},
-                                                sort_keys=True, indent=1).encode("utf-8"))
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    directory.rename(tmp, self.name)
-                except BaseException:
-                    directory.unlink(tmp)
-                    raise
+                with directory.atomic_write(self.name) as handle:  # 0600, relative to the trusted directory
+                    handle.write(json.dumps({"version": RECORD_VERSION, "api_url": self.api_url, "packs": packs},
+                                            sort_keys=True, indent=1).encode("utf-8"))
                 self._data = packs
 
 

@@ -30,8 +30,13 @@ def test_archive_max_bytes_is_the_pack_registry_default():
     assert documented_default("archive_max_bytes") == _config.SECTION_KEYS["archive_max_bytes"][1]
 
 
-def test_private_handoff_arguments_are_not_documented():
+def test_private_handoff_arguments_are_documented_as_private():
+    # ansible-test validate-modules wants every argument documented (ansible-core keeps copy's _original_basename in
+    # an ignore file; this collection has none): the private ones say they are private and never to be set
     spec = pack_argument_spec()
     options = yaml.safe_load(attune_pack.DOCUMENTATION)["options"]
-    assert set(name for name in spec if name.startswith("_")) == {"_resolved", "_local_copies"}
-    assert not [name for name in options if name.startswith("_")]
+    private = set(name for name in spec if name.startswith("_"))
+    assert private == {"_resolved", "_local_copies"} == set(name for name in options if name.startswith("_"))
+    for name in private:
+        text = " ".join(options[name]["description"])
+        assert text.startswith("Private, set by this module's action plugin") and "Do not set it in a task" in text
