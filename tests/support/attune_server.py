@@ -72,7 +72,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from support.registry_server import _Server, shared_ca  # noqa: E402  pylint: disable=wrong-import-position
+from support.registry_server import ChildServer, _Server, _write_atomic, shared_ca  # noqa: E402  pylint: disable=wrong-import-position
 
 __all__ = ["AttuneServer", "AttuneServerProcess", "ApiRequest", "ALL_GRANTS", "PACK_UPLOAD_MAX_BYTES"]
 
@@ -1246,78 +1246,34 @@ def apply_config(server, config):
     return tokens
 
 
-class AttuneServerProcess(object):
+class AttuneServerProcess(ChildServer):
     """Run this file as a child process; ``proc.url()``, ``proc.ca_path``, ``proc.tokens``, ``proc.read_log()``."""
+
+    name = "attune server"
+    script = os.path.abspath(__file__)
 
     def __init__(self, workdir, config=None, python=None, startup_timeout=30):
         self.workdir = workdir
         self.config_path = os.path.join(workdir, "attune-config.json")
-        self.port_file = os.path.join(workdir, "attune.port")
         self.ca_path = os.path.join(workdir, "attune-ca.pem")
         self.tokens_path = os.path.join(workdir, "attune-tokens.json")
-        self.log_path = os.path.join(workdir, "attune.log.jsonl")
         self.config = config or {}
-        self.python = python or sys.executable
-        self.startup_timeout = startup_timeout
-        self.proc = None
-        self.port = None
         self.tokens = {}
+        super().__init__(os.path.join(workdir, "attune.port"), os.path.join(workdir, "attune.log.jsonl"),
+                         stale=(self.ca_path, self.tokens_path), python=python, startup_timeout=startup_timeout)
 
-    def start(self):
-        for stale in (self.port_file, self.ca_path, self.tokens_path):
-            if os.path.exists(stale):
-                os.unlink(stale)
+    def command(self):
         with open(self.config_path, "w", encoding="utf-8") as f:
             json.dump(self.config, f)
-        cmd = [self.python, os.path.abspath(__file__), "--port-file", self.port_file, "--ca-out", self.ca_path,
-               "--log", self.log_path, "--config", self.config_path, "--tokens-out", self.tokens_path]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)  # pylint: disable=consider-using-with
-        deadline = time.monotonic() + self.startup_timeout
-        while not os.path.exists(self.port_file):
-            if self.proc.poll() is not None:
-                raise RuntimeError("attune server exited with %s before listening" % self.proc.returncode)
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("attune server did not start within %ss" % self.startup_timeout)
-            time.sleep(0.02)
-        with open(self.port_file, encoding="ascii") as f:
-            self.port = int(f.read().strip())
+        return ["--port-file", self.port_file, "--ca-out", self.ca_path, "--log", self.log_path,
+                "--config", self.config_path, "--tokens-out", self.tokens_path]
+
+    def after_start(self):
         with open(self.tokens_path, encoding="utf-8") as f:
             self.tokens = json.load(f)
-        return self
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def url(self, path=""):
         return "https://127.0.0.1:%d%s" % (self.port, ("/" + path.lstrip("/")) if path else "")
-
-    def read_log(self):
-        if not os.path.exists(self.log_path):
-            return []
-        with open(self.log_path, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-
-
-def _write_atomic(path, data):
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def main(argv=None):

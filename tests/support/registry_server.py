@@ -906,41 +906,45 @@ def _to_bytes(value):
 # Separate process
 
 
-class ServerProcess:
-    """Run this file as a child process serving ``root``; the parent side of the CLI mode.
+class ChildServer:
+    """A test server run as a child process of its own script (``script``): started with ``command()``, ready once it
+    has written its port file; ``url()``, ``read_log()`` (the JSON request log), ``stop()``.  Subclasses give the
+    command line and anything to read after the start (``after_start``)."""
 
-    ``with ServerProcess(root, workdir) as proc: proc.url('index.json'), proc.ca_path, proc.read_log()``
-    """
+    name = "server"
+    script = os.path.abspath(__file__)
 
-    def __init__(self, root, workdir, tls=True, python=None, startup_timeout=30):
-        self.root = root
-        self.tls = tls
-        self.port_file = os.path.join(workdir, "server.port")
-        self.ca_path = os.path.join(workdir, "server-ca.pem") if tls else None
-        self.log_path = os.path.join(workdir, "server.log.jsonl")
+    def __init__(self, port_file, log_path, stale=(), python=None, startup_timeout=30):
+        self.port_file = port_file
+        self.log_path = log_path
+        self._stale = (port_file,) + tuple(stale)
         self.python = python or sys.executable
         self.startup_timeout = startup_timeout
         self.proc = None
         self.port = None
 
+    def command(self):
+        raise NotImplementedError
+
+    def after_start(self):
+        """Hook: read what the child wrote besides its port (certificates, tokens)."""
+
     def start(self):
-        for stale in (self.port_file, self.ca_path):
+        for stale in self._stale:
             if stale and os.path.exists(stale):
                 os.unlink(stale)
-        cmd = [self.python, os.path.abspath(__file__), "--root", self.root, "--port-file", self.port_file,
-               "--log", self.log_path]
-        cmd += ["--ca-out", self.ca_path] if self.tls else ["--http"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen([self.python, self.script] + self.command(), stdin=subprocess.DEVNULL)  # pylint: disable=consider-using-with
         deadline = time.monotonic() + self.startup_timeout
         while not os.path.exists(self.port_file):
             if self.proc.poll() is not None:
-                raise RuntimeError("registry server exited with %s before listening" % self.proc.returncode)
+                raise RuntimeError("%s exited with %s before listening" % (self.name, self.proc.returncode))
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError("registry server did not start within %ss" % self.startup_timeout)
+                raise RuntimeError("%s did not start within %ss" % (self.name, self.startup_timeout))
             time.sleep(0.02)
         with open(self.port_file, encoding="ascii") as f:
             self.port = int(f.read().strip())
+        self.after_start()
         return self
 
     def stop(self):
@@ -959,21 +963,43 @@ class ServerProcess:
     def __exit__(self, *exc):
         self.stop()
 
-    def url(self, path=""):
-        return "%s://127.0.0.1:%d/%s" % ("https" if self.tls else "http", self.port, path.lstrip("/"))
-
     def read_log(self):
-        """The JSON request log as a list of dicts (method, path, query, headers, status, time, client)."""
+        """The JSON request log as a list of dicts."""
         if not os.path.exists(self.log_path):
             return []
         with open(self.log_path, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
 
 
+class ServerProcess(ChildServer):
+    """Run this file as a child process serving ``root``; the parent side of the CLI mode.
+
+    ``with ServerProcess(root, workdir) as proc: proc.url('index.json'), proc.ca_path, proc.read_log()``
+    (log entries: method, path, query, headers, status, time, client).
+    """
+
+    name = "registry server"
+
+    def __init__(self, root, workdir, tls=True, python=None, startup_timeout=30):
+        self.root = root
+        self.tls = tls
+        self.ca_path = os.path.join(workdir, "server-ca.pem") if tls else None
+        super().__init__(os.path.join(workdir, "server.port"), os.path.join(workdir, "server.log.jsonl"),
+                         stale=(self.ca_path,), python=python, startup_timeout=startup_timeout)
+
+    def command(self):
+        cmd = ["--root", self.root, "--port-file", self.port_file, "--log", self.log_path]
+        return cmd + (["--ca-out", self.ca_path] if self.tls else ["--http"])
+
+    def url(self, path=""):
+        return "%s://127.0.0.1:%d/%s" % ("https" if self.tls else "http", self.port, path.lstrip("/"))
+
+
 def _write_atomic(path, data):
     tmp = "%s.tmp.%d" % (path, os.getpid())
     with open(tmp, "wb") as f:
         f.write(data)
+    os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 
