@@ -65,17 +65,7 @@ EXAMPLES = r"""
       - name: corp
         url: https://packs.example.com/index.json
         priority: 1
-        id:
-      description: Attune's id of the registry.
-      returned: O(api_url) was given
-      type: int
-      sample: 2
-    position:
-      description: Attune's position (also in RV(registries[].priority)); lower is searched first.
-      returned: O(api_url) was given
-      type: int
-      sample: 1
-    headers:
+        headers:
           Authorization: "Bearer {{ corp_registry_token }}"
       - name: public
         url: https://raw.githubusercontent.com/attune-system/index/main/index.json
@@ -99,6 +89,16 @@ registries:
       sample: https://packs.example.com/index.json
     priority:
       description: Priority; lower is consulted first.
+      type: int
+      sample: 1
+    id:
+      description: Attune's id of the registry.
+      returned: O(api_url) was given
+      type: int
+      sample: 2
+    position:
+      description: Attune's position (also in RV(registries[].priority)); lower is searched first.
+      returned: O(api_url) was given
       type: int
       sample: 1
     enabled:

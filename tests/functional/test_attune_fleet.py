@@ -6,7 +6,6 @@ contract of issue 11: index GETs <= number of registries, archive GETs = M, uplo
 on a converged run, and the same bytes (the digest each simulator keeps of what it received) everywhere.
 """
 import contextlib
-import os
 
 import pytest
 

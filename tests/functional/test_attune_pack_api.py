@@ -7,7 +7,6 @@ plugin does the work on the controller.
 import os
 
 import pytest
-import yaml
 
 from support import synth
 from support.attune_server import AttuneServer
