@@ -60,7 +60,6 @@ import re
 import secrets
 import signal
 import ssl
-import subprocess
 import sys
 import tarfile
 import threading
