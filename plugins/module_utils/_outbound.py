@@ -173,6 +173,25 @@ class Target(object):
         self.literal = literal
 
 
+def ipv6_text(address):
+    """RFC 5952 text of an IPv6 address as the ``url`` crate serialises it: eight hex groups, the longest run (two
+    or more) of zero groups as ``::``, never a dotted IPv4 tail (Python 3.13's ``compressed`` writes
+    ``::ffff:127.0.0.1`` where 3.12 and older, and the url crate, write ``::ffff:7f00:1``)."""
+    groups = [int.from_bytes(address.packed[i:i + 2], "big") for i in range(0, 16, 2)]
+    best_start, best_len, start = -1, 0, None
+    for index, group in enumerate(groups + [1]):
+        if group == 0 and index < 8:
+            start = index if start is None else start
+            continue
+        if start is not None and index - start > best_len:
+            best_start, best_len = start, index - start
+        start = None
+    text = ["%x" % group for group in groups]
+    if best_len >= 2:
+        return ":".join(text[:best_start]) + "::" + ":".join(text[best_start + best_len:])
+    return ":".join(text)
+
+
 def _host_of(parts, shown):
     """The host as the ``url`` crate's ``host_str`` gives it after Attune's normalisation."""
     netloc = parts.netloc.rsplit("@", 1)[-1]
@@ -184,7 +203,8 @@ def _host_of(parts, shown):
             literal = ipaddress.IPv6Address(inside)
         except ValueError:
             raise OutboundRefused("outbound URL %s has an invalid IPv6 host" % shown, host=inside)
-        return "[%s]" % literal.compressed, literal.compressed, literal
+        text = ipv6_text(literal)
+        return "[%s]" % text, text, literal
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise OutboundRefused("outbound URL %s is missing a host" % shown)
