@@ -336,6 +336,23 @@ def _verify(tree, expected, url, commit, subdir, pack):
     return Checksum(expected.algorithm, actual)
 
 
+def _runner(url, headers, validate_certs, ca_path, timeout, git_executable, pack):
+    """The isolated git runner for one remote operation (clone or ls-remote): header values checked, ca_path a
+    file, git new enough for headers; the outbound policy (when it applies) refuses the URL before git runs, else
+    pins the checked address and disables proxies."""
+    headers = dict(headers or {})
+    for name, value in headers.items():
+        check_header("headers", name, value)
+    if ca_path and not os.path.isfile(ca_path):
+        raise SourceError("ca_path %s is not a file" % ca_path, pack=pack)
+    git = find_git(git_executable)
+    if headers and git_version(git) < MIN_GIT_FOR_HEADERS:
+        raise SourceError("sending headers to a git server needs git >= %d.%d (GIT_CONFIG_COUNT)" % MIN_GIT_FOR_HEADERS, pack=pack)
+    scheme = url.split("://", 1)[0].lower()
+    return _Runner(git, _config_args(scheme, validate_certs, ca_path) + _outbound.git_config_args(url, pack=pack), _environment(headers),
+                   time.monotonic() + timeout, list(headers.values()), url, pack)
+
+
 def clone(url, dest, version=None, expected_checksum=None, allow_local_git=False, allow_http=False, validate_certs=True, ca_path=None,
           headers=None, timeout=DEFAULT_TIMEOUT, pack=None, git_executable=None):
     """Fetch ``url`` at ``version`` (branch, tag, 40-hex commit, or None for the default branch) into the new directory ``dest``.
@@ -348,18 +365,7 @@ def clone(url, dest, version=None, expected_checksum=None, allow_local_git=False
     version = check_git_version(version, pack=pack)
     if expected_checksum is not None and not isinstance(expected_checksum, Checksum):
         expected_checksum = parse_checksum(expected_checksum)
-    headers = dict(headers or {})
-    for name, value in headers.items():
-        check_header("headers", name, value)
-    if ca_path and not os.path.isfile(ca_path):
-        raise SourceError("ca_path %s is not a file" % ca_path, pack=pack)
-    git = find_git(git_executable)
-    if headers and git_version(git) < MIN_GIT_FOR_HEADERS:
-        raise SourceError("sending headers to a git server needs git >= %d.%d (GIT_CONFIG_COUNT)" % MIN_GIT_FOR_HEADERS, pack=pack)
-    scheme = url.split("://", 1)[0].lower()
-    # the outbound policy (when it applies): refused before git runs, else the checked address pinned, no proxy
-    runner = _Runner(git, _config_args(scheme, validate_certs, ca_path) + _outbound.git_config_args(url, pack=pack), _environment(headers),
-                     time.monotonic() + timeout, list(headers.values()), url, pack)
+    runner = _runner(url, headers, validate_certs, ca_path, timeout, git_executable, pack)
     try:
         os.mkdir(dest, 0o700)
     except OSError as exc:
@@ -424,17 +430,7 @@ def ls_remote(url, version=None, allow_local_git=False, allow_http=False, valida
     version = check_git_version(version, pack=pack)
     if is_commit(version):
         return version
-    headers = dict(headers or {})
-    for name, value in headers.items():
-        check_header("headers", name, value)
-    if ca_path and not os.path.isfile(ca_path):
-        raise SourceError("ca_path %s is not a file" % ca_path, pack=pack)
-    git = find_git(git_executable)
-    if headers and git_version(git) < MIN_GIT_FOR_HEADERS:
-        raise SourceError("sending headers to a git server needs git >= %d.%d (GIT_CONFIG_COUNT)" % MIN_GIT_FOR_HEADERS, pack=pack)
-    scheme = url.split("://", 1)[0].lower()
-    runner = _Runner(git, _config_args(scheme, validate_certs, ca_path), _environment(headers), time.monotonic() + timeout,
-                     list(headers.values()), url, pack)
+    runner = _runner(url, headers, validate_certs, ca_path, timeout, git_executable, pack)
     if version is None:
         patterns = ["HEAD"]
     else:
