@@ -60,25 +60,10 @@ class ActionModule(RegistryActionBase):
         return result
 
     def fetch_and_rerun(self, params, module_args, wanted, task_vars):
-        from ansible_collections.attune.packs.plugins.module_utils._common import registry_options
-        from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
-        from ansible_collections.attune.packs.plugins.module_utils._install import Options
-        from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache
-
-        # the controller's settings: options given to the task, else its pack_registry section, else Attune's defaults
-        settings = load_settings(registry_options(params), require_registries=False)
-        options = Options(None, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
-                          connect_timeout=settings.connect_timeout,
-                          archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes)
-        cache = ArchiveCache(settings.cache_dir)
-        local = {}
-        for request in wanted:
-            try:
-                local[request["ref"]] = cache.get(request["source"], request["ref"], verify=options.verify, timeout=options.timeout,
-                                                  connect_timeout=options.connect_timeout, max_bytes=options.archive_max_bytes,
-                                                  allow_http=bool(params.get("allow_http")))
-            except AttuneError as exc:
-                raise TaskFailed(str(exc), changed=False, error=exc.to_dict())
+        try:
+            local = self.fetch_archives(params, wanted)
+        except AttuneError as exc:
+            raise TaskFailed(str(exc), changed=False, error=exc.to_dict())
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
         try:
             remote = {}
@@ -135,6 +120,7 @@ class ActionModule(RegistryActionBase):
         return result
 
     def fetch_archives(self, params, wanted):
+        """Download each wanted archive once into the controller's content-addressed cache: {ref: local path}."""
         from ansible_collections.attune.packs.plugins.module_utils._common import registry_options
         from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
         from ansible_collections.attune.packs.plugins.module_utils._install import Options

@@ -4,6 +4,7 @@ The Attune is tests/support/attune_server.py (real HTTPS, Attune's routes, reque
 registries are tests/support/pack_site.py on a RegistryServer.  Nothing runs on the inventory host: the action
 plugin does the work on the controller.
 """
+import json
 import os
 
 import pytest
@@ -209,25 +210,58 @@ def test_error_tests_fail_upload_refused(tmp_path, env):
 
 def test_error_502_attune_cannot_fetch_its_index(tmp_path, env):
     api = env
-    api.static_indices.append({"url": "https://127.0.0.1:9/index.json", "priority": 1, "enabled": True})
-    r = run_one(tmp_path, api, {PACK: dict(conn(api), name="aws", fetch_on="attune")})
-    assert r["failed"], r
-    assert r["error"]["kind"] in ("api_bad_gateway", "pack_not_found"), r
-
-
-def test_error_400_names_attunes_message(tmp_path, env):
-    api = env
     site = api.site
-    # a pack whose pack.yaml needs a pack Attune does not have: Attune's dependency validation answers 400
+    # Attune's registry answers the plan's GET /pack-indices/packs/aws, then fails: the install request that follows
+    # gets 502 from Attune (its index fetch failed), and nothing is installed
+    body = json.dumps(make_index("flaky", [e for e in site.entries["community"] if e["ref"] == "aws"])).encode("utf-8")
+    served = []
+
+    def flaky(handler):
+        served.append(handler.path)
+        if len(served) == 1:
+            handler.send_simple(200, body, {"Content-Type": "application/json"})
+        else:
+            handler.send_simple(503, b"down for maintenance")
+
+    site.server.add_handler("/flaky.json", flaky)
+    api.static_indices.append({"url": site.server.url("flaky.json"), "priority": 1, "enabled": True})
+    api.registry_ca_path = site.server.ca_path
+    r = run_one(tmp_path, api, {PACK: dict(conn(api), name="aws", fetch_on="attune")})
+    assert r["failed"] and r["error"]["kind"] == "api_bad_gateway", r
+    assert api.url() in r["msg"] and "pack aws" in r["msg"] and "flaky.json" in r["msg"], r
+    assert len(served) == 2 and api.pack("aws") is None and not r["changed"]
+
+
+def publish_needy(api):
+    """A registry of Attune's holding ``needy``, whose pack.yaml depends on a pack that Attune does not have."""
+    site = api.site
     path, checksum = synth.make_pack_archive(site.files, "needy", "1.0.0", pack_yaml_extra={"dependencies": ["missingdep"]})
     entry = synth.make_entry("needy", "1.0.0", archive_url=site.server.url("files/" + os.path.basename(path)), archive_checksum=checksum)
     site.server.add_json("/extra.json", make_index("extra", [entry]))
     api.static_indices.append({"url": site.server.url("extra.json"), "priority": 1, "enabled": True})
     api.registry_ca_path = site.server.ca_path
+
+
+def test_error_400_names_attunes_message(tmp_path, env):
+    api = env
+    # Attune's dependency validation (routes/packs.rs install_pack, unless skip_deps) answers 400
+    publish_needy(api)
     r = run_one(tmp_path, api, {PACK: dict(conn(api), name="needy", fetch_on="attune")})
     assert r["failed"] and r["error"]["kind"] == "api_bad_request", r
     assert "Pack dependency validation failed" in r["msg"] and "missingdep" in r["msg"] and api.url() in r["msg"], r
     assert "pack needy" in r["msg"] and api.pack("needy") is None
+
+
+def test_skip_deps_passes_through(tmp_path, env):
+    api = env
+    publish_needy(api)
+    check1, apply1, check2, apply2 = four_steps(tmp_path, api, [{PACK: dict(conn(api), name="needy", fetch_on="attune",
+                                                                            skip_deps=True)}])
+    assert check1[0]["changed"] and apply1[0]["changed"] and apply1[0]["pack"]["version"] == "1.0.0", apply1
+    assert [x["changed"] for x in (check2[0], apply2[0])] == [False, False]
+    installs = [r for r in api.requests if r.path == "/api/v1/packs/install" and r.method == "POST"]
+    assert [r.json["skip_deps"] for r in installs] == [True], [r.json for r in installs]
+    assert api.pack("needy")["dependencies"] == ["missingdep"]
 
 
 def test_error_upload_refused_sync_tests(tmp_path):

@@ -158,3 +158,25 @@ def test_registries_option_alone_keeps_the_earlier_behaviour(site, tmp_path):
     assert_refused(result, "127.0.0.1", "approved_private_hosts")
     result = run(tmp_path, "attune.packs.attune_pack_info", dict(args, approved_private_hosts=["127.0.0.1"]), env=env)
     assert not result.get("failed"), result
+
+
+def test_lock_pinning_a_git_branch_checks_the_host_before_ls_remote(site, tmp_path):
+    # attune_pack_lock pins a git source that names a branch to the commit it points to now (git ls-remote): that
+    # remote operation is governed by the same policy as clone (installer.rs validate_git_source, outbound.rs
+    # validate_addresses), so an unapproved 127.0.0.1 is refused before git connects
+    entry = dict(site.entry, install_sources=[dict(site.entry["install_sources"][0], ref="main")])
+    assert entry["install_sources"][0]["type"] == "git"
+    index = tmp_path / "index.json"
+    index.write_text(json.dumps(make_index("local", [entry])))
+    lines = ["cache_enabled: false", "indices:", "  - {name: local, url: 'file://%s'}" % index]
+    lock = str(tmp_path / "packs.lock.yml")
+    args = {"name": ["slack"], "path": lock, "ca_path": site.ca_path, "config_path": config_file(tmp_path, lines)}
+    result = run(tmp_path, "attune.packs.attune_pack_lock", args, env=NO_SUCH_PROXY)
+    assert_refused(result, "127.0.0.1", "approved_private_hosts")
+    assert file_requests(site) == [] and not os.path.exists(lock)
+    args["config_path"] = config_file(tmp_path, lines + ["approved_private_cidrs: ['127.0.0.1/32']"], "approved.yaml")
+    result = run(tmp_path, "attune.packs.attune_pack_lock", args, env=NO_SUCH_PROXY)
+    assert result.get("changed") and not result.get("failed"), result
+    locked = result["lock"][0]["source"]
+    assert locked["type"] == "git" and locked["ref"] == site.entry["install_sources"][0]["ref"], result["lock"]
+    assert any(r.path.startswith("/files/slack-git") for r in file_requests(site))  # ls-remote went to the checked address
