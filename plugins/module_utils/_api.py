@@ -12,7 +12,7 @@ Built on ``requests`` rather than attune-sdk: module_utils must import on
 Python 3.8 (attune-sdk needs >= 3.10 and httpx), ``requests`` is already the
 collection's HTTP library (same TLS options as registry fetches), and the
 SDK's upload sends a fixed multipart boundary (``+++``) that a pack archive can
-contain.  No Ansible imports here (``api_argument_spec`` takes Ansible's
+contain.  No Ansible imports here (``_common.api_argument_spec`` takes Ansible's
 ``env_fallback`` as an argument).
 
 Secrets (integration token, password, JWTs, registry header values) live only
@@ -31,12 +31,13 @@ import tarfile
 import time
 
 from ansible_collections.attune.packs.plugins.module_utils import _lazy
+from ansible_collections.attune.packs.plugins.module_utils._common import DEFAULT_API_TIMEOUT
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
 
 # Installs block while Attune runs the pack's tests on a worker (routes/packs.rs wait_for_pack_test): the read
 # timeout must cover a whole test run, not just a round trip.  10 minutes fits typical pack test suites;
 # raise api_timeout for packs with long tests.  Connecting is bounded separately (CONNECT_TIMEOUT).
-DEFAULT_TIMEOUT = 600
+DEFAULT_TIMEOUT = DEFAULT_API_TIMEOUT
 CONNECT_TIMEOUT = 30
 PAGE_SIZE = 100            # Attune caps page_size at 100
 MAX_PAGES = 10000
@@ -151,33 +152,11 @@ _STATUS_ERRORS = {400: ApiBadRequest, 401: ApiUnauthorized, 403: ApiForbidden, 4
 # Options
 
 
-def api_argument_spec(env_fallback=None):
-    """Argument spec of the options of the ``attune.packs.attune_api`` doc fragment.
-
-    ``env_fallback`` is Ansible's ``ansible.module_utils.basic.env_fallback`` (passed in so that this file
-    imports nothing from Ansible); with it, ``api_url`` and ``api_token`` default to ``ATTUNE_API_URL`` and
-    ``ATTUNE_API_TOKEN``.
-    """
-    def fallback(name):
-        return dict(fallback=(env_fallback, [name])) if env_fallback is not None else {}
-
-    spec = dict(
-        api_url=dict(type="str", **fallback("ATTUNE_API_URL")),
-        api_token=dict(type="str", no_log=True, **fallback("ATTUNE_API_TOKEN")),
-        api_username=dict(type="str"),
-        api_password=dict(type="str", no_log=True),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        api_timeout=dict(type="int", default=DEFAULT_TIMEOUT),
-    )
-    return spec
-
-
 API_OPTION_NAMES = ("api_url", "api_token", "api_username", "api_password", "validate_certs", "ca_path", "api_timeout")
 
 
 def client_from_params(params, session=None):
-    """An :class:`AttuneApi` from module parameters (see :func:`api_argument_spec`).
+    """An :class:`AttuneApi` from module parameters (see ``_common.api_argument_spec``).
 
     Explicit ``api_username``/``api_password`` win over a token that only comes from ``ATTUNE_API_TOKEN``.
     """

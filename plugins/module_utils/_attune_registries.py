@@ -37,21 +37,6 @@ FILE_ONLY_OPTIONS = ("registries", "config_path", "environment")
 STANDARD_INDEX_PATTERN = r"^https://raw\.githubusercontent\.com/attune-system/index/[^/]+/index\.json$"
 
 
-def query_api_argument_spec(env_fallback=None):
-    """The attune_api options for the query plugins.
-
-    ``api_url`` switches the query to Attune's registries, so it is never taken from ``ATTUNE_API_URL`` here (a
-    variable exported for other tasks must not silently change where a search answers from); ``api_token`` still
-    falls back to ``ATTUNE_API_TOKEN``.
-    """
-    spec = _api.api_argument_spec(env_fallback)
-    spec["api_url"] = dict(type="str")
-    # validate_certs / ca_path are shared with the registry options (same names, same types)
-    spec.pop("validate_certs", None)
-    spec.pop("ca_path", None)
-    return spec
-
-
 def api_mode(params):
     return bool(params.get("api_url"))
 

@@ -65,6 +65,36 @@ def registry_argument_spec():
     )
 
 
+DEFAULT_API_TIMEOUT = 600  # seconds: installs block while Attune runs the pack's tests (doc fragment attune_api)
+
+
+def api_argument_spec(env_fallback=None, url_from_env=True, tls=True):
+    """Argument spec of the options of the ``attune.packs.attune_api`` doc fragment (a running Attune's API).
+
+    Here, not in ``_api``, so that a module whose API options are handled by its action plugin on the controller
+    (``attune_pack``, ``attune_pack_installed``, the query modules) does not carry the API client in its payload.
+    ``env_fallback`` is Ansible's ``ansible.module_utils.basic.env_fallback`` (passed in: this file imports nothing
+    from Ansible); with it, ``api_token`` defaults to ``ATTUNE_API_TOKEN`` and, with ``url_from_env``, ``api_url``
+    to ``ATTUNE_API_URL``.  Plugins for which ``api_url`` switches the target (a host or an Attune) pass
+    ``url_from_env=False``: Attune's own workers export ``ATTUNE_API_URL``, and a variable must not silently turn
+    a task on a host into a task in an Attune.  ``tls=False`` leaves out ``validate_certs`` and ``ca_path`` for
+    plugins that share the registry options of the same names and types.
+    """
+    def fallback(name):
+        return dict(fallback=(env_fallback, [name])) if env_fallback is not None else {}
+
+    spec = dict(
+        api_url=dict(type="str", **(fallback("ATTUNE_API_URL") if url_from_env else {})),
+        api_token=dict(type="str", no_log=True, **fallback("ATTUNE_API_TOKEN")),
+        api_username=dict(type="str"),
+        api_password=dict(type="str", no_log=True),
+        api_timeout=dict(type="int", default=DEFAULT_API_TIMEOUT),
+    )
+    if tls:
+        spec.update(validate_certs=dict(type="bool", default=True), ca_path=dict(type="path"))
+    return spec
+
+
 def resolve_argument_spec():
     """Options documented in ``attune.packs.registry.resolve``."""
     return dict(

@@ -28,7 +28,6 @@ the cause, never a header value.
 from __future__ import annotations
 
 import errno
-import http.cookiejar
 import os
 import socket
 import threading
@@ -180,6 +179,10 @@ def _new_session(url):
 
         def proxy_manager_for(self, *args, **kwargs):
             return _hook(super(Adapter, self).proxy_manager_for(*args, **kwargs), checked)
+
+    # imported here, with requests: http.cookiejar pulls in urllib.request, http.client, ssl and email (~28 ms of a
+    # module run that downloads nothing, e.g. a converged host; docs/performance.md)
+    import http.cookiejar  # pylint: disable=import-outside-toplevel
 
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+from ansible_collections.attune.packs.plugins.module_utils._common import api_argument_spec
+
 
 def installed_argument_spec():
     from ansible.module_utils.basic import env_fallback  # pylint: disable=import-outside-toplevel
 
-    return dict(
+    spec = dict(
         name=dict(type="list", elements="str", aliases=["pack"]),
         packs_dir=dict(type="path"),
         verify=dict(type="bool", default=False),
@@ -18,13 +20,8 @@ def installed_argument_spec():
         _lock_text=dict(type="str"),
         config_path=dict(type="path"),
         environment=dict(type="str"),
-        # a running Attune (handled on the controller by the action plugin); api_url never from ATTUNE_API_URL
-        api_url=dict(type="str"),
-        api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["ATTUNE_API_TOKEN"])),
-        api_username=dict(type="str"),
-        api_password=dict(type="str", no_log=True),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        api_timeout=dict(type="int", default=600),
         cache_dir=dict(type="path"),
     )
+    # a running Attune (handled on the controller by the action plugin); api_url never from ATTUNE_API_URL
+    spec.update(api_argument_spec(env_fallback, url_from_env=False))
+    return spec

@@ -16,16 +16,15 @@ from __future__ import annotations
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.attune.packs.plugins.module_utils._common import (
-    controller_argument_spec, normalise_names, registry_argument_spec, resolve_argument_spec,
+    api_argument_spec, controller_argument_spec, normalise_names, registry_argument_spec, resolve_argument_spec,
 )
 from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError, RegistryUnreachable
 
 
 def _query_api_argument_spec():
-    # imported here: attune_pack (whose spec is in this file too) must not load the Attune-API query code
-    from ansible_collections.attune.packs.plugins.module_utils._attune_registries import query_api_argument_spec  # pylint: disable=import-outside-toplevel
-
-    return query_api_argument_spec(env_fallback)
+    # api_url switches the query to Attune's registries: never taken from ATTUNE_API_URL (a variable exported for
+    # other tasks must not silently change where a search answers from); validate_certs/ca_path are the registry ones
+    return api_argument_spec(env_fallback, url_from_env=False, tls=False)
 
 
 def registries_argument_spec():
@@ -76,20 +75,15 @@ def pack_argument_spec():
         max_entries=dict(type="int"),
         max_entry_bytes=dict(type="int"),
         max_total_bytes=dict(type="int"),
-        # a running Attune (issue 11; doc fragment attune.packs.attune_api, handled on the controller by the action
-        # plugin).  api_url is never taken from ATTUNE_API_URL here: Attune's own workers export it, and a variable
-        # must not silently turn an install on a host into an install in an Attune.  validate_certs/ca_path are shared.
-        api_url=dict(type="str"),
-        api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["ATTUNE_API_TOKEN"])),
-        api_username=dict(type="str"),
-        api_password=dict(type="str", no_log=True),
-        api_timeout=dict(type="int", default=600),
         skip_tests=dict(type="bool", default=False),
         skip_deps=dict(type="bool", default=False),
         # private: set by the action plugin for the host (like ansible.builtin.copy's _original_basename)
         _resolved=dict(type="raw"),
         _local_copies=dict(type="dict"),
     )
+    # a running Attune (issue 11; doc fragment attune.packs.attune_api, handled on the controller by the action
+    # plugin); validate_certs/ca_path are the registry options
+    spec.update(api_argument_spec(env_fallback, url_from_env=False, tls=False))
     return spec
 
 

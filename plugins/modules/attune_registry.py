@@ -185,10 +185,11 @@ api_url:
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.attune.packs.plugins.module_utils import _api, _lazy
+from ansible_collections.attune.packs.plugins.module_utils._common import api_argument_spec
 
 
 def argument_spec():
-    spec = _api.api_argument_spec(env_fallback)
+    spec = api_argument_spec(env_fallback)
     spec.update(
         url=dict(type="str"),
         name=dict(type="str"),

@@ -224,10 +224,10 @@ def test_adhoc(tmp_path, attune):
 
 def test_doc_fragment_matches_argument_spec():
     from ansible_collections.attune.packs.plugins.doc_fragments.attune_api import ModuleDocFragment
-    from ansible_collections.attune.packs.plugins.module_utils import _api
+    from ansible_collections.attune.packs.plugins.module_utils import _api, _common
 
     doc = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
-    spec = _api.api_argument_spec()
+    spec = _common.api_argument_spec()
     assert sorted(doc) == sorted(spec) == sorted(_api.API_OPTION_NAMES)
     for name, option in spec.items():
         assert doc[name]["type"] == option["type"], name

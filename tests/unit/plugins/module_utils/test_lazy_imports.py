@@ -38,6 +38,7 @@ def test_core_imports_neither_requests_nor_voluptuous_until_needed(tmp_path):
         import json, sys
         from %(mu)s import _common, _queries, _install, _resolver, _fetch, _index, _lazy
         seen = {"after import": sorted(m for m in ("requests", "voluptuous") if m in sys.modules)}
+        seen["stdlib http after import"] = sorted(m for m in ("http.cookiejar", "urllib.request", "http.client", "ssl") if m in sys.modules)
         seen["requests_import_error"] = _lazy.REQUESTS.import_error()
         seen["voluptuous_import_error"] = _lazy.VOLUPTUOUS.import_error()
         body = _fetch.fetch_index("file://%(index)s").body
@@ -52,6 +53,8 @@ def test_core_imports_neither_requests_nor_voluptuous_until_needed(tmp_path):
         print(json.dumps(seen))
     """ % {"mu": MU, "index": index})
     assert seen["after import"] == []
+    # http.cookiejar (urllib.request, http.client, ssl, email) comes with the first session, as requests does
+    assert seen["stdlib http after import"] == [], seen
     assert seen["requests_import_error"] is None and seen["voluptuous_import_error"] is None
     assert seen["after file fetch"] == []
     assert seen["after validation"] == ["voluptuous"]
