@@ -89,6 +89,15 @@ $(VENV_STAMP): requirements.txt tests/requirements.txt
 	$(VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r requirements.txt -r tests/requirements.txt
 	touch $@
 
+# $(call make_venv,PYTHON,VENV,PIP ARGS,VARIABLE NAME,what is needed): a tools venv (git-ignored) with pinned requirements
+define make_venv
+	@[ -n "$(1)" ] || { echo "ERROR: no $(5) (make $(4)=/path/to/python)" >&2; exit 2; }
+	test -x $(2)/bin/python || $(1) -m venv $(2)
+	test -e $(2)/.gitignore || echo '*' > $(2)/.gitignore
+	$(2)/bin/python -m pip install --disable-pip-version-check --quiet $(3)
+	touch $@
+endef
+
 venv-latest: $(LATEST_STAMP)
 
 $(LATEST_STAMP): .ci/requirements-latest.txt tests/requirements.txt
@@ -111,29 +120,17 @@ $(MATRIX_TEST_REQS): tests/requirements.txt
 venv-2.17: $(OLDEST_STAMP)
 
 $(OLDEST_STAMP): .ci/requirements-2.17.txt tests/requirements.txt $(MATRIX_TEST_REQS)
-	@[ -n "$(OLDEST_PYTHON)" ] || { echo "ERROR: no Python 3.10/3.12/3.11 for ansible-core 2.17 (make OLDEST_PYTHON=/path/python3.10)" >&2; exit 2; }
-	test -x $(OLDEST_VENV)/bin/python || $(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
-	test -e $(OLDEST_VENV)/.gitignore || echo '*' > $(OLDEST_VENV)/.gitignore
-	$(OLDEST_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r .ci/requirements-2.17.txt -r $(MATRIX_TEST_REQS)
-	touch $@
+	$(call make_venv,$(OLDEST_PYTHON),$(OLDEST_VENV),-r .ci/requirements-2.17.txt -r $(MATRIX_TEST_REQS),OLDEST_PYTHON,Python 3.10/3.12/3.11 for ansible-core 2.17)
 
 venv-docs: $(DOCS_STAMP)
 
 $(DOCS_STAMP): .ci/requirements-docs.txt
-	@[ -n "$(TOOLS_PYTHON)" ] || { echo "ERROR: no Python 3.12/3.13/3.11 for the docs tools (make TOOLS_PYTHON=...)" >&2; exit 2; }
-	test -x $(DOCS_VENV)/bin/python || $(TOOLS_PYTHON) -m venv $(DOCS_VENV)
-	test -e $(DOCS_VENV)/.gitignore || echo '*' > $(DOCS_VENV)/.gitignore
-	$(DOCS_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r .ci/requirements-docs.txt
-	touch $@
+	$(call make_venv,$(TOOLS_PYTHON),$(DOCS_VENV),-r .ci/requirements-docs.txt,TOOLS_PYTHON,Python 3.12/3.13/3.11 for the docs tools)
 
 venv-publish: $(PUBLISH_STAMP)
 
 $(PUBLISH_STAMP): .ci/requirements-publish.txt
-	@[ -n "$(TOOLS_PYTHON)" ] || { echo "ERROR: no Python 3.12/3.13/3.11 for galaxy-importer (make TOOLS_PYTHON=...)" >&2; exit 2; }
-	test -x $(PUBLISH_VENV)/bin/python || $(TOOLS_PYTHON) -m venv $(PUBLISH_VENV)
-	test -e $(PUBLISH_VENV)/.gitignore || echo '*' > $(PUBLISH_VENV)/.gitignore
-	$(PUBLISH_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r .ci/requirements-publish.txt
-	touch $@
+	$(call make_venv,$(TOOLS_PYTHON),$(PUBLISH_VENV),-r .ci/requirements-publish.txt,TOOLS_PYTHON,Python 3.12/3.13/3.11 for galaxy-importer)
 
 # --- tests ----------------------------------------------------------------------------------------
 

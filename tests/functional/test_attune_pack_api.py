@@ -10,7 +10,7 @@ import os
 import pytest
 
 from support import synth
-from support.attune_server import AttuneServer
+from support.attune_server import AttuneServer, connection_args as conn
 from support.pack_site import PackSite
 from support.play import run_tasks
 from support.registry_server import RegistryServer
@@ -32,12 +32,6 @@ def env(tmp_path):
             yield api
 
 
-def conn(api, **extra):
-    args = dict(api_url=api.url(), api_token=api.token, ca_path=api.ca_path)
-    args.update(extra)
-    return args
-
-
 def pack_task(api, **args):
     options = api.site.options(api.cache)
     options.update(conn(api))
@@ -46,12 +40,7 @@ def pack_task(api, **args):
 
 
 def secrets_of(api):
-    out = [api.token]
-    for entry in api.requests:
-        auth = entry.headers.get("Authorization") or ""
-        if auth.startswith("Bearer "):
-            out.append(auth[7:])
-    return out
+    return [api.token] + sorted(api.issued_secrets())
 
 
 def assert_no_secret(api, res):

@@ -5,7 +5,7 @@ pack indices point at real HTTPS registries (tests/support/registry_server.py).
 """
 import pytest
 
-from support.attune_server import AttuneServer
+from support.attune_server import AttuneServer, connection_args as conn
 from support.play import run_adhoc, run_tasks
 from support.registry_server import RegistryServer
 from testdata import make_entry, make_index
@@ -30,19 +30,11 @@ def attune():
             yield api
 
 
-def conn(api, **extra):
-    args = dict(api_url=api.url(), api_token=api.token, ca_path=api.ca_path)
-    args.update(extra)
-    return args
-
-
 def assert_no_secret(api, res):
     for secret in (api.token, CORP_SECRET):
         assert secret not in res.output
-    for entry in api.requests:
-        auth = entry.headers.get("Authorization") or ""
-        if auth.startswith("Bearer "):
-            assert auth[7:] not in res.output
+    for secret in api.issued_secrets():
+        assert secret not in res.output
 
 
 @pytest.mark.parametrize("resolve_on", ["host", "controller"])

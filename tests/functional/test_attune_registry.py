@@ -5,7 +5,7 @@ import os
 import pytest
 import yaml
 
-from support.attune_server import AttuneServer
+from support.attune_server import AttuneServer, connection_args as conn
 from support.play import run_adhoc, run_tasks
 from support.registry_server import RegistryServer
 from testdata import make_entry, make_index
@@ -23,12 +23,6 @@ def attune():
             api.token = api.add_integration_token("ci")
             api.registry = reg
             yield api
-
-
-def conn(api, **extra):
-    args = dict(api_url=api.url(), api_token=api.token, ca_path=api.ca_path)
-    args.update(extra)
-    return args
 
 
 def task(api, **args):
@@ -50,21 +44,12 @@ def assert_no_secret(api, res):
     for secret in secrets_of(api):
         assert secret not in text
     # the JWTs Attune issued never appear either
-    for entry in api.requests:
-        auth = entry.headers.get("Authorization") or ""
-        if auth.startswith("Bearer "):
-            assert auth[7:] not in text
+    for secret in api.issued_secrets():
+        assert secret not in text
 
 
 def jwts_of(api):
-    out = set()
-    for entry in api.requests:
-        auth = entry.headers.get("Authorization") or ""
-        if auth.startswith("Bearer "):
-            out.add(auth[7:])
-        if entry.json and entry.json.get("refresh_token"):
-            out.add(entry.json["refresh_token"])
-    return out
+    return api.issued_secrets()
 
 
 def assert_no_jwt_on_disk(api, *roots):

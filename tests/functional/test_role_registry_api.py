@@ -78,14 +78,7 @@ def role_vars(api, **extra):
 
 
 def secrets_of(api):
-    out = {api.token, REGISTRY_TOKEN, REGISTRY_TOKEN.split()[-1]}
-    for entry in api.requests:
-        auth = entry.headers.get("Authorization") or ""
-        if auth.startswith("Bearer "):
-            out.add(auth[7:])
-        if isinstance(entry.json, dict) and entry.json.get("refresh_token"):
-            out.add(entry.json["refresh_token"])
-    return out
+    return {api.token, REGISTRY_TOKEN, REGISTRY_TOKEN.split()[-1]} | api.issued_secrets()
 
 
 def four_steps(tmp_path, api, extra_vars):

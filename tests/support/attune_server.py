@@ -71,7 +71,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from support.registry_server import ChildServer, _Server, _write_atomic, shared_ca  # noqa: E402  pylint: disable=wrong-import-position
+from support.registry_server import ChildServer, ServingThread, _write_atomic, shared_ca  # noqa: E402  pylint: disable=wrong-import-position
 
 __all__ = ["AttuneServer", "AttuneServerProcess", "ApiRequest", "ALL_GRANTS", "PACK_UPLOAD_MAX_BYTES"]
 
@@ -265,8 +265,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 
 
-class AttuneServer(object):
+def connection_args(api, **extra):
+    """The attune_api connection options of a plugin task against ``api`` (its integration token ``api.token``)."""
+    args = dict(api_url=api.url(), api_token=api.token, ca_path=api.ca_path)
+    args.update(extra)
+    return args
+
+
+class AttuneServer(ServingThread):
     """The test Attune API.  See the module docstring."""
+
+    thread_name = "attune-api"
 
     def __init__(self, host="127.0.0.1", port=0, static_indices=None, standard_index=None, standard_index_url=None,
                  registry_ca_path=None, access_ttl=3600, refresh_ttl=86400, max_upload_bytes=PACK_UPLOAD_MAX_BYTES,
@@ -332,14 +341,7 @@ class AttuneServer(object):
         cert = ca.issue_cert("127.0.0.1", "localhost")
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(ctx)
-        if self.log_file:
-            self._log_fh = open(self.log_file, "a", encoding="utf-8")  # pylint: disable=consider-using-with
-        self._httpd = _Server((self.host, self._requested_port), self, ctx)
-        self._httpd.RequestHandlerClass = _Handler
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="attune-api-%d" % self.port, daemon=True)
-        self._thread.start()
+        self._serve(ctx, _Handler)
         with self._lock:
             if not self._indices:
                 # The standard index is seeded at position 0 (Attune's migration seeds it; is_standard=true).
@@ -347,23 +349,8 @@ class AttuneServer(object):
         return self
 
     def stop(self):
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.close_connections()
-        self._httpd.server_close()
-        self._thread.join(timeout=10)
-        self._httpd = None
-        if self._log_fh is not None:
-            with self._log_lock:
-                self._log_fh.close()
-                self._log_fh = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        if self._httpd is not None:
+            self._shutdown()
 
     @property
     def base_url(self):
@@ -494,6 +481,18 @@ class AttuneServer(object):
     def requests(self):
         with self._log_lock:
             return list(self._log)
+
+    def issued_secrets(self):
+        """The JWTs clients presented (``Authorization: Bearer``) or sent back to refresh: none may appear in any
+        output, file or error of the collection."""
+        out = set()
+        for entry in self.requests:
+            auth = entry.headers.get("Authorization") or ""
+            if auth.startswith("Bearer "):
+                out.add(auth[7:])
+            if isinstance(entry.json, dict) and entry.json.get("refresh_token"):
+                out.add(entry.json["refresh_token"])
+        return out
 
     def count(self, path=None, method=None, status=None):
         return sum(1 for r in self.requests if (path is None or r.path == path) and (method is None or r.method == method)

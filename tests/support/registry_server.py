@@ -602,8 +602,49 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 # Public server
 
 
-class RegistryServer:
+class ServingThread:
+    """The lifecycle the in-process test servers share: a :class:`_Server` on a daemon thread, an optional append-only
+    log file, ``stop()`` that drops keep-alive connections and frees the port, use as a context manager.
+
+    Subclasses set ``host``, ``_requested_port``, ``log_file``, ``_log_lock``, ``_log_fh = None``, ``_httpd = None``,
+    and call :meth:`_serve` from ``start()`` and :meth:`_shutdown` from ``stop()``.
+    """
+
+    thread_name = "test-server"
+
+    def _serve(self, ssl_context, handler_class=None):
+        if self.log_file:
+            self._log_fh = open(self.log_file, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+        self._httpd = _Server((self.host, self._requested_port), self, ssl_context)
+        if handler_class is not None:
+            self._httpd.RequestHandlerClass = handler_class
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="%s-%d" % (self.thread_name, self.port), daemon=True)
+        self._thread.start()
+
+    def _shutdown(self):
+        self._httpd.shutdown()
+        self._httpd.close_connections()
+        self._httpd.server_close()
+        self._thread.join(timeout=10)
+        self._httpd = None
+        if self._log_fh is not None:
+            with self._log_lock:
+                self._log_fh.close()
+                self._log_fh = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class RegistryServer(ServingThread):
     """Threaded HTTP(S) server on 127.0.0.1 (random port unless ``port``)."""
+
+    thread_name = "registry-server"
 
     def __init__(self, root=None, tls=True, untrusted=False, host="127.0.0.1", port=0, log_file=None,
                  hostnames=("127.0.0.1", "localhost"), root_required_headers=None):
@@ -652,14 +693,8 @@ class RegistryServer:
         if self._httpd is not None:
             return self
         ctx = self._ssl_context() if self.tls else None
-        if self.log_file:
-            self._log_fh = open(self.log_file, "a", encoding="utf-8")  # pylint: disable=consider-using-with
         self._stop_event.clear()
-        self._httpd = _Server((self.host, self._requested_port), self, ctx)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="registry-server-%d" % self.port, daemon=True)
-        self._thread.start()
+        self._serve(ctx)
         return self
 
     def stop(self):
@@ -667,24 +702,10 @@ class RegistryServer:
         if self._httpd is None:
             return
         self._stop_event.set()
-        self._httpd.shutdown()
-        self._httpd.close_connections()
-        self._httpd.server_close()
-        self._thread.join(timeout=10)
-        self._httpd = None
-        if self._log_fh is not None:
-            with self._log_lock:
-                self._log_fh.close()
-                self._log_fh = None
+        self._shutdown()
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     @property
     def running(self):
