@@ -58,7 +58,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import ssl
 import sys
 import tarfile
@@ -71,7 +70,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from support.registry_server import ChildServer, ServingThread, _write_atomic, shared_ca  # noqa: E402  pylint: disable=wrong-import-position
+from support.registry_server import ChildServer, ServingThread, _write_atomic, serve_child, shared_ca  # noqa: E402  pylint: disable=wrong-import-position
 
 __all__ = ["AttuneServer", "AttuneServerProcess", "ApiRequest", "ALL_GRANTS", "PACK_UPLOAD_MAX_BYTES"]
 
@@ -1288,28 +1287,16 @@ def main(argv=None):
     if args.config:
         with open(args.config, encoding="utf-8") as f:
             config = json.load(f)
-
-    def _terminate(signum, frame):  # pylint: disable=unused-argument
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
     server = AttuneServer(port=args.port, log_file=args.log, static_indices=config.get("static_indices"),
                           registry_ca_path=config.get("registry_ca_path"), allow_http=config.get("allow_http", False),
                           tests_mode=config.get("tests_mode", "async"))
-    server.start()
-    try:
-        tokens = apply_config(server, config)
+
+    def configure(started):
+        tokens = apply_config(started, config)
         if args.tokens_out:
             _write_atomic(args.tokens_out, json.dumps(tokens).encode("utf-8"))
-        with open(server.ca_path, "rb") as f:
-            _write_atomic(args.ca_out, f.read())
-        _write_atomic(args.port_file, b"%d\n" % server.port)
-        while True:
-            time.sleep(3600)
-    finally:
-        server.stop()
-    return 0
+
+    return serve_child(server, args.port_file, args.ca_out, configure)
 
 
 if __name__ == "__main__":

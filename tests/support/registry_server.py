@@ -1024,6 +1024,32 @@ def _write_atomic(path, data):
     os.replace(tmp, path)
 
 
+def serve_child(server, port_file, ca_out=None, when_started=None):
+    """Run ``server`` (a ServingThread) as the body of a ChildServer process until SIGTERM/SIGINT.
+
+    Once it listens: ``when_started(server)`` (if given), the CA that signs it copied to ``ca_out``, and last the port
+    written to ``port_file`` -- the parent's signal that the child is ready.
+    """
+    def _terminate(signum, frame):  # pylint: disable=unused-argument
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    server.start()
+    try:
+        if when_started is not None:
+            when_started(server)
+        if ca_out and server.ca_path:
+            with open(server.ca_path, "rb") as f:
+                _write_atomic(ca_out, f.read())
+        _write_atomic(port_file, b"%d\n" % server.port)
+        while True:
+            time.sleep(3600)
+    finally:
+        server.stop()
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Serve a directory over HTTPS for attune.packs tests and benchmarks.")
     parser.add_argument("--root", required=True, help="directory to serve at /")
@@ -1034,24 +1060,8 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
     args = parser.parse_args(argv)
-
-    def _terminate(signum, frame):  # pylint: disable=unused-argument
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
     server = RegistryServer(root=args.root, tls=not args.http, host=args.host, port=args.port, log_file=args.log)
-    server.start()
-    try:
-        if args.ca_out and server.ca_path:
-            with open(server.ca_path, "rb") as f:
-                _write_atomic(args.ca_out, f.read())
-        _write_atomic(args.port_file, b"%d\n" % server.port)
-        while True:
-            time.sleep(3600)
-    finally:
-        server.stop()
-    return 0
+    return serve_child(server, args.port_file, args.ca_out)
 
 
 if __name__ == "__main__":
