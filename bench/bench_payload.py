@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 from conftest import COLLECTIONS_ROOT  # noqa: E402  (also links the checkout into COLLECTIONS_ROOT)
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
-MODULES = ["ansible.builtin.ping"] + ["attune.packs." + name for name in
-                                     (sys.argv[1:] or ["attune_pack", "attune_pack_lock", "attune_pack_installed"])]
+NAMES = sys.argv[1:] or ["attune_pack", "attune_pack_lock", "attune_pack_installed"]
+MODULES = ["ansible.builtin.ping"] + ["attune.packs." + name for name in NAMES]
 
 ONE = r"""
 import io, json, sys, time, zipfile, base64, re
@@ -71,8 +71,8 @@ def main():
     print("| module | payload build, median (min) | vs ping | payload bytes | .py files in it |")
     print("|---|---:|---:|---:|---:|")
     for module, r in results.items():
-        print("| %s | %.3f s (%.3f) | %+.3f s | %d | %s |" % (module, r["seconds"], r["min"], r["seconds"] - base["seconds"],
-                                                         r["bytes"], r["files"] if r["files"] is not None else "?"))
+        files = r["files"] if r["files"] is not None else "?"
+        print("| %s | %.3f s (%.3f) | %+.3f s | %d | %s |" % (module, r["seconds"], r["min"], r["seconds"] - base["seconds"], r["bytes"], files))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "payload.json"), "w") as handle:
         json.dump(results, handle, indent=1, sort_keys=True)
