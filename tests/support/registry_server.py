@@ -602,7 +602,28 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 # Public server
 
 
-class ServingThread:
+class StartStop:
+    """``with server:`` for the test servers: ``start()`` on entry (returning the server), ``stop()`` on exit."""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def end_process(proc, grace=10):
+    """Terminate ``proc`` (a Popen) if it still runs: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class ServingThread(StartStop):
     """The lifecycle the in-process test servers share: a :class:`_Server` on a daemon thread, an optional append-only
     log file, ``stop()`` that drops keep-alive connections and frees the port, use as a context manager.
 
@@ -633,12 +654,6 @@ class ServingThread:
             with self._log_lock:
                 self._log_fh.close()
                 self._log_fh = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 class RegistryServer(ServingThread):
@@ -927,7 +942,7 @@ def _to_bytes(value):
 # Separate process
 
 
-class ChildServer:
+class ChildServer(StartStop):
     """A test server run as a child process of its own script (``script``): started with ``command()``, ready once it
     has written its port file; ``url()``, ``read_log()`` (the JSON request log), ``stop()``.  Subclasses give the
     command line and anything to read after the start (``after_start``)."""
@@ -969,20 +984,8 @@ class ChildServer:
         return self
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
         self.proc = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def read_log(self):
         """The JSON request log as a list of dicts."""

@@ -19,6 +19,8 @@ import socket
 import subprocess
 import time
 
+from support.registry_server import StartStop, end_process
+
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 POLICY_RC = "/usr/sbin/policy-rc.d"
 
@@ -71,7 +73,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class SshServer(object):
+class SshServer(StartStop):
     def __init__(self, workdir, user=None):
         self.workdir = os.path.abspath(str(workdir))
         self.user = user or getpass.getuser()
@@ -188,17 +190,5 @@ class SshServer(object):
         )
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
         self.process = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
