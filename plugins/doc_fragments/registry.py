@@ -188,7 +188,9 @@ options:
       - What resolution does when a registry that comes before the one holding the pack cannot be fetched or validated.
       - V(fail) (default) stops, because a lower-priority registry could carry a different pack with the same ref
         (dependency confusion). V(skip) reports the registry in
-        RV(attune.packs.attune_pack_info#module:packs[].skipped_registries) and goes on.
+        RV(attune.packs.attune_pack_info#module:packs[].skipped_registries) and goes on; the result of
+        M(attune.packs.attune_pack_info) and M(attune.packs.attune_pack) also lists them once at its top level
+        (RV(attune.packs.attune_pack_info#module:skipped_registries)).
     type: str
     choices: [fail, skip]
     default: fail

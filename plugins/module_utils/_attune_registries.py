@@ -208,7 +208,7 @@ def info(api, params, warn):
     packs = [resolve(api, spec, params.get("prefer_source") or "git") for spec in specs]
     msg = "; ".join("%s -> %s %s (Attune registry %s, id %s)" % (p["spec"], p["ref"], p["version"], p["registry"],
                                                                  p["registry_id"]) for p in packs)
-    return dict(changed=False, packs=packs, api_url=api.api_url, msg=msg)
+    return dict(changed=False, packs=packs, skipped_registries=[], api_url=api.api_url, msg=msg)
 
 
 QUERIES = {"registries": registries, "search": search, "info": info}

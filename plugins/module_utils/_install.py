@@ -244,7 +244,9 @@ class Step(object):
             return "%s: not installed\n" % self.ref
         if self.action == "none":
             return self.diff_text("before")
-        return "%s %s (%s)\n" % (self.ref, self.target.version or "?", _source_text(self.target.primary))
+        # a src install learns its version from the pack's pack.yaml: after the run, the installed one
+        version = self.target.version or ((self.result or {}).get("metadata") or {}).get("version") or "(version of the source)"
+        return "%s %s (%s)\n" % (self.ref, version, _source_text(self.target.primary))
 
 
 def _source_text(source):
@@ -563,8 +565,8 @@ def _roll_back(activated, exc, warn):
 
 def pack_summary(step):
     """The ``pack`` return value for a step (what is installed after the run, or would be in check mode)."""
-    if step.action == "remove":
-        return None
+    if step.action == "remove" or (step.target is None and not step.result and not step.current):
+        return None  # removed, or absent and already not installed
     if step.result:
         meta = step.result["metadata"]
         path = step.result["path"]
@@ -646,10 +648,11 @@ def options_of(params, settings, packs_dir):
 class Outcome(object):
     """What :func:`run` did (or would do): the steps, and the archives to fetch on the controller first."""
 
-    def __init__(self, steps, location, fetch=None):
+    def __init__(self, steps, location, fetch=None, skipped_registries=None):
         self.steps = steps
         self.location = location
         self.fetch_requests = fetch
+        self.skipped_registries = skipped_registries or []
 
     def result(self, check_mode=False, diff=False):
         """The module result (``changed``, ``packs``, ``pack``/``previous`` for one pack, ``msg``, ``diff``)."""
@@ -662,7 +665,7 @@ class Outcome(object):
             previous = step.current_summary() if step.changed else None
             items.append({"ref": step.ref, "action": step.action, "reason": step.reason, "pack": pack_summary(step), "previous": previous})
         changed = any(step.changed for step in steps)
-        result = {"changed": changed, "packs": items, "packs_dir": self.location}
+        result = {"changed": changed, "packs": items, "packs_dir": self.location, "skipped_registries": self.skipped_registries}
         if len(items) == 1:
             result["pack"] = items[0]["pack"]
             result["previous"] = items[0]["previous"]
@@ -763,9 +766,12 @@ def _run(params, settings, registry_needed, check_mode, warn, backend, checkpoin
         from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient  # pylint: disable=import-outside-toplevel
 
         resolve = resolver_for(RegistryClient(settings), params, warn)
+    skipped = []
+    if resolve is not None:
+        resolve = _noting_skipped(resolve, skipped)
     steps = plan(params, backend, options, resolve, check_mode)
     if check_mode or not any(step.changed for step in steps):
-        return Outcome(steps, backend.location)
+        return Outcome(steps, backend.location, skipped_registries=skipped)
     if params.get("_local_copies"):
         use_local_copies(steps, params["_local_copies"])
     elif params["fetch_on"] == "controller":
@@ -774,7 +780,18 @@ def _run(params, settings, registry_needed, check_mode, warn, backend, checkpoin
             # the action plugin downloads these once on the controller, copies them here and runs us again
             return Outcome(steps, backend.location, fetch=wanted)
     apply(steps, options, warn=warn, checkpoint=checkpoint, backend=backend)
-    return Outcome(steps, backend.location)
+    return Outcome(steps, backend.location, skipped_registries=skipped)
+
+
+def _noting_skipped(resolve, skipped):
+    """``resolve`` that also adds the registries each resolution skipped (on_registry_error=skip) to ``skipped``, once."""
+    def noting(spec_text):
+        resolution = resolve(spec_text)
+        for item in resolution.get("skipped_registries") or ():
+            if item not in skipped:
+                skipped.append(item)
+        return resolution
+    return noting
 
 
 def _resolved_on_controller(resolutions):

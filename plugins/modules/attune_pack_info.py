@@ -163,6 +163,17 @@ packs:
       type: list
       elements: dict
       sample: []
+skipped_registries:
+  description:
+    - The registries skipped because of O(on_registry_error=skip) while resolving any of the specs, each once, with the
+      error (also per pack in RV(packs[].skipped_registries)). Empty when none was skipped, and always empty with O(api_url).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: corp
+      url: https://packs.corp.example/index.json
+      error: "registry corp is unreachable: ..."
 api_url:
   description: The Attune API that answered.
   returned: O(api_url) was given

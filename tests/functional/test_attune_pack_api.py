@@ -115,6 +115,8 @@ def test_remove_four_steps(tmp_path, env):
     assert check1[0]["changed"] and check1[0]["packs"][0]["action"] == "remove"
     assert apply1[0]["changed"] and apply1[0]["previous"]["version"] == "1.2.0"
     assert [x["changed"] for x in (check2[0], apply2[0])] == [False, False]
+    # the second removal succeeds (issue 16 item 2: it failed with a NoneType error)
+    assert [(bool(x.get("failed")), x["pack"], x["packs"][0]["action"]) for x in (check2[0], apply2[0])] == [(False, None, "none")] * 2, (check2, apply2)
     assert api.count("/api/v1/packs/aws", "DELETE") == 1
     assert api.pack("aws") is None
 

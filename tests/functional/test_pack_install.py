@@ -133,7 +133,7 @@ def test_registry_install_four_steps_then_upgrade_and_removal(site, tmp_path):
     # a newer version is published: present keeps 2.0.0 (it satisfies ^2.0), latest upgrades
     site.publish("slack", "2.1.0", git=True)
     play, res = install(tmp_path, args)
-    assert res["changed"] is False and metadata(packs_dir, "slack")["version"] == "2.0.0"
+    assert res["changed"] is False and not res.get("failed") and metadata(packs_dir, "slack")["version"] == "2.0.0", play
     latest = dict(args, state="latest", refresh=True)
     play, res = install(tmp_path, latest, check=True, diff=True)
     assert res["changed"] is True and res["packs"][0]["action"] == "upgrade", res
@@ -144,7 +144,7 @@ def test_registry_install_four_steps_then_upgrade_and_removal(site, tmp_path):
     assert metadata(packs_dir, "slack")["installed_from"]["type"] == "git"
     for check in (True, False):
         play, res = install(tmp_path, latest, check=check)
-        assert res["changed"] is False, play
+        assert res["changed"] is False and not res.get("failed") and res["pack"]["version"] == "2.1.0", play
 
     # removal, four steps
     absent = dict(args, name="slack", state="absent")
@@ -154,7 +154,9 @@ def test_registry_install_four_steps_then_upgrade_and_removal(site, tmp_path):
     assert res["changed"] is True and res["previous"]["version"] == "2.1.0" and not os.path.exists(os.path.join(packs_dir, "slack"))
     for check in (True, False):
         play, res = install(tmp_path, absent, check=check)
-        assert res["changed"] is False, play
+        # a removal play must succeed on its second run (issue 16 item 2: it failed with a NoneType error)
+        assert res["changed"] is False and not res.get("failed") and res["pack"] is None, play
+        assert res["packs"][0]["action"] == "none" and res["packs"][0]["pack"] is None and res["previous"] is None, res
     assert leftovers(packs_dir) == []
 
 
@@ -167,7 +169,7 @@ def test_archive_src_over_https(site, tmp_path, fmt):
     assert res["changed"] is True and res["pack"]["version"] == "1.0.0", play
     assert res["pack"]["registry"] is None and res["pack"]["checksum"] == checksum
     play, res = install(tmp_path, args)
-    assert res["changed"] is False, play
+    assert res["changed"] is False and not res.get("failed") and res["pack"]["checksum"] == checksum, play
 
 
 def test_git_src_over_https_dumb_protocol(site, tmp_path):
