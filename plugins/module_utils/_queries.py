@@ -156,4 +156,15 @@ def info(client, params, warn):
         raise ConfigError("name must name at least one pack spec")
     packs = resolve_all(client, specs, params, warn)
     msg = "; ".join("%s -> %s %s (registry %s)" % (p["spec"], p["ref"], p["version"], p["registry"]) for p in packs)
-    return dict(changed=False, packs=packs, msg=msg)
+    return dict(changed=False, packs=packs, skipped_registries=skipped_registries_of(packs), msg=msg)
+
+
+def skipped_registries_of(packs):
+    """The registries skipped (``on_registry_error: skip``) while resolving ``packs``, each once (the result's top level)."""
+    seen, skipped = set(), []
+    for pack in packs:
+        for item in pack.get("skipped_registries") or ():
+            if (item.get("name"), item.get("url")) not in seen:
+                seen.add((item.get("name"), item.get("url")))
+                skipped.append(item)
+    return skipped

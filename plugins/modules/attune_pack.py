@@ -320,6 +320,15 @@ packs:
       description: As RV(previous).
       type: dict
   sample: [{ref: slack, action: upgrade, reason: "installed 2.0.0, target 2.1.0"}]
+skipped_registries:
+  description:
+    - The registries skipped because of O(on_registry_error=skip) while resolving the specs (here or on the controller),
+      each once, with the error. Empty when none was skipped or nothing was resolved (O(lock_file), O(source), O(src),
+      or installed versions that already satisfy the specs).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{name: corp, url: "https://packs.corp.example/index.json", error: "registry corp is unreachable: ..."}]
 packs_dir:
   description: The packs directory used.
   returned: success and O(api_url) is not given
