@@ -50,7 +50,7 @@ PUBLISH_STAMP := $(PUBLISH_VENV)/.attune-stamp
 MATRIX_TEST_REQS := $(BUILD)/matrix-test-requirements.txt
 
 .PHONY: help venv venv-latest venv-2.17 venv-docs venv-publish collection demo demo-from-build check-build \
-        pytest unit contract functional sanity sanity-stable sanity-latest compat lint bench test clean \
+        pytest unit contract functional sanity sanity-stable sanity-latest compat lint bench test clean install \
         matrix matrix-2.17 matrix-latest targets ee-context ee-check ee-image docs-lint docs docs-check \
         changelog changelog-lint galaxy-importer publish-check
 
@@ -64,6 +64,7 @@ help:
 	@echo "make lint             ansible-lint --profile production on playbooks/ and roles/"
 	@echo "make collection       build $(DIST)/attune-packs-<version>.tar.gz and install it into $(INSTALLED)"
 	@echo "make demo             run playbooks/demo.yml from the installed collection"
+	@echo "make install          install the built collection where ansible-galaxy installs by default (~/.ansible/collections)"
 	@echo "make demo-from-build  collection + check-build (artifact contents, ansible-doc) + demo"
 	@echo "make bench            run bench/*.py"
 	@echo "make matrix           unit + smoke tests + demo on ansible-core 2.17 (matrix-2.17) and the newest (matrix-latest)"
@@ -176,7 +177,15 @@ collection: venv
 	.ci/stage $(STAGE)
 	rm -rf $(DIST) $(INSTALLED)
 	$(VENV)/bin/ansible-galaxy collection build $(STAGE) --output-path $(DIST) --force
-	$(VENV)/bin/ansible-galaxy collection install $(ARTIFACT) -p $(INSTALLED) --force
+	ANSIBLE_COLLECTIONS_PATH=$(abspath $(INSTALLED)) $(VENV)/bin/ansible-galaxy collection install $(ARTIFACT) -p $(INSTALLED) --force
+
+# The built artifact into the user's collections path, where `ansible-galaxy collection install` puts collections by
+# default (the first of COLLECTIONS_PATHS: ~/.ansible/collections unless ansible.cfg or ANSIBLE_COLLECTIONS_PATH say
+# otherwise), so that `ansible-playbook attune.packs.demo` and your own playbooks find it.
+install: collection
+	$(VENV)/bin/ansible-galaxy collection install $(ARTIFACT) --force
+	@echo "install: now run playbooks with the .venv's ansible (. .venv/bin/activate), or with your own ansible-core >= 2.17"
+	@echo "         whose Python has requests, PyYAML and voluptuous (requirements.txt): ansible-playbook attune.packs.demo"
 
 check-build: collection
 	$(VENV)/bin/python .ci/check_build.py $(ARTIFACT) $(INSTALLED)
