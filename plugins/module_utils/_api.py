@@ -25,14 +25,20 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
+import re
+import socket
 import stat
 import tarfile
+import threading
 import time
+from urllib.parse import urlsplit
 
 from ansible_collections.attune.packs.plugins.module_utils import _lazy
-from ansible_collections.attune.packs.plugins.module_utils._common import DEFAULT_API_TIMEOUT
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._common import DEFAULT_API_TIMEOUT, MAX_API_TIMEOUT
+from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidArguments
 
 # Installs block while Attune runs the pack's tests on a worker (routes/packs.rs wait_for_pack_test): the read
 # timeout must cover a whole test run, not just a round trip.  10 minutes fits typical pack test suites;
@@ -40,7 +46,12 @@ from ansible_collections.attune.packs.plugins.module_utils._errors import Attune
 DEFAULT_TIMEOUT = DEFAULT_API_TIMEOUT
 CONNECT_TIMEOUT = 30
 PAGE_SIZE = 100            # Attune caps page_size at 100
-MAX_PAGES = 10000
+MAX_PAGES = 1000           # 100,000 packs; a listing that goes on beyond it is refused
+# Bounds on what one answer of Attune may make the controller read (issue 16, item 3): a page of 100 packs or a
+# browse of a large index is far below them; an error answer is only used for its message.
+ANSWER_MAX_BYTES = 32 * 1024 * 1024
+ERROR_MAX_BYTES = 64 * 1024
+READ_CHUNK = 64 * 1024
 REDACTED = "[REDACTED]"
 UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # routes/packs.rs PACK_UPLOAD_MAX_BYTES
 DEFAULT_EXCLUDES = (".attune",)
@@ -144,6 +155,13 @@ class ApiInvalidArchive(ApiError):
     kind = "api_invalid_archive"
 
 
+class ApiInvalidArguments(ApiError, InvalidArguments):
+    """Connection options that cannot be used (api_url, credentials, api_timeout, ca_path), refused before any
+    request; ``api_url`` is the redacted URL."""
+
+    kind = "invalid_arguments"
+
+
 _STATUS_ERRORS = {400: ApiBadRequest, 401: ApiUnauthorized, 403: ApiForbidden, 404: ApiNotFound, 409: ApiConflict,
                   422: ApiBadRequest, 502: ApiBadGateway, 503: ApiBadGateway, 504: ApiTimeout}
 
@@ -152,21 +170,72 @@ _STATUS_ERRORS = {400: ApiBadRequest, 401: ApiUnauthorized, 403: ApiForbidden, 4
 # Options
 
 
-API_OPTION_NAMES = ("api_url", "api_token", "api_username", "api_password", "validate_certs", "ca_path", "api_timeout")
+API_OPTION_NAMES = ("api_url", "api_token", "api_username", "api_password", "validate_certs", "ca_path", "api_timeout",
+                    "api_allow_http")
 
 
 def client_from_params(params, session=None):
     """An :class:`AttuneApi` from module parameters (see ``_common.api_argument_spec``).
 
     Explicit ``api_username``/``api_password`` win over a token that only comes from ``ATTUNE_API_TOKEN``.
+    Every option is checked here, before any request (:class:`ApiInvalidArguments`).
     """
     token = params.get("api_token")
     if token and params.get("api_username") and token == os.environ.get("ATTUNE_API_TOKEN"):
         token = None
+    validate_certs = params.get("validate_certs")
     return AttuneApi(params.get("api_url"), token=token, username=params.get("api_username"),
-                     password=params.get("api_password"), validate_certs=params.get("validate_certs", True),
-                     ca_path=params.get("ca_path"), timeout=params.get("api_timeout") or DEFAULT_TIMEOUT,
-                     session=session)
+                     password=params.get("api_password"), validate_certs=True if validate_certs is None else validate_certs,
+                     ca_path=params.get("ca_path"), timeout=params.get("api_timeout"),
+                     session=session, allow_http=bool(params.get("api_allow_http")))
+
+
+def check_api_url(api_url, allow_http=False):
+    """The base URL of an Attune API, normalised (no trailing ``/`` or ``/api/v1``), or :class:`ApiInvalidArguments`.
+
+    https://; http:// only with ``api_allow_http`` (the token or password would cross the network in clear text);
+    no credentials, query string or fragment in the URL (they would be printed, and requests would turn
+    ``user:pass@`` into Basic auth replacing the Bearer token).  Messages show the redacted URL only.
+    """
+    if not isinstance(api_url, str) or not api_url.strip():
+        raise ApiInvalidArguments("api_url is required (or set ATTUNE_API_URL where the plugin reads it)")
+    url = api_url.strip().rstrip("/")
+    if url.endswith("/api/v1"):
+        url = url[:-len("/api/v1")]
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # pylint: disable=pointless-statement  (raises ValueError for a bad port)
+    except ValueError:
+        raise ApiInvalidArguments("api_url %s is not a valid URL" % shown, api_url=shown)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.hostname:
+        raise ApiInvalidArguments("api_url must be an https:// URL with a host name, got %s" % shown, api_url=shown)
+    if "@" in parts.netloc:
+        raise ApiInvalidArguments("api_url %s contains credentials; refused (give them in api_token, or "
+                                  "api_username and api_password, never in the URL)" % shown, api_url=shown)
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ApiInvalidArguments("api_url %s has a query string or fragment; refused (give the base URL of Attune, "
+                                  "e.g. https://attune.example.com)" % shown, api_url=shown)
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise ApiInvalidArguments("api_url %s contains spaces or control characters" % shown, api_url=shown)
+    if scheme == "http" and not allow_http:
+        raise ApiInvalidArguments("plain http:// api_url %s refused: the token or password would cross the network in "
+                                  "clear text (use https://, or set api_allow_http: true for a trusted network)" % shown,
+                                  api_url=shown)
+    return url
+
+
+def check_api_timeout(timeout, api_url=None):
+    """``api_timeout`` as a number of seconds in [1, MAX_API_TIMEOUT] (None: the default), or ApiInvalidArguments."""
+    if timeout is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
+        raise ApiInvalidArguments("api_timeout must be a number of seconds, got %r" % (timeout,), api_url=api_url)
+    if not 1 <= timeout <= MAX_API_TIMEOUT:
+        raise ApiInvalidArguments("api_timeout must be between 1 and %d seconds, got %s" % (MAX_API_TIMEOUT, timeout),
+                                  api_url=api_url)
+    return timeout
 
 
 # ---------------------------------------------------------------------------
@@ -174,23 +243,33 @@ def client_from_params(params, session=None):
 
 
 class AttuneApi(object):
-    """One Attune deployment.  Logs in at most once (lazily, on the first call) and refreshes once on a 401."""
+    """One Attune deployment.  Logs in at most once (lazily, on the first call) and refreshes once on a 401.
+
+    Every option is checked when the client is made, before any request (:class:`ApiInvalidArguments`).  Each
+    request has ``timeout`` (``api_timeout``) as its total deadline, and what it reads is bounded
+    (``ANSWER_MAX_BYTES``, ``ERROR_MAX_BYTES``).
+    """
 
     def __init__(self, api_url, token=None, username=None, password=None, validate_certs=True, ca_path=None,
-                 timeout=DEFAULT_TIMEOUT, session=None):
-        if not api_url:
-            raise ApiError("api_url is required (or set ATTUNE_API_URL)")
-        url = str(api_url).strip().rstrip("/")
-        if url.endswith("/api/v1"):
-            url = url[:-len("/api/v1")]
-        if not url.startswith(("https://", "http://")):
-            raise ApiError("api_url must be an https:// URL, got %r" % url)
+                 timeout=DEFAULT_TIMEOUT, session=None, allow_http=False):
+        url = check_api_url(api_url, allow_http)
         self.api_url = url
+        if token is not None and not isinstance(token, str):
+            raise ApiInvalidArguments("api_token must be a string", api_url=url)
         if token and (username or password):
-            raise ApiError("use either api_token or api_username/api_password, not both", api_url=url)
+            raise ApiInvalidArguments("use either api_token or api_username/api_password, not both", api_url=url)
         if not token and not (username and password):
-            raise ApiError("no credentials: set api_token (or ATTUNE_API_TOKEN) or api_username and api_password",
-                           api_url=url)
+            raise ApiInvalidArguments("no credentials: set api_token (or ATTUNE_API_TOKEN) or api_username and "
+                                      "api_password", api_url=url)
+        self.timeout = check_api_timeout(timeout, url)
+        if validate_certs and ca_path is not None:
+            if not isinstance(ca_path, str) or not ca_path:
+                raise ApiInvalidArguments("ca_path must be the path of a CA bundle (PEM)", api_url=url)
+            if not os.path.exists(ca_path):
+                raise ApiInvalidArguments("ca_path %s does not exist (the CA bundle that verifies Attune's certificate)"
+                                          % ca_path, api_url=url)
+            if not os.access(ca_path, os.R_OK):
+                raise ApiInvalidArguments("ca_path %s cannot be read" % ca_path, api_url=url)
         self._token = token
         self._username = username
         self._password = password
@@ -198,8 +277,8 @@ class AttuneApi(object):
         self._refresh = None
         self.validate_certs = validate_certs
         self.ca_path = ca_path
-        self.timeout = int(timeout or DEFAULT_TIMEOUT)
         self._session = session
+        self._mounted = False
         self.logins = 0       # how many times this client logged in (at most one)
         self.refreshes = 0
         self._extra_secrets = []
@@ -232,6 +311,12 @@ class AttuneApi(object):
     def _get_session(self):
         if self._session is None:
             self._session = self._requests().Session()
+        if not self._mounted:
+            # connections under the request's deadline (new ones from their creation, reused ones per request)
+            adapter = _deadline_adapter(self._requests())
+            self._session.mount("https://", adapter)
+            self._session.mount("http://", adapter)
+            self._mounted = True
         return self._session
 
     def _verify(self):
@@ -239,26 +324,70 @@ class AttuneApi(object):
             return False
         return self.ca_path or True
 
-    def _send(self, method, path, pack=None, json_body=None, params=None, files=None, auth=True, what=None):
+    def _send(self, method, path, pack=None, json_body=None, params=None, files=None, auth=True, what=None, until=None):
+        """One request under a total deadline (``api_timeout``, or less when ``until`` ends first): returns an
+        :class:`_Answer` with the body read within the limits; raises the named errors, never a library's text."""
         requests = self._requests()
+        what = what or "%s %s" % (method, path)
         headers = {"Accept": "application/json"}
         if auth:
             headers["Authorization"] = "Bearer %s" % self._access
         url = self.api_url + path
-        try:
-            return self._get_session().request(method, url, json=json_body, params=params, files=files, headers=headers,
-                                               verify=self._verify(), timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout),
-                                               allow_redirects=False)
-        except requests.exceptions.SSLError as exc:
-            raise ApiTLSError("TLS verification failed (%s); set ca_path to the CA that signs Attune's certificate"
-                              % self.redact(_short(exc)), api_url=self.api_url, pack=pack, cause=type(exc).__name__)
-        except requests.exceptions.Timeout as exc:
-            raise ApiTimeout("no answer within api_timeout=%ss while %s (Attune runs a pack's tests before it answers an "
-                             "install: raise api_timeout for packs with long tests)" % (self.timeout, what or "%s %s" % (method, path)),
-                             api_url=self.api_url, pack=pack, cause=type(exc).__name__)
-        except requests.exceptions.RequestException as exc:
-            raise ApiUnreachable("cannot reach Attune's API (%s)" % self.redact(_short(exc)), api_url=self.api_url, pack=pack,
-                                 cause=type(exc).__name__)
+        seconds = self.timeout
+        if until is not None:
+            seconds = max(0.001, min(seconds, until - time.monotonic()))
+        with _Deadline(seconds) as deadline:
+            try:
+                resp = self._get_session().request(method, url, json=json_body, params=params, files=files,
+                                                   headers=headers, verify=self._verify(),
+                                                   timeout=(min(CONNECT_TIMEOUT, seconds), seconds),
+                                                   allow_redirects=False, stream=True)
+                try:
+                    answer = self._read(resp, pack, what)
+                finally:
+                    resp.close()
+            except ApiError:
+                if deadline.expired:
+                    raise self._timed_out(what, pack)
+                raise
+            except Exception as exc:  # pylint: disable=broad-except
+                # whatever a socket shut down by the deadline raises (requests, urllib3, http.client, ssl) is the timeout
+                if deadline.expired or isinstance(exc, requests.exceptions.Timeout):
+                    raise self._timed_out(what, pack, cause=type(exc).__name__)
+                if isinstance(exc, requests.exceptions.SSLError):
+                    raise ApiTLSError("TLS verification failed (%s); set ca_path to the CA that signs Attune's certificate"
+                                      % _describe_tls(exc), api_url=self.api_url, pack=pack, cause=type(exc).__name__)
+                raise ApiUnreachable("cannot reach Attune's API while %s (%s)" % (what, _describe_connection(exc)),
+                                     api_url=self.api_url, pack=pack, cause=type(exc).__name__)
+            if deadline.expired:
+                # a socket shut down by the deadline reads as end of stream: what was read is not Attune's answer
+                raise self._timed_out(what, pack)
+        return answer
+
+    def _timed_out(self, what, pack, cause=None):
+        return ApiTimeout("no complete answer within api_timeout=%ss (the total time of one request) while %s (Attune "
+                          "runs a pack's tests before it answers an install: raise api_timeout for packs with long tests)"
+                          % (self.timeout, what), api_url=self.api_url, pack=pack, cause=cause)
+
+    def _read(self, resp, pack, what):
+        """The body of ``resp``, at most ANSWER_MAX_BYTES (an error answer: ERROR_MAX_BYTES, then cut off)."""
+        status = resp.status_code
+        limit = ANSWER_MAX_BYTES if 200 <= status < 300 else ERROR_MAX_BYTES
+        declared = resp.headers.get("Content-Length") or ""
+        chunks = []
+        total = 0
+        truncated = declared.isdigit() and int(declared) > limit
+        if not truncated:
+            for chunk in resp.iter_content(READ_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    truncated = True
+                    break
+                chunks.append(chunk)
+        if truncated and limit == ANSWER_MAX_BYTES:
+            raise ApiError("Attune's answer (HTTP %d) while %s is larger than ANSWER_MAX_BYTES (%d bytes, the limit of "
+                           "one answer); refused" % (status, what, limit), api_url=self.api_url, pack=pack, status=status)
+        return _Answer(status, b"".join(chunks), truncated)
 
     def _login(self):
         if self._access is not None:
@@ -284,8 +413,11 @@ class AttuneApi(object):
         try:
             data = resp.json()["data"]
             access, refresh = data["access_token"], data.get("refresh_token")
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise ApiError("unexpected answer to %s (no data.access_token)" % what, api_url=self.api_url, status=resp.status_code)
+        if not isinstance(access, str) or not access or not isinstance(refresh, (str, type(None))):
+            raise ApiError("unexpected answer to %s (data.access_token is not a string)" % what, api_url=self.api_url,
+                           status=resp.status_code)
         self._access, self._refresh = access, refresh
 
     def _refresh_tokens(self):
@@ -301,14 +433,19 @@ class AttuneApi(object):
         return True
 
     def request(self, method, path, pack=None, json_body=None, params=None, files=None, what=None, ok=(200,),
-                missing_ok=False):
-        """Send an authenticated request; returns the decoded JSON (None for a 404 with ``missing_ok``)."""
+                missing_ok=False, until=None):
+        """Send an authenticated request; returns the decoded JSON object (None for a 404 with ``missing_ok``).
+
+        Attune answers a JSON object on every route: anything else (a list, a string, deeper nesting than Python
+        reads, no JSON) is an :class:`ApiError`.  ``until`` (a ``time.monotonic()`` value) shortens the deadline.
+        """
         self._login()
-        resp = self._send(method, path, pack=pack, json_body=json_body, params=params, files=files, what=what)
+        resp = self._send(method, path, pack=pack, json_body=json_body, params=params, files=files, what=what, until=until)
         if resp.status_code == 401:
             # the access token expired (or was revoked): refresh once, then give up
             if self._refresh_tokens():
-                resp = self._send(method, path, pack=pack, json_body=json_body, params=params, files=files, what=what)
+                resp = self._send(method, path, pack=pack, json_body=json_body, params=params, files=files, what=what,
+                                  until=until)
             if resp.status_code == 401:
                 raise ApiUnauthorized("authentication refused after one token refresh while %s: %s"
                                       % (what or "%s %s" % (method, path), self._message(resp)),
@@ -318,13 +455,32 @@ class AttuneApi(object):
         if resp.status_code not in ok:
             raise self._error(resp, pack, what or "%s %s" % (method, path))
         try:
-            return resp.json()
-        except ValueError:
-            raise ApiError("answer to %s is not JSON (HTTP %d)" % (what or path, resp.status_code), api_url=self.api_url,
-                           pack=pack, status=resp.status_code)
+            body = resp.json()
+        except ValueError as exc:
+            raise ApiError("answer to %s is not valid JSON (HTTP %d: %s)" % (what or path, resp.status_code, exc),
+                           api_url=self.api_url, pack=pack, status=resp.status_code)
+        if not isinstance(body, dict):
+            raise ApiError("answer to %s is a JSON %s, not the object Attune sends (HTTP %d)"
+                           % (what or path, _json_type(body), resp.status_code), api_url=self.api_url, pack=pack,
+                           status=resp.status_code)
+        return body
+
+    def _expect(self, value, shape, what, pack=None, optional=False):
+        """``value`` (a part of Attune's answer) when it has ``shape`` (``dict`` or ``list`` of dicts), else ApiError."""
+        if value is None and optional:
+            return value
+        good = isinstance(value, dict) if shape is dict else (
+            isinstance(value, list) and all(isinstance(item, dict) for item in value))
+        if not good:
+            raise ApiError("unexpected answer to %s: %s where Attune sends %s" % (
+                what, _json_type(value), "an object" if shape is dict else "a list of objects"),
+                api_url=self.api_url, pack=pack)
+        return value
 
     def _message(self, resp):
-        """Attune's own error text ({error, code} or the auth envelope {error: {code, message}})."""
+        """Attune's own error text ({error, code} or the auth envelope {error: {code, message}}), at most 300 chars."""
+        if getattr(resp, "truncated", False):
+            return "HTTP %d (an error body larger than ERROR_MAX_BYTES, %d bytes: not read)" % (resp.status_code, ERROR_MAX_BYTES)
         try:
             body = resp.json()
         except ValueError:
@@ -334,7 +490,9 @@ class AttuneApi(object):
             err = err.get("message")
         if not err and isinstance(body, dict):
             err = body.get("message")
-        return self.redact(err or "HTTP %d" % resp.status_code)
+        if err is not None and not isinstance(err, str):
+            err = json.dumps(err)[:300] if _json_type(err) in ("number", "boolean") else None
+        return self.redact((err or "HTTP %d" % resp.status_code)[:300])
 
     def _error(self, resp, pack, what, permission=None):
         status = resp.status_code
@@ -365,28 +523,57 @@ class AttuneApi(object):
         kwargs = dict(api_url=self.api_url, pack=pack, status=status, attune_message=message)
         if issubclass(cls, ApiBadRequest):
             err = cls(text, details=details, **kwargs)
-            err.test_result = (details or {}).get("test_result") if isinstance(details, dict) else None
+            err.test_result = details.get("test_result") if isinstance(details, dict) else None
             return err
         return cls(text, **kwargs)
 
     # packs ---------------------------------------------------------------------------
 
     def list_packs(self):
-        """Every pack of the deployment (all pages), as Attune's PackSummary dicts."""
+        """Every pack of the deployment (all pages), as Attune's PackSummary dicts.
+
+        The whole listing has ``api_timeout`` in all; it stops with an error on a page Attune answers again (the
+        same packs as an earlier page, or another page number than asked), on ``has_next`` at or beyond
+        ``total_pages``, on an empty page that says ``has_next``, and after MAX_PAGES pages.
+        """
         out = []
-        page = 1
-        while page <= MAX_PAGES:
-            body = self.request("GET", "/api/v1/packs", params={"page": page, "page_size": PAGE_SIZE}, what="listing packs")
-            out.extend(body.get("items") or [])
-            if not (body.get("pagination") or {}).get("has_next"):
-                break
-            page += 1
-        return out
+        seen = set()
+        until = time.monotonic() + self.timeout
+        what = "listing packs"
+        for page in range(1, MAX_PAGES + 1):
+            if time.monotonic() >= until:
+                raise ApiTimeout("listing packs took more than api_timeout=%ss (%d pages read); stopped"
+                                 % (self.timeout, page - 1), api_url=self.api_url)
+            body = self.request("GET", "/api/v1/packs", params={"page": page, "page_size": PAGE_SIZE}, what=what,
+                                until=until)
+            items = self._expect(body.get("items") or [], list, what)
+            pagination = self._expect(body.get("pagination") or {}, dict, what)
+            answered = pagination.get("page")
+            if answered is not None and answered != page:
+                raise ApiError("Attune answered page %s when asked for page %d while listing packs; stopped"
+                               % (_shown(answered), page), api_url=self.api_url)
+            key = json.dumps(items, sort_keys=True)
+            if items and key in seen:
+                raise ApiError("Attune answered page %d with the same packs as an earlier page while listing packs; "
+                               "stopped" % page, api_url=self.api_url)
+            seen.add(key)
+            out.extend(items)
+            if not pagination.get("has_next"):
+                return out
+            total_pages = pagination.get("total_pages")
+            if isinstance(total_pages, int) and not isinstance(total_pages, bool) and page >= total_pages:
+                raise ApiError("Attune says has_next on page %d of total_pages=%d while listing packs; stopped"
+                               % (page, total_pages), api_url=self.api_url)
+            if not items:
+                raise ApiError("Attune answered an empty page %d that says has_next while listing packs; stopped" % page,
+                               api_url=self.api_url)
+        raise ApiError("listing packs: more than MAX_PAGES (%d) pages of %d packs; stopped" % (MAX_PAGES, PAGE_SIZE),
+                       api_url=self.api_url)
 
     def get_pack(self, ref):
         """The pack (Attune's PackResponse) or None when Attune has no such pack."""
         body = self.request("GET", "/api/v1/packs/%s" % _quote(ref), pack=ref, what="reading the pack", missing_ok=True)
-        return None if body is None else body.get("data")
+        return None if body is None else self._expect(body.get("data"), dict, "reading the pack", pack=ref)
 
     def delete_pack(self, ref):
         body = self.request("DELETE", "/api/v1/packs/%s" % _quote(ref), pack=ref, what="deleting the pack")
@@ -450,7 +637,8 @@ class AttuneApi(object):
     # pack indices ------------------------------------------------------------------------
 
     def list_indices(self):
-        return self.request("GET", "/api/v1/pack-indices", what="listing pack indices").get("data") or []
+        what = "listing pack indices"
+        return self._expect(self.request("GET", "/api/v1/pack-indices", what=what).get("data") or [], list, what)
 
     def create_index(self, url, name=None, position=None, enabled=True, headers=None):
         for value in (headers or {}).values():
@@ -477,13 +665,15 @@ class AttuneApi(object):
             params["registry_id"] = int(registry_id)
         if include_disabled:
             params["include_disabled"] = "true"
-        return self.request("GET", "/api/v1/pack-indices/packs", params=params, what="browsing indexed packs").get("data") or []
+        what = "browsing indexed packs"
+        return self._expect(self.request("GET", "/api/v1/pack-indices/packs", params=params, what=what).get("data") or [],
+                            list, what)
 
     def get_indexed_pack(self, ref):
         """``{pack, registry}`` Attune would install for ``ref``, or None."""
-        body = self.request("GET", "/api/v1/pack-indices/packs/%s" % _quote(ref), pack=ref, missing_ok=True,
-                            what="reading the indexed pack")
-        return None if body is None else body.get("data")
+        what = "reading the indexed pack"
+        body = self.request("GET", "/api/v1/pack-indices/packs/%s" % _quote(ref), pack=ref, missing_ok=True, what=what)
+        return None if body is None else self._expect(body.get("data"), dict, what, pack=ref, optional=True)
 
 
 # ---------------------------------------------------------------------------
@@ -611,6 +801,187 @@ def _quote(value):
 def _short(exc):
     text = str(exc)
     return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _json_type(value):
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "null" if value is None else type(value).__name__
+
+
+def _shown(value):
+    return repr(value)[:40]
+
+
+class _Answer(object):
+    """An answer of Attune read within the limits: ``status_code``, ``content``; ``truncated`` when an error body
+    exceeded ERROR_MAX_BYTES (only its start was read)."""
+
+    def __init__(self, status_code, content, truncated=False):
+        self.status_code = status_code
+        self.content = content
+        self.truncated = truncated
+
+    @property
+    def text(self):
+        return self.content.decode("utf-8", "replace")
+
+    def json(self):
+        """The decoded body; ValueError (with a short reason) for anything that is not JSON Python can hold."""
+        if self.truncated:
+            raise ValueError("cut off at ERROR_MAX_BYTES")
+        try:
+            return json.loads(self.content.decode("utf-8"))
+        except RecursionError:
+            raise ValueError("nested deeper than the client reads")
+        except UnicodeDecodeError:
+            raise ValueError("not UTF-8")
+        except ValueError as exc:  # JSONDecodeError, and integers longer than Python's int_max_str_digits
+            raise ValueError(str(exc)[:120])
+
+
+# The total deadline of one request (issue 16, item 3), as ``timeout`` is for registries (_fetch._Deadline): when it
+# is up, every socket the request uses is shut down, so a server trickling bytes (every read succeeding) cannot keep
+# the request alive.  New connections are watched from their creation (handshake included), reused keep-alive ones
+# when the request is sent on them.
+_ACTIVE = threading.local()
+
+
+class _Deadline(object):
+    def __init__(self, seconds):
+        self.expired = False
+        self._watched = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        _ACTIVE.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+        _ACTIVE.deadline = None
+        with self._lock:
+            watched, self._watched = self._watched, []
+        for sock in watched:
+            sock.close()
+
+    def attach(self, sock):
+        try:  # a descriptor of our own for the connection (an SSLSocket cannot be dup()ed)
+            watcher = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except (OSError, ValueError, AttributeError):
+            return
+        with self._lock:
+            self._watched.append(watcher)
+            if self.expired:
+                _shutdown(watcher)
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            for sock in self._watched:
+                _shutdown(sock)
+
+
+def _shutdown(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watch(sock):
+    deadline = getattr(_ACTIVE, "deadline", None)
+    if deadline is not None and sock is not None:
+        deadline.attach(sock)
+
+
+_ADAPTER_CLASS = []
+
+
+def _deadline_adapter(requests):
+    """A requests adapter whose urllib3 connections put their socket under the running request's deadline."""
+    if not _ADAPTER_CLASS:
+        from urllib3 import connection, connectionpool  # pylint: disable=import-outside-toplevel
+
+        def make(connection_class, pool_class):
+            class DeadlineConnection(connection_class):
+                def _new_conn(self):
+                    sock = super(DeadlineConnection, self)._new_conn()
+                    _watch(sock)
+                    return sock
+
+                def request(self, *args, **kwargs):  # pylint: disable=arguments-differ,signature-differs
+                    _watch(getattr(self, "sock", None))  # a reused keep-alive connection
+                    return super(DeadlineConnection, self).request(*args, **kwargs)
+
+            return type("ApiDeadline" + pool_class.__name__, (pool_class,), {"ConnectionCls": DeadlineConnection})
+
+        classes = {"http": make(connection.HTTPConnection, connectionpool.HTTPConnectionPool),
+                   "https": make(connection.HTTPSConnection, connectionpool.HTTPSConnectionPool)}
+
+        def hook(manager):
+            if "SOCKS" not in type(manager).__name__:  # SOCKS managers keep their own pools (per-read timeouts)
+                manager.pool_classes_by_scheme = classes
+            return manager
+
+        class Adapter(requests.adapters.HTTPAdapter):
+            def init_poolmanager(self, *args, **kwargs):
+                super(Adapter, self).init_poolmanager(*args, **kwargs)
+                hook(self.poolmanager)
+
+            def proxy_manager_for(self, *args, **kwargs):
+                return hook(super(Adapter, self).proxy_manager_for(*args, **kwargs))
+
+        _ADAPTER_CLASS.append(Adapter)
+    return _ADAPTER_CLASS[0]()
+
+
+_TLS_REASON = re.compile(r"certificate verify failed: ([^()\]'\"]{1,120})")
+
+
+def _describe_tls(exc):
+    """A TLS failure in a few words (never urllib3's 'HTTPSConnectionPool(...): Max retries exceeded ...')."""
+    text = str(exc)
+    match = _TLS_REASON.search(text)
+    if match:
+        return "certificate verify failed: %s" % match.group(1).strip()
+    lowered = text.lower()
+    if "hostname mismatch" in lowered or "doesn't match" in lowered:
+        return "the certificate does not name the host"
+    if "wrong version number" in lowered or "record layer failure" in lowered:
+        return "the server does not speak TLS on this port"
+    return "TLS handshake failed"
+
+
+def _describe_connection(exc):
+    """A connection failure in a few words (never urllib3's 'Max retries exceeded with url: ...')."""
+    lowered = str(exc).lower()
+    if any(marker in lowered for marker in ("name or service not known", "nodename nor servname", "failed to resolve",
+                                            "temporary failure in name resolution", "no address associated",
+                                            "nameresolutionerror", "name resolution")):
+        return "host name does not resolve"
+    if "connection refused" in lowered or "errno 111" in lowered:
+        return "connection refused"
+    if "network is unreachable" in lowered or "no route to host" in lowered:
+        return "network is unreachable"
+    if "connection reset" in lowered or "connection aborted" in lowered or "remotedisconnected" in lowered             or "closed connection without response" in lowered:
+        return "the connection was closed before an answer"
+    if "invalid url" in lowered or "invalid header" in lowered or "invalid leading whitespace" in lowered             or "invalid return character" in lowered:
+        return "the request cannot be sent (an invalid character in the URL or a credential)"
+    if type(exc).__name__ in ("ChunkedEncodingError", "ContentDecodingError", "ProtocolError", "IncompleteRead"):
+        return "the connection broke while reading the answer"
+    return "connection failed (%s)" % type(exc).__name__
 
 
 def _test_counts(details):

@@ -66,6 +66,7 @@ def registry_argument_spec():
 
 
 DEFAULT_API_TIMEOUT = 600  # seconds: installs block while Attune runs the pack's tests (doc fragment attune_api)
+MAX_API_TIMEOUT = 86400    # a day; more is refused (1e20 would overflow the socket timeout)
 
 
 def api_argument_spec(env_fallback=None, url_from_env=True, tls=True):
@@ -89,10 +90,29 @@ def api_argument_spec(env_fallback=None, url_from_env=True, tls=True):
         api_username=dict(type="str"),
         api_password=dict(type="str", no_log=True),
         api_timeout=dict(type="int", default=DEFAULT_API_TIMEOUT),
+        api_allow_http=dict(type="bool", default=False),
     )
     if tls:
         spec.update(validate_certs=dict(type="bool", default=True), ca_path=dict(type="path"))
     return spec
+
+
+def check_target_options(params):
+    """Refuse an ``api_url`` that is given but empty (issue 16 item 1).
+
+    ``api_url`` switches the target from a host (or ``packs_dir``) to a running Attune.  An empty value (a variable
+    that was misspelt or not set for one host: ``api_url: "{{ packs_api_url }}"``) must not silently mean "the host's
+    files": files in ``packs_dir`` are not read by Attune v0.6, so the task would report success while the
+    deployment holds nothing.  Omit the option (``default(omit)``) to mean "no Attune".
+    """
+    from ansible_collections.attune.packs.plugins.module_utils._errors import InvalidArguments  # pylint: disable=import-outside-toplevel
+
+    value = params.get("api_url")
+    if value is not None and not str(value).strip():
+        raise InvalidArguments(
+            "api_url is empty: give the URL of the Attune API (for example https://attune.example.com), or leave the "
+            "option out (default(omit)) to work on the host's files; an empty api_url is refused so that a host whose "
+            "URL variable is missing or misspelt is not silently managed as files Attune does not read")
 
 
 def resolve_argument_spec():
