@@ -190,6 +190,10 @@ class PacksDirBackend(object):
     def managed_refs(self):
         return [item["ref"] for item in _packdir.list_installed(self.location) if item["managed"]]
 
+    def modified(self, ref):
+        """``verify``: why the files of a managed pack differ from its record's ``tree_checksum``, else None."""
+        return _packdir.modified(self.location, ref)
+
     def staging(self, ref, checkpoint=None):
         return _packdir.staging(self.location, ref, checkpoint=checkpoint)
 
@@ -291,32 +295,56 @@ def matches_target(current, target):
     return False
 
 
-def plan_present(where, spec_text, resolve, state="present", force=False):
+def plan_present(where, spec_text, resolve, state="present", force=False, verify=False):
     """Plan a registry spec.  ``resolve(spec_text)`` returns a resolution dict (called only when needed).
 
-    ``where`` is a backend or a packs directory.
+    ``where`` is a backend or a packs directory.  ``verify``: an installed version that satisfies the spec is kept
+    only while its files match its record; a modified one is reinstalled from what the spec resolves to.
     """
     spec = PackSpec.parse(spec_text)
-    current = backend_of(where).installed(spec.ref)
-    if state == "present" and not force and satisfies(current, spec):
+    backend = backend_of(where)
+    current = backend.installed(spec.ref)
+    if state == "present" and not force and satisfies(current, spec) and not (verify and _modified(backend, current)):
         return Step(spec.ref, "none", current=current, reason="installed version %s satisfies %s" % (current["version"], spec.text))
     target = Target.from_resolution(resolve(spec.text))
-    return decide(backend_of(where), target, current, force)
+    return decide(backend, target, current, force, verify)
 
 
-def plan_target(where, target, force=False):
+def plan_target(where, target, force=False, verify=False):
     """Plan an exact target (lock entry, ``source``, direct ``src``)."""
     backend = backend_of(where)
-    return decide(backend, target, backend.installed(target.ref), force)
+    return decide(backend, target, backend.installed(target.ref), force, verify)
 
 
-def decide(backend, target, current, force):
-    """The step for ``target`` given the ``current`` state the backend reported."""
+def _modified(backend, current):
+    """Why a managed pack's files differ from its record (``verify``), None when they match or nothing is recorded.
+
+    Unmanaged packs have no record to compare with: they are ``other-source``, replaced only when asked (the lock pins
+    another checksum, or ``force``).  Computed once per pack and run (the tree is read in full).
+    """
+    if not current or not current.get("managed") or not hasattr(backend, "modified"):
+        return None
+    if "modified" not in current:
+        current["modified"] = backend.modified(current["ref"])
+    return current["modified"]
+
+
+def decide(backend, target, current, force, verify=False):
+    """The step for ``target`` given the ``current`` state the backend reported.
+
+    ``verify`` (issue 18): a pack that is otherwise converged is reinstalled when its files no longer match the
+    ``tree_checksum`` recorded at install time (drift ``modified``); nothing is downloaded to find out.
+    """
     if (getattr(backend, "same_version_installed", False) and current is not None and not force and target.version
             and current.get("version") == target.version):
         # a running Attune (issue 11): the installed version is kept when it is the wanted one; force replaces it
         return Step(target.ref, "none", target, current, "installed version %s is the target version" % target.version)
-    return _decide(target.ref, target, current, force)
+    step = _decide(target.ref, target, current, force)
+    if verify and step.action == "none":
+        reason = _modified(backend, current)
+        if reason:
+            return Step(target.ref, "reinstall", target, current, "modified files: %s" % reason)
+    return step
 
 
 def _decide(ref, target, current, force):
@@ -591,6 +619,9 @@ def source_for_result(source):
 
 # -- the task -----------------------------------------------------------------------
 
+VERIFY_WITH_API = ("verify does not go with api_url: Attune's pack record (GET /api/v1/packs/{ref}) carries no checksum of "
+                   "the files it installed, so there is nothing to compare the lock with. A pack replaced in Attune since "
+                   "this collection uploaded it is already reported (other-source) and replaced with force: true")
 LATEST_WITH_LOCK = ("state=latest does not go with lock_file: the lock pins the versions; update it with "
                     "attune.packs.attune_pack_lock (update: [refs] or all) and install from it")
 
@@ -614,6 +645,8 @@ def check_params(params):
         raise InvalidArguments("fetch_on=attune needs api_url: it asks that Attune to install from its own registries")
     if params.get("api_url") and params.get("packs_dir"):
         raise InvalidArguments("packs_dir does not go with api_url: with api_url the packs go into that Attune, through its API")
+    if params.get("api_url") and params.get("verify"):
+        raise InvalidArguments(VERIFY_WITH_API)
     if state == "absent" and (params["src"] or params["source"] is not None or params["lock_file"]):
         raise InvalidArguments("state=absent takes name only (the refs to remove), not src, source or lock_file")
     if state == "absent" and params["remove_unlisted"]:
@@ -691,6 +724,8 @@ def _describe(step, item, prefix):
         versions = before or ""
     elif step.action == "install" or not before:
         versions = after or "(version of the source)"
+    elif step.action == "reinstall" and before == after:
+        versions = "%s (%s)" % (before, step.reason)  # e.g. 'slack: would reinstall 2.1.0 (modified files: ...)'
     else:
         versions = "%s -> %s" % (before, after or "(version of the source)")
     return "%s: %s%s %s" % (step.ref, prefix, step.action, versions)
@@ -700,6 +735,7 @@ def plan(params, backend, options, resolve=None, check_mode=False):
     """The steps of one task (``params``: validated ``attune_pack`` parameters, see :func:`run`)."""
     names = normalise_names(params["name"])
     state = params["state"]
+    verify = bool(params.get("verify"))
     resolutions = resolutions_of(params["source"]) if params["source"] is not None else None
     if params["lock_file"]:
         from ansible_collections.attune.packs.plugins.module_utils import _lockfile  # pylint: disable=import-outside-toplevel
@@ -716,12 +752,13 @@ def plan(params, backend, options, resolve=None, check_mode=False):
         refs = [item["ref"] for item in resolutions]
         if names and sorted(PackSpec.parse(name).ref for name in names) != sorted(refs):
             raise InvalidArguments("name %s does not match the refs of source (%s)" % (", ".join(names), ", ".join(refs)))
-        steps = [plan_target(backend, Target.from_resolution(item, origin="source"), params["force"]) for item in resolutions]
+        steps = [plan_target(backend, Target.from_resolution(item, origin="source"), params["force"], verify)
+                 for item in resolutions]
     elif params["src"]:
         target = src_target(names[0], params["src"], params["version"], params["checksum"], options)
-        steps = [plan_target(backend, target, params["force"])]
+        steps = [plan_target(backend, target, params["force"], verify)]
     else:
-        steps = [plan_present(backend, name, resolve, state=state, force=params["force"]) for name in names]
+        steps = [plan_present(backend, name, resolve, state=state, force=params["force"], verify=verify) for name in names]
     seen = set()
     for step in steps:
         if step.ref in seen:

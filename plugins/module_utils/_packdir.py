@@ -761,6 +761,20 @@ def verify_installed(packs_dir, ref):
     return result
 
 
+def modified(packs_dir, ref):
+    """Why the files of a managed pack differ from its record (``attune_pack verify``), or None.
+
+    None also when there is nothing to compare with (no record, no recorded ``tree_checksum``): such a pack is not
+    judged here.  Reads the whole tree (:func:`verify_installed`), never the network.
+    """
+    check = verify_installed(packs_dir, ref)
+    if check["ok"] is not False:
+        return None
+    if check["actual"]:
+        return "%s (tree checksum %s, recorded %s)" % (check["reason"], check["actual"], check["expected"])
+    return check["reason"]
+
+
 # --------------------------------------------------------------------------
 # recovery, staging, activation, removal
 

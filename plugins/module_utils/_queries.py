@@ -65,6 +65,8 @@ def pack_argument_spec():
         # None: host, or controller with api_url (the action plugin decides)
         fetch_on=dict(type="str", choices=["host", "controller", "attune"]),
         force=dict(type="bool", default=False),
+        # issue 18: reinstall a managed pack whose tree no longer matches the tree_checksum of its record
+        verify=dict(type="bool", default=False),
         remove_unlisted=dict(type="bool", default=False),
         packs_dir=dict(type="path"),
         allow_unverified=dict(type="bool"),

@@ -24,8 +24,8 @@ description:
   - The new version is staged inside O(packs_dir) and swapped in atomically; the previous version stays complete until
     the swap succeeded, even if the process is killed, and the next run cleans up. With a list in O(name), every pack
     is fetched and verified before any is activated, so one failing pack fails the task and changes none.
-  - Provenance is recorded in C(<packs_dir>/<ref>/.attune/metadata.json) (C(pack_ref), C(version), C(installed_at),
-    C(installed_from), C(checksum), C(registry), C(registry_url), C(spec), C(tree_checksum)).
+  - Provenance is recorded outside the pack tree, in C(<packs_dir>/.attune/<ref>.json) (C(pack_ref), C(version),
+    C(installed_at), C(installed_from), C(checksum), C(registry), C(registry_url), C(spec), C(tree_checksum)).
   - With O(api_url), the packs go into that running Attune through its API instead, from the controller (nothing
     runs on the inventory host). By default (O(fetch_on=controller)) each pack is resolved, downloaded and verified on
     the controller by the same code and checksums as for hosts (the same lock gives the same bytes), then its verified
@@ -115,6 +115,24 @@ options:
   force:
     description:
       - Reinstall even when the wanted version is already installed.
+      - Also replaces a pack installed by other means (no provenance record) or, with O(api_url), uploaded by someone
+        else, when it already has the wanted version.
+    type: bool
+    default: false
+  verify:
+    description:
+      - Converge on the installed content, not only the installed version. A pack that is otherwise already as
+        wanted is reinstalled when its files no longer match the framed checksum recorded in its provenance
+        (C(tree_checksum) in C(<packs_dir>/.attune/<ref>.json)) when it was installed, which
+        M(attune.packs.attune_pack_installed) reports as V(modified).
+      - The check compares the tree with that record on the host: nothing is downloaded and no registry is consulted
+        unless the pack must be reinstalled, but every file of each named pack is read on every run.
+      - With O(state=present) and a spec, a modified pack is reinstalled from what the spec resolves to (which may be
+        a newer version that satisfies it); with O(lock_file), O(source) or O(src), from exactly that.
+      - Packs without a provenance record (copied by hand, installed by other tools) have nothing to compare with and
+        are not judged; they are replaced only when the wanted version or checksum differs, or with O(force=true).
+      - Not with O(api_url), which fails the task with an explanation: Attune's pack record
+        (C(GET /api/v1/packs/{ref})) carries no checksum of the files it installed.
     type: bool
     default: false
   remove_unlisted:
@@ -199,6 +217,7 @@ attributes:
     support: full
     details:
       - When the installed version and its verified checksum already match, nothing is downloaded.
+      - With O(verify=true), also when the installed files still match the checksum recorded at install time.
 notes:
   - Registry headers are never sent to install sources.
 seealso:
@@ -242,6 +261,12 @@ EXAMPLES = r"""
     src: https://git.example.com/packs/mypack.git
     version: v1.0.0
     checksum: sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9
+
+- name: Install from a lock file and reinstall the packs whose files were modified since
+  attune.packs.attune_pack:
+    name: [slack@^2.1, aws]
+    lock_file: "{{ playbook_dir }}/packs.lock.yml"
+    verify: true
 
 - name: Remove a pack
   attune.packs.attune_pack:
