@@ -18,6 +18,9 @@ options:
     description:
       - Base URL of the Attune API, for example V(https://attune.example.com). A trailing V(/api/v1) is ignored.
       - When omitted, the E(ATTUNE_API_URL) environment variable is used (the variable Attune's own workers use).
+      - Must be C(https://) (C(http://) only with O(api_allow_http)). A URL with credentials (V(https://user:pass@...)),
+        a query string or a fragment is refused, before any request, with an C(invalid_arguments) error that shows
+        the URL redacted.
     type: str
   api_token:
     description:
@@ -48,14 +51,26 @@ options:
     type: path
   api_timeout:
     description:
-      - Seconds to wait for an answer from the Attune API (connecting is bounded to 30 seconds separately).
+      - The total time, in seconds, of each request to the Attune API, from connecting (bounded to 30 seconds on its
+        own) to the last byte of the answer; an Attune that trickles its answer is cut off when it is up. From 1 to
+        86400; other values are refused before any request.
       - Installs and uploads block while Attune runs the pack's tests on a worker before it answers, so the default
         is long (600 seconds, enough for typical pack test suites). Raise it for packs with long tests; a request
         that exceeds it fails with an C(api_timeout) error naming the API and the pack.
       - The same bound applies to the wait for a pack's test run that Attune tracks after an upload
-        (C(GET /api/v1/packs/install/{id}) until it succeeds or is rolled back).
+        (C(GET /api/v1/packs/install/{id}) until it succeeds or is rolled back), and to a whole paged listing of
+        Attune's packs.
+      - An answer of Attune larger than 32 MiB (64 KiB for an error answer) is not read further; the error names the
+        limit.
     type: int
     default: 600
+  api_allow_http:
+    description:
+      - Allow a plain C(http://) O(api_url). The integration token or the password, and the access tokens Attune
+        returns, then cross the network in clear text; use it only on a trusted network or for a test deployment.
+      - Without it an C(http://) O(api_url) is refused before any request (nothing is sent).
+    type: bool
+    default: false
 notes:
   - Attune accepts only Access tokens on pack and pack-index routes (an execution or sensor token is refused with
     HTTP 403). Installing needs the C(Packs:Install) permission, replacing an installed pack C(Packs:Configure);
