@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
 from ansible_collections.attune.packs.plugins.plugin_utils._action import RegistryActionBase, TaskFailed
@@ -61,7 +63,7 @@ class ActionModule(RegistryActionBase):
 
     def fetch_and_rerun(self, params, module_args, wanted, task_vars):
         try:
-            local = self.fetch_archives(params, wanted)
+            local, scratch = self.fetch_archives(params, wanted)
         except AttuneError as exc:
             raise TaskFailed(str(exc), changed=False, error=exc.to_dict())
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
@@ -76,6 +78,8 @@ class ActionModule(RegistryActionBase):
             return result
         finally:
             self._remove_tmp_path(tmpdir)
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     # -- packs in a running Attune (api_url) ---------------------------------------------------------------
 
@@ -87,6 +91,11 @@ class ActionModule(RegistryActionBase):
 
         check_mode = bool(self._task.check_mode)
         diff = bool(self._task.diff)
+        try:
+            # invalid arguments first, before any connection (packs_dir with api_url, fetch_on with src, ...)
+            _install.check_params(params)
+        except AttuneError as exc:
+            raise TaskFailed(str(exc), changed=False, error=exc.to_dict())
         api = _api.client_from_params(params)  # one client per task and Attune: at most one login
         backend = None
         try:
@@ -99,28 +108,60 @@ class ActionModule(RegistryActionBase):
                 def settings_for(required):
                     return load_settings(registry_options(params), require_registries=required)
 
-                run_params = dict(params, fetch_on="controller", packs_dir=None)
+                _attune_packs.refuse_standard_removals(backend, params)
+                run_params = dict(params, fetch_on="controller")
                 outcome = _install.run(run_params, settings_for, check_mode=check_mode, warn=self.warn, backend=backend)
                 if outcome.fetch_requests:
                     # each archive once per controller (content-addressed cache shared by the forks), verified again
                     # by the core before its tree is archived and uploaded
-                    local = self.fetch_archives(params, outcome.fetch_requests)
-                    outcome = _install.run(dict(run_params, _local_copies=local), settings_for, check_mode=check_mode,
-                                           warn=self.warn, backend=backend)
+                    local, scratch = self.fetch_archives(params, outcome.fetch_requests)
+                    try:
+                        outcome = _install.run(dict(run_params, _local_copies=local), settings_for, check_mode=check_mode,
+                                               warn=self.warn, backend=backend)
+                    finally:
+                        if scratch:
+                            shutil.rmtree(scratch, ignore_errors=True)
             result = outcome.result(check_mode, diff)
         except _api.ApiError as exc:
-            raise TaskFailed(api.redact(str(exc)), changed=bool(backend is not None and backend.uploads),
-                             api_url=api.api_url, error=_redacted(api, exc.to_dict()))
+            self._notes(backend)
+            raise TaskFailed(api.redact(str(exc)), changed=bool(backend is not None and backend.changed_attune),
+                             api_url=api.api_url, error=_redacted(api, exc.to_dict()), **self._changes(backend))
         except AttuneError as exc:
-            raise TaskFailed(api.redact("Attune %s: %s" % (api.api_url, exc)), changed=bool(backend is not None and backend.uploads),
-                             api_url=api.api_url, error=_redacted(api, exc.to_dict()))
+            self._notes(backend)
+            raise TaskFailed(api.redact("Attune %s: %s" % (api.api_url, exc)), changed=bool(backend is not None and backend.changed_attune),
+                             api_url=api.api_url, error=_redacted(api, exc.to_dict()), **self._changes(backend))
+        self._notes(backend)
         result.pop("packs_dir", None)
         result["api_url"] = api.api_url
-        result["uploaded"] = list(backend.uploads)
+        result.update(self._changes(backend))
+        if backend.pending:
+            # accepted uploads whose test run outlasted api_timeout: Attune was changed and goes on; recorded as pending
+            exc = _attune_packs.ApiInstallPending(
+                "Attune accepted the upload of %s, but its test run had not ended after api_timeout=%ss (%s); Attune goes "
+                "on with it and the next run finishes or reports it" % (
+                    ", ".join(sorted(backend.pending)), api.timeout,
+                    ", ".join("%s: install %s" % item for item in sorted(backend.pending.items()))),
+                install_ids=backend.pending, api_url=api.api_url)
+            result.update(failed=True, changed=True, msg=api.redact(str(exc)), error=_redacted(api, exc.to_dict()))
         return result
 
+    def _notes(self, backend):
+        for note in (backend.notes if backend is not None else []):
+            self.warn(note)
+
+    @staticmethod
+    def _changes(backend):
+        """What this task did in Attune, also in a failed result."""
+        if backend is None:
+            return {"uploaded": [], "deleted": [], "pending": {}}
+        return {"uploaded": list(backend.uploads), "deleted": list(backend.deletions), "pending": dict(backend.pending)}
+
     def fetch_archives(self, params, wanted):
-        """Download each wanted archive once into the controller's content-addressed cache: {ref: local path}."""
+        """Download each wanted archive once: ``({ref: local path}, scratch directory or None)``.
+
+        With the cache on, into the controller's content-addressed archive cache (shared by the forks); with
+        ``cache_enabled: false``, into a private temporary directory the caller removes (no archive is kept).
+        """
         from ansible_collections.attune.packs.plugins.module_utils._common import registry_options
         from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
         from ansible_collections.attune.packs.plugins.module_utils._install import Options
@@ -130,13 +171,19 @@ class ActionModule(RegistryActionBase):
         options = Options(None, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
                           connect_timeout=settings.connect_timeout,
                           archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes)
-        cache = ArchiveCache(settings.cache_dir)
+        scratch = None if settings.cache_enabled else tempfile.mkdtemp(prefix="attune-archives-")
+        cache = ArchiveCache(scratch or settings.cache_dir)
         local = {}
-        for request in wanted:
-            local[request["ref"]] = cache.get(request["source"], request["ref"], verify=options.verify, timeout=options.timeout,
-                                              connect_timeout=options.connect_timeout, max_bytes=options.archive_max_bytes,
-                                              allow_http=bool(params.get("allow_http")))
-        return local
+        try:
+            for request in wanted:
+                local[request["ref"]] = cache.get(request["source"], request["ref"], verify=options.verify, timeout=options.timeout,
+                                                  connect_timeout=options.connect_timeout, max_bytes=options.archive_max_bytes,
+                                                  allow_http=bool(params.get("allow_http")))
+        except BaseException:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return local, scratch
 
 
 def _redacted(api, value):

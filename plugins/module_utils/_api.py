@@ -546,8 +546,8 @@ class AttuneApi(object):
                                  % (self.timeout, page - 1), api_url=self.api_url)
             body = self.request("GET", "/api/v1/packs", params={"page": page, "page_size": PAGE_SIZE}, what=what,
                                 until=until)
-            items = self._expect(body.get("items") or [], list, what)
-            pagination = self._expect(body.get("pagination") or {}, dict, what)
+            items = self._expect(_default(body.get("items"), []), list, what)
+            pagination = self._expect(_default(body.get("pagination"), {}), dict, what)
             answered = pagination.get("page")
             if answered is not None and answered != page:
                 raise ApiError("Attune answered page %s when asked for page %d while listing packs; stopped"
@@ -638,7 +638,7 @@ class AttuneApi(object):
 
     def list_indices(self):
         what = "listing pack indices"
-        return self._expect(self.request("GET", "/api/v1/pack-indices", what=what).get("data") or [], list, what)
+        return self._expect(_default(self.request("GET", "/api/v1/pack-indices", what=what).get("data"), []), list, what)
 
     def create_index(self, url, name=None, position=None, enabled=True, headers=None):
         for value in (headers or {}).values():
@@ -666,8 +666,8 @@ class AttuneApi(object):
         if include_disabled:
             params["include_disabled"] = "true"
         what = "browsing indexed packs"
-        return self._expect(self.request("GET", "/api/v1/pack-indices/packs", params=params, what=what).get("data") or [],
-                            list, what)
+        return self._expect(_default(self.request("GET", "/api/v1/pack-indices/packs", params=params, what=what).get("data"),
+                                     []), list, what)
 
     def get_indexed_pack(self, ref):
         """``{pack, registry}`` Attune would install for ``ref``, or None."""
@@ -815,6 +815,11 @@ def _json_type(value):
     if isinstance(value, (int, float)):
         return "number"
     return "null" if value is None else type(value).__name__
+
+
+def _default(value, default):
+    """``value``, or ``default`` when Attune left it out (null); a falsy value of another type stays (and is refused)."""
+    return default if value is None else value
 
 
 def _shown(value):

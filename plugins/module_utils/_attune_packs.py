@@ -38,10 +38,34 @@ import shutil
 import tempfile
 
 from ansible_collections.attune.packs.plugins.module_utils import _api
+from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._errors import InvalidArguments, PackNotFound
 from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec, try_parse_version
 
 RECORD_VERSION = 1
+PENDING = ("pending", "running", "activating")
+
+
+class ApiProvenanceMismatch(_api.ApiError):
+    """``fetch_on: attune``: what Attune would install, or says it installed, is not what the lock (or its own
+    index) names: another registry or another checksum."""
+
+    kind = "api_provenance_mismatch"
+
+
+class ApiInstallPending(_api.ApiError):
+    """An accepted upload whose test run Attune had not finished at the deadline (``install_ids``: {ref: id})."""
+
+    kind = "api_install_pending"
+
+    def __init__(self, message, install_ids=None, **kwargs):
+        self.install_ids = dict(install_ids or {})
+        super(ApiInstallPending, self).__init__(message, **kwargs)
+
+    def to_dict(self):
+        out = super(ApiInstallPending, self).to_dict()
+        out["install_ids"] = dict(self.install_ids)
+        return out
 
 
 class UploadRecords(object):
@@ -55,9 +79,17 @@ class UploadRecords(object):
 
     def _dir(self):
         from ansible_collections.attune.packs.plugins.module_utils._cache import PrivateDir  # pylint: disable=import-outside-toplevel
+        from ansible_collections.attune.packs.plugins.module_utils._errors import CacheUnsafe  # pylint: disable=import-outside-toplevel
 
-        PrivateDir(self.cache_dir, what="cache directory").close()
-        return PrivateDir(os.path.join(self.cache_dir, "attune-api"), what="cache directory")
+        try:
+            PrivateDir(self.cache_dir, what="cache directory").close()
+            return PrivateDir(os.path.join(self.cache_dir, "attune-api"), what="cache directory")
+        except CacheUnsafe as exc:
+            # the record of uploads is state, not a cache: cache_enabled: false does not turn it off (issue 16 item 12)
+            exc.message = exc.message.replace("or disable the cache", "the record of the packs uploaded to Attune is "
+                                              "kept there whatever cache_enabled says")
+            exc.args = (exc.format(),)
+            raise
 
     def _read(self, directory):
         fd = directory.open_trusted(self.name, os.O_RDONLY)
@@ -117,21 +149,73 @@ class AttuneApiBackend(object):
         self.skip_tests = skip_tests
         self.force = force
         self._seen = {}
-        self.uploads = []
+        self._status = {}
+        self.uploads = []      # uploads Attune accepted
+        self.installs = []     # installs Attune did from its registries (fetch_on: attune)
+        self.deletions = []    # packs deleted
+        self.pending = {}      # {ref: install id} of accepted uploads still tested at the deadline
+        self.notes = []        # warnings for the task (an earlier run's pending install that failed)
+
+    @property
+    def changed_attune(self):
+        """Did this task change Attune (an accepted upload or install, a deletion), whatever happened next?"""
+        return bool(self.uploads or self.installs or self.deletions or self.pending)
+
+    def _pending_status(self, ref, record):
+        """The status of the install an earlier run left pending (asked once per task)."""
+        if ref not in self._status:
+            self._status[ref] = self.api.install_status(record.get("install_id"), ref)
+        return self._status[ref]
+
+    def _pending_error(self, ref, record, status):
+        return ApiInstallPending(
+            "the upload of %s %s by an earlier run is still being installed by Attune (install %s is %s); run the "
+            "task again once Attune's test run has ended" % (ref, record.get("version"), record.get("install_id"),
+                                                            status.get("status") or "pending"),
+            install_ids={ref: record.get("install_id")}, api_url=self.location, pack=ref)
 
     def recover(self, refs):
-        return []  # Attune's upload is one request: nothing is left half-done on our side
+        """Finish what an earlier run left pending: an upload whose test run outlasted ``api_timeout``."""
+        records = self.records.packs() if self.records else {}
+        for ref in refs:
+            record = records.get(ref)
+            if not record or record.get("install_status") not in PENDING:
+                continue
+            status = self._pending_status(ref, record)
+            state = status.get("status")
+            if state in PENDING or state is None:
+                raise self._pending_error(ref, record, status)
+            if state in _api.TERMINAL_OK:
+                pack = self.pack(ref)
+                if pack is not None and pack.get("version") == record.get("version"):
+                    done = dict(record, pack_id=pack.get("id"), updated=pack.get("updated"))
+                    done.pop("install_status", None)
+                    self.records.update(ref, done)
+                    continue
+            self.notes.append("pack %s: the install %s of %s that an earlier run left pending ended %s%s"
+                              % (ref, record.get("install_id"), record.get("version"), state,
+                                 (": %s" % self.api.redact(status["error_message"])) if status.get("error_message") else ""))
+            self.records.update(ref, None)
+        return []
 
     def pack(self, ref):
         if ref not in self._seen:
             self._seen[ref] = self.api.get_pack(ref)
         return self._seen[ref]
 
-    def installed(self, ref):
+    def installed(self, ref, pending_check=True):
         pack = self.pack(ref)
         if pack is None:
             return None
         record = (self.records.packs() if self.records else {}).get(ref)
+        if record and record.get("install_status") in PENDING and not pending_check:
+            record = None
+        elif record and record.get("install_status") in PENDING:
+            status = self._pending_status(ref, record)
+            if status.get("status") in PENDING or status.get("status") is None:
+                raise self._pending_error(ref, record, status)
+            if status.get("status") not in _api.TERMINAL_OK:
+                record = None
         managed = _ours(record, pack)
         metadata = dict(record) if managed else {"version": pack.get("version")}
         return {"ref": ref, "version": pack.get("version"), "managed": managed, "error": None, "path": None,
@@ -155,11 +239,12 @@ class AttuneApiBackend(object):
             stage.close()
 
     def remove(self, ref, checkpoint=None):
-        current = self.installed(ref)
+        current = self.installed(ref, pending_check=False)
         if current and current.get("is_standard"):
             raise InvalidArguments("%s is a standard pack shipped with Attune %s; attune.packs does not remove it"
                                    % (ref, self.location), pack=ref)
         self.api.delete_pack(ref)
+        self.deletions.append(ref)
         self._seen[ref] = None
         if self.records:
             self.records.update(ref, None)
@@ -198,6 +283,19 @@ class ApiStage(object):
         try:
             data = api.upload_pack(archive, ref=self.ref, force=previous is not None or backend.force,
                                    skip_tests=backend.skip_tests)
+        except _api.ApiTimeout as exc:
+            if getattr(exc, "install_id", None) is None:
+                raise
+            # accepted, tests still running at the deadline: recorded as pending (the next run finishes or reports
+            # it), reported by the task with its install id; the other packs of the list go on
+            self.previous = previous
+            backend.uploads.append(self.ref)
+            backend.pending[self.ref] = exc.install_id
+            pack = (getattr(exc, "accepted", None) or {}).get("pack") or {}
+            metadata = dict(metadata, archive_checksum=digest, install_id=exc.install_id, install_status="pending")
+            backend.remember(self.ref, metadata, pack)
+            return {"path": None, "metadata": metadata, "previous": previous, "tests_skipped": False, "test_result": None,
+                    "install_status": exc.install_status or "pending", "install_id": exc.install_id}
         except _api.ApiConflict as exc:
             # the plan saw no such pack (GET answered 404) and Attune has one now: installed meanwhile, or not
             # visible to this identity (get_pack hides packs it may not Read)
@@ -222,6 +320,7 @@ class ApiStage(object):
             return True
         if self.previous is None:
             self.backend.remove(self.ref)
+            self.backend.pending.pop(self.ref, None)
             return True
         raise _api.ApiError("Attune keeps the uploaded version (the API cannot restore %s %s)"
                             % (self.ref, self.previous.get("version")), api_url=self.backend.location, pack=self.ref)
@@ -231,9 +330,36 @@ class ApiStage(object):
 # fetch_on: attune
 
 
-def attune_target(api, spec_text, version=None):
+def refuse_standard_removals(backend, params):
+    """``state: absent`` of a standard pack is refused before anything changes, in check mode too (issue 16 item 8)."""
+    from ansible_collections.attune.packs.plugins.module_utils._common import normalise_names  # pylint: disable=import-outside-toplevel
+
+    if params.get("state") != "absent":
+        return
+    for name in normalise_names(params["name"]):
+        ref = PackSpec.parse(name).ref
+        pack = backend.pack(ref)
+        if pack is not None and pack.get("is_standard"):
+            raise InvalidArguments("%s is a standard pack shipped with Attune %s; attune.packs does not remove it (nothing "
+                                   "was removed)" % (ref, backend.location), pack=ref)
+
+
+def _checksums(sources):
+    return set(str(source.get("checksum")).lower() for source in sources if isinstance(source, dict) and source.get("checksum"))
+
+
+def _same_registry(one, other):
+    return bool(one) and bool(other) and _api.registry_url_key(one) == _api.registry_url_key(other)
+
+
+def attune_target(api, spec_text, version=None, lock_entry=None):
     """What Attune would install for ``spec_text`` (GET /api/v1/pack-indices/packs/{ref}, routes/packs.rs
-    get_indexed_pack: the first entry of the ref in its first registry holding it)."""
+    get_indexed_pack: the first entry of the ref in its first registry holding it).
+
+    With ``lock_entry`` the indexed entry must be the locked one: same registry (Attune's URL identity) and every
+    install source Attune may pick carries a checksum the lock pins; else :class:`ApiProvenanceMismatch`, before
+    anything changes.
+    """
     from ansible_collections.attune.packs.plugins.module_utils._install import Target  # pylint: disable=import-outside-toplevel
 
     spec = PackSpec.parse(spec_text)
@@ -253,13 +379,72 @@ def attune_target(api, spec_text, version=None):
         raise PackNotFound("Attune %s: its registries offer %s %s, which does not satisfy %s (Attune installs only the "
                            "version its index lists; use fetch_on=controller)" % (api.api_url, spec.ref, offered, spec.text),
                            pack=spec.ref)
+    offered_sums = _checksums(entry.get("install_sources") or [])
+    if lock_entry is not None:
+        locked_sums = _checksums([lock_entry.get("source"), lock_entry.get("fallback_source")])
+        problems = []
+        if not _same_registry(registry.get("url"), lock_entry.get("registry_url")):
+            problems.append("registry %s (%s), the lock names %s (%s)" % (
+                registry.get("name"), redact_url(registry.get("url") or "?"), lock_entry.get("registry"),
+                redact_url(lock_entry.get("registry_url") or "?")))
+        if not offered_sums or not offered_sums <= locked_sums:
+            problems.append("checksums %s, the lock pins %s" % (", ".join(sorted(offered_sums)) or "none",
+                                                                ", ".join(sorted(locked_sums)) or "none"))
+        if problems:
+            raise ApiProvenanceMismatch(
+                "Attune would install %s %s from another source than the lock file: %s; nothing was installed (make "
+                "Attune's registries hold the locked entry, re-run attune_pack_lock, or use fetch_on=controller)"
+                % (spec.ref, offered, "; ".join(problems)), api_url=api.api_url, pack=spec.ref)
     source = {"type": "attune-registry", "url": registry.get("url")}
-    return Target(spec.ref, wanted, [source], spec=spec.text, registry=registry.get("name"), registry_url=registry.get("url"),
-                  origin="attune")
+    target = Target(spec.ref, wanted, [source], spec=(lock_entry or {}).get("spec") or spec.text,
+                    registry=registry.get("name"), registry_url=registry.get("url"), origin="attune")
+    if lock_entry is not None:
+        target.expected = {"registry_url": lock_entry.get("registry_url"), "checksums": locked_sums,
+                           "registry": lock_entry.get("registry")}
+    else:
+        target.expected = {"registry_url": registry.get("url"), "checksums": offered_sums, "registry": registry.get("name")}
+    return target
+
+
+def _is_locked(current, lock_entry):
+    """Is the installed pack provably the locked one (our record, same version, a locked checksum, same registry)?"""
+    if not current or not current.get("managed"):
+        return False
+    meta = current.get("metadata") or {}
+    locked = _checksums([lock_entry.get("source"), lock_entry.get("fallback_source")])
+    return (meta.get("version") == lock_entry.get("version") and str(meta.get("checksum") or "").lower() in locked
+            and _same_registry(meta.get("registry_url"), lock_entry.get("registry_url")))
+
+
+def _check_provenance(api, step, provenance):
+    """After ``POST /packs/install``: Attune's provenance must be the source the plan checked (issue 16 item 7)."""
+    expected = getattr(step.target, "expected", None) or {}
+    problems = []
+    if not isinstance(provenance, dict):
+        problems.append("Attune returned no provenance")
+    else:
+        checksum = str(provenance.get("checksum") or "").lower()
+        if expected.get("checksums") and checksum not in expected["checksums"]:
+            problems.append("checksum %s, expected %s" % (provenance.get("checksum"), ", ".join(sorted(expected["checksums"]))))
+        if expected.get("registry_url") and not _same_registry(provenance.get("registry_url"), expected["registry_url"]):
+            problems.append("registry %s, expected %s" % (redact_url(provenance.get("registry_url") or "?"),
+                                                          redact_url(expected["registry_url"])))
+        resolved = provenance.get("resolved_pack")
+        if resolved and step.target.version and resolved != "%s@%s" % (step.ref, step.target.version):
+            problems.append("resolved %s, expected %s@%s" % (resolved, step.ref, step.target.version))
+    if problems:
+        raise ApiProvenanceMismatch(
+            "Attune installed %s from another source than the one checked before the install: %s; Attune was changed "
+            "and keeps that pack, which this collection does not count as the locked one"
+            % (step.ref, "; ".join(problems)), api_url=api.api_url, pack=step.ref)
 
 
 def run_on_attune(params, backend, check_mode=False):
-    """``fetch_on: attune``: plan with the core's rules, install through ``POST /api/v1/packs/install``."""
+    """``fetch_on: attune``: plan with the core's rules, install through ``POST /api/v1/packs/install``.
+
+    Every pack is planned (and, with ``lock_file``, checked against Attune's indexed entry) before the first install;
+    after each install the provenance Attune returns is checked and recorded as Attune gives it.
+    """
     from ansible_collections.attune.packs.plugins.module_utils import _install  # pylint: disable=import-outside-toplevel
     from ansible_collections.attune.packs.plugins.module_utils._common import normalise_names  # pylint: disable=import-outside-toplevel
 
@@ -269,9 +454,13 @@ def run_on_attune(params, backend, check_mode=False):
     api = backend.api
     names = normalise_names(params["name"])
     state = params["state"]
+    refs = [PackSpec.parse(name).ref for name in names]
+    if not check_mode:
+        backend.recover(refs)
+    refuse_standard_removals(backend, params)
     steps = []
     if state == "absent":
-        steps = [_install.plan_absent(backend, PackSpec.parse(name).ref) for name in names]
+        steps = [_install.plan_absent(backend, ref) for ref in refs]
     else:
         pinned = {}
         if params["lock_file"]:
@@ -280,15 +469,30 @@ def run_on_attune(params, backend, check_mode=False):
             lock = _lockfile.load(params["lock_file"])
             for name in names:
                 entry = _lockfile.entry_for(lock, name)
-                pinned[entry["ref"]] = entry["version"]
+                pinned[entry["ref"]] = entry
         for name in names:
             spec = PackSpec.parse(name)
             current = backend.installed(spec.ref)
-            if spec.ref not in pinned and state == "present" and not params["force"] and _install.satisfies(current, spec):
+            entry = pinned.get(spec.ref)
+            if entry is not None:
+                if not params["force"] and _is_locked(current, entry):
+                    steps.append(_install.Step(spec.ref, "none", current=current,
+                                               reason="installed %s is the locked one" % entry["version"]))
+                    continue
+                target = attune_target(api, spec.ref, entry["version"], lock_entry=entry)
+                step = _install.decide(backend, target, current, params["force"])
+                if step.action == "none":
+                    # the version is the locked one, but nothing proves its source: put the locked pack back
+                    step = _install.Step(spec.ref, "reinstall", target, current,
+                                         "installed %s is not provably the locked one (another source, or not "
+                                         "installed by this collection)" % current.get("version"))
+                steps.append(step)
+                continue
+            if state == "present" and not params["force"] and _install.satisfies(current, spec):
                 steps.append(_install.Step(spec.ref, "none", current=current,
                                            reason="installed version %s satisfies %s" % (current["version"], spec.text)))
                 continue
-            target = attune_target(api, name if spec.ref not in pinned else spec.ref, pinned.get(spec.ref))
+            target = attune_target(api, name)
             steps.append(_install.decide(backend, target, current, params["force"]))
     if params["remove_unlisted"]:
         steps.extend(_install.plan_unlisted(backend, set(step.ref for step in steps), finish_killed_runs=False))
@@ -297,14 +501,17 @@ def run_on_attune(params, backend, check_mode=False):
             if step.action in _install.INSTALL_ACTIONS:
                 data = api.install_pack(step.ref, ref_spec=step.target.version, force=step.current is not None or params["force"],
                                         skip_tests=params["skip_tests"], skip_deps=params["skip_deps"], pack=step.ref) or {}
+                backend.installs.append(step.ref)
                 pack = data.get("pack") or {}
-                provenance = data.get("provenance") or {}
+                provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+                # recorded as Attune says it installed it: a later run compares this with the lock
                 metadata = {"pack_ref": step.ref, "version": pack.get("version") or step.target.version,
-                            "installed_from": {"type": "attune-registry", "url": provenance.get("artifact_url") or step.target.registry_url},
+                            "installed_from": {"type": "attune-registry", "url": redact_url(provenance.get("artifact_url") or "") or None},
                             "checksum": provenance.get("checksum"), "registry": step.target.registry,
-                            "registry_url": provenance.get("registry_url") or step.target.registry_url, "spec": step.target.spec}
+                            "registry_url": provenance.get("registry_url"), "spec": step.target.spec}
                 backend.remember(step.ref, metadata, pack)
                 step.result = {"path": None, "metadata": metadata, "previous": step.current}
+                _check_provenance(api, step, data.get("provenance"))
         for step in steps:
             if step.action == "remove":
                 step.result = {"previous": backend.remove(step.ref)}

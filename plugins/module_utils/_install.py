@@ -521,6 +521,8 @@ def fetch_requests(steps):
     for step in steps:
         if step.action not in INSTALL_ACTIONS or step.target.local_copy:
             continue
+        if (step.target.primary or {}).get("path"):
+            continue  # a local archive or directory (src): already where the install runs, nothing to fetch
         source = archive_source(step.target)
         if source is None:
             raise SourceError("fetch_on=controller needs an archive source, and %s has none (only %s)"

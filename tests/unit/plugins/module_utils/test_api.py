@@ -284,3 +284,219 @@ def test_server_as_a_subprocess(tmp_path):
     assert log[2]["body"]["pack"]["sha256"] == digest and log[2]["body"]["force"] == "false"
     with open(proc.log_path) as handle:
         assert proc.tokens["ci"] not in handle.read()
+
+
+# ---------------------------------------------------------------------------
+# issue 16: a hostile Attune (items 3, 9), careless options (items 4, 9, 12); tests/support/hostile_attune.py
+
+
+def hostile_client(server, **kw):
+    from support import hostile_attune
+
+    kw.setdefault("token", hostile_attune.TOKEN)
+    kw.setdefault("ca_path", server.ca_path)
+    kw.setdefault("allow_http", not server.tls)
+    return _api.AttuneApi(server.base_url, **kw)
+
+
+def test_api_timeout_is_the_total_time_of_a_request():
+    """Item 3: an Attune trickling one byte every 0.3 s (each read succeeds) kept a task busy for 110 s."""
+    import time
+
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        hostile_attune.trickle(server, "/api/v1/packs", seconds_per_byte=0.3)
+        started = time.monotonic()
+        with pytest.raises(_api.ApiTimeout) as err:
+            hostile_client(server, timeout=2).list_packs()
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, elapsed  # the body alone takes > 30 s at this pace
+    assert err.value.kind == "api_timeout" and "api_timeout=2" in str(err.value) and "total time" in str(err.value)
+
+
+def test_api_timeout_bounds_a_reused_keep_alive_connection():
+    """The deadline also watches a connection that an earlier request opened (keep-alive)."""
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        hostile_attune.trickle(server, "/api/v1/pack-indices", seconds_per_byte=0.3, body=b'{"data": []}' + b" " * 200)
+        client = hostile_client(server, timeout=2)
+        client._login()  # the connection of the login is reused for the next request
+        with pytest.raises(_api.ApiTimeout):
+            client.list_indices()
+        assert server.count("/auth/token-login", "POST") == 1
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_answers_are_read_within_a_named_limit(status):
+    """Item 3: a 400 MiB error body was buffered whole (953 MiB peak)."""
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        hostile_attune.huge_body(server, "/api/v1/packs/demo", status=status, total_bytes=400 * 1024 * 1024)
+        with pytest.raises(_api.ApiError) as err:
+            hostile_client(server).get_pack("demo")
+        msg = str(err.value)
+        assert err.value.kind == "api_error" and err.value.status == status
+        assert ("ANSWER_MAX_BYTES" if status == 200 else "ERROR_MAX_BYTES") in msg, msg
+        assert len(msg) < 1000
+        server.stop()
+        assert server.written["/api/v1/packs/demo"] < 64 * 1024 * 1024  # the client stopped reading long before
+
+
+def test_a_declared_huge_answer_is_not_read():
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        hostile_attune.huge_body(server, "/api/v1/pack-indices", status=200, total_bytes=10 ** 9, content_length=True)
+        with pytest.raises(_api.ApiError, match="ANSWER_MAX_BYTES"):
+            hostile_client(server).list_indices()
+
+
+@pytest.mark.parametrize("mode,words", [("repeat", "page 1 when asked for page 2"), ("same", "same packs as an earlier page"),
+                                        ("beyond", "total_pages=2")])
+def test_paging_stops_on_a_repeated_page_or_beyond_total_pages(mode, words):
+    """Item 3: a listing that always says has_next and repeats page 1 was followed for 6,329 requests."""
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        counter = hostile_attune.endless_pages(server, mode=mode)
+        with pytest.raises(_api.ApiError) as err:
+            hostile_client(server).list_packs()
+    assert words in str(err.value) and err.value.kind == "api_error"
+    assert counter["n"] <= 2
+
+
+def test_paging_has_a_time_budget():
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        counter = hostile_attune.endless_pages(server, mode="fresh")
+        with pytest.raises(_api.ApiTimeout) as err:
+            hostile_client(server, timeout=1).list_packs()
+    assert "listing packs" in str(err.value) and "api_timeout=1" in str(err.value)
+    assert counter["n"] < _api.MAX_PAGES
+
+
+@pytest.mark.parametrize("path,text,words", [
+    ("/api/v1/packs/demo", None, "not valid JSON"),                                  # deep nesting: RecursionError
+    ("/api/v1/packs/demo", "[1, 2]", "a JSON list"),                                 # a list: AttributeError
+    ("/api/v1/packs/demo", '{"data": "a string"}', "string where Attune sends an object"),
+    ("/api/v1/pack-indices", '{"data": "abc"}', "string where Attune sends a list of objects"),
+    ("/api/v1/pack-indices", '{"data": [1, 2]}', "list of objects"),
+    ("/api/v1/pack-indices/packs", '{"data": {"a": 1}}', "object where Attune sends a list"),
+    ("/api/v1/pack-indices/packs/demo", '{"data": []}', "list where Attune sends an object"),
+    ("/api/v1/packs", '{"items": "x", "pagination": {}}', "string where"),
+    ("/api/v1/packs", '{"items": [], "pagination": []}', "list where"),
+    ("/api/v1/packs/demo", '{"data": 1e999999}', None),                            # inf: an object expected
+    ("/api/v1/packs/demo", '{"data": ' + "9" * 5000 + "}", "not valid JSON"),       # int_max_str_digits
+    ("/api/v1/packs/demo", b'\xff\xfe', "not valid JSON"),
+])
+def test_malformed_answers_are_api_errors(path, text, words):
+    """Item 9: deep JSON gave a RecursionError, a list or data as a string an AttributeError."""
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        hostile_attune.answer(server, path, hostile_attune.deep_json() if text is None else text)
+        client = hostile_client(server)
+        call = {"/api/v1/packs/demo": lambda: client.get_pack("demo"), "/api/v1/pack-indices": client.list_indices,
+                "/api/v1/pack-indices/packs": client.browse, "/api/v1/packs": client.list_packs,
+                "/api/v1/pack-indices/packs/demo": lambda: client.get_indexed_pack("demo")}[path]
+        with pytest.raises(_api.ApiError) as err:
+            call()
+    assert err.value.kind == "api_error" and server.base_url in str(err.value)
+    if words:
+        assert words in str(err.value), str(err.value)
+    assert hostile_attune.ACCESS not in str(err.value)
+
+
+def test_hostile_error_bodies_give_clean_messages():
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        for body in (hostile_attune.deep_json(), '["x"]', '{"error": {"message": [1]}}', '{"error": 5}'):
+            hostile_attune.answer(server, "/api/v1/packs/demo", body, status=500)
+            with pytest.raises(_api.ApiError) as err:
+                hostile_client(server).get_pack("demo")
+            assert "HTTP 500" in str(err.value) and len(str(err.value)) < 600
+
+
+def test_login_answer_with_a_bad_shape_is_an_api_error():
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune() as server:
+        for body in ("[]", '{"data": "x"}', '{"data": {"access_token": 5}}', hostile_attune.deep_json()):
+            hostile_attune.answer(server, "/auth/token-login", body)
+            with pytest.raises(_api.ApiError) as err:
+                hostile_client(server).list_indices()
+            assert "access_token" in str(err.value) or "JSON" in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/", "HTTP://attune.example"])
+def test_http_api_url_is_refused_without_the_opt_in(url):
+    """Item 4: an http:// api_url sent the token and the password in clear text."""
+    with pytest.raises(_api.ApiInvalidArguments) as err:
+        _api.AttuneApi(url, token="attune_it_x1234")
+    assert err.value.kind == "invalid_arguments" and "api_allow_http" in str(err.value)
+    assert isinstance(err.value, _api.InvalidArguments)
+
+
+def test_http_with_the_opt_in_reaches_a_plain_listener_and_without_it_nothing_is_sent():
+    from support import hostile_attune
+
+    with hostile_attune.hostile_attune(tls=False) as server:
+        with pytest.raises(_api.ApiInvalidArguments):
+            _api.client_from_params({"api_url": server.base_url, "api_token": hostile_attune.TOKEN}).list_indices()
+        with pytest.raises(_api.ApiInvalidArguments):
+            _api.client_from_params({"api_url": server.base_url, "api_username": "u", "api_password": PASSWORD})
+        assert server.requests == []
+        hostile_attune.answer(server, "/api/v1/pack-indices", '{"data": []}')
+        client = _api.client_from_params({"api_url": server.base_url, "api_token": hostile_attune.TOKEN,
+                                          "api_allow_http": True})
+        assert client.list_indices() == []
+        assert [r.path for r in server.requests] == ["/auth/token-login", "/api/v1/pack-indices"]
+
+
+@pytest.mark.parametrize("url", [
+    "https://admin:" + PASSWORD + "@attune.example", "https://" + PASSWORD + "@attune.example/api/v1",
+    "https://attune.example/?token=" + PASSWORD, "https://attune.example/#" + PASSWORD,
+])
+def test_credentials_in_api_url_are_refused_redacted(url):
+    with pytest.raises(_api.ApiInvalidArguments) as err:
+        _api.client_from_params({"api_url": url, "api_token": "attune_it_x1234"})
+    text = str(err.value) + repr(err.value.to_dict()) + repr(err.value.api_url)
+    assert PASSWORD not in text and "admin" not in text
+    assert err.value.kind == "invalid_arguments" and "attune.example" in str(err.value)
+
+
+@pytest.mark.parametrize("value,words", [(0, "between 1 and 86400"), (-1, "between 1 and 86400"),
+                                         (10 ** 20, "between 1 and 86400"), (1e20, "between 1 and 86400"),
+                                         (float("nan"), "a number"), ("5", "a number"), (True, "a number")])
+def test_api_timeout_values_are_checked_before_any_request(value, words):
+    """Item 9: -1 and 1e20 raised (OverflowError), 0 silently meant 600."""
+    with pytest.raises(_api.ApiInvalidArguments) as err:
+        _api.client_from_params({"api_url": "https://127.0.0.1:1", "api_token": "attune_it_x1234", "api_timeout": value})
+    assert words in str(err.value) and err.value.kind == "invalid_arguments"
+    assert _api.client_from_params({"api_url": "https://a.example", "api_token": "t", "api_timeout": None}).timeout == 600
+
+
+def test_a_missing_ca_path_is_refused_before_any_request(tmp_path):
+    with pytest.raises(_api.ApiInvalidArguments) as err:
+        _api.AttuneApi("https://127.0.0.1:1", token="attune_it_x1234", ca_path=str(tmp_path / "nope.pem"))
+    assert "nope.pem does not exist" in str(err.value)
+    # without verification ca_path plays no part
+    _api.AttuneApi("https://127.0.0.1:1", token="attune_it_x1234", ca_path=str(tmp_path / "nope.pem"), validate_certs=False)
+
+
+def test_connection_errors_never_show_urllib3_text(api):
+    for url, words in (("https://127.0.0.1:1", "connection refused"),
+                       ("https://nonexistent.invalid", "host name does not resolve")):
+        with pytest.raises(_api.ApiUnreachable) as err:
+            _api.AttuneApi(url, token="attune_it_x1234").list_packs()
+        msg = str(err.value)
+        assert words in msg and "Max retries" not in msg and "HTTPSConnectionPool" not in msg and "Caused by" not in msg, msg
+    with pytest.raises(_api.ApiTLSError) as err:
+        _api.AttuneApi(api.url(), token=api.token).list_packs()
+    msg = str(err.value)
+    assert "certificate verify failed" in msg and "Max retries" not in msg and "HTTPSConnectionPool" not in msg, msg
