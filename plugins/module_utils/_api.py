@@ -54,11 +54,14 @@ ERROR_MAX_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
 REDACTED = "[REDACTED]"
 UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # routes/packs.rs PACK_UPLOAD_MAX_BYTES
-DEFAULT_EXCLUDES = (".attune",)
+# Paths (relative, "/"-separated) left out of an upload besides ``.git`` (left out at any depth, as the framed
+# checksum leaves it out: _checksum._walk_sorted).  Nothing else: the upload is exactly the verified tree, a
+# top-level ``.attune/`` of the pack included (issue 16 item 10).
+DEFAULT_EXCLUDES = ()
 TERMINAL_OK = ("succeeded",)
 TERMINAL_FAILED = ("failed", "rolled_back")
 POLL_FIRST = 0.2
-POLL_MAX = 5.0        # the collection's own provenance directory is not part of a pack
+POLL_MAX = 5.0
 
 # Permission named in 403 errors, per route (routes/packs.rs authorize_pack_registry_action /
 # authorize_global_pack_registry_action / authorize_existing_pack_replacement).
@@ -587,7 +590,8 @@ class AttuneApi(object):
         files = upload_fields(archive, force=force, skip_tests=skip_tests, filename=filename or "%s.tar.gz" % (ref or "pack"))
         body = self.request("POST", "/api/v1/packs/upload", pack=ref, files=files, ok=(200, 201),
                             what="uploading the pack")
-        return self.wait_install(body.get("data") or {}, ref)
+        data = body.get("data") if isinstance(body, dict) else None
+        return self.wait_install(data if isinstance(data, dict) else {}, ref)
 
     def wait_install(self, data, ref=None):
         """Follow the pack install Attune tracks for an upload whose tests run on a worker (Attune v0.6.0).
@@ -601,11 +605,17 @@ class AttuneApi(object):
         install_id = data.get("install_id")
         if install_id is None or data.get("install_status") in TERMINAL_OK:
             return data
+        install_id = self.install_id_of(install_id, ref)
         deadline = time.monotonic() + self.timeout
         delay = POLL_FIRST
+        state = data.get("install_status")
         while True:
-            status = self.request("GET", "/api/v1/packs/install/%d" % int(install_id), pack=ref,
-                                  what="waiting for the pack's tests (install %s)" % install_id).get("data") or {}
+            try:
+                status = self.install_status(install_id, ref)
+            except ApiTimeout as exc:
+                # the upload was accepted: say which install is still running (ApiTimeout.install_id, .accepted)
+                exc.install_id, exc.install_status, exc.accepted = install_id, state or "pending", data
+                raise
             state = status.get("status")
             if state in TERMINAL_OK:
                 data = dict(data, install_status=state)
@@ -621,18 +631,35 @@ class AttuneApi(object):
                 err.test_result = status.get("test_result")
                 raise err
             if time.monotonic() + delay > deadline:
-                raise ApiTimeout("the pack's tests were still %s after api_timeout=%ss (install %s); Attune keeps "
+                err = ApiTimeout("the pack's tests were still %s after api_timeout=%ss (install %s); Attune keeps "
                                  "running them: raise api_timeout for packs with long tests"
                                  % (state, self.timeout, install_id), api_url=self.api_url, pack=ref)
+                err.install_id, err.install_status, err.accepted = install_id, state, data
+                raise err
             time.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
+
+    def install_id_of(self, value, ref=None):
+        """Attune's ``install_id`` (an i64): anything else is an :class:`ApiError`, never a raw exception."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ApiError("Attune answered an install_id that is not an integer (%s); cannot follow the pack's test run"
+                           % self.redact(repr(value)[:60]), api_url=self.api_url, pack=ref)
+        return value
+
+    def install_status(self, install_id, ref=None):
+        """GET /api/v1/packs/install/{id}: Attune's PackInstallStatusResponse (``status``, ``test_result``, ...)."""
+        body = self.request("GET", "/api/v1/packs/install/%d" % self.install_id_of(install_id, ref), pack=ref,
+                            what="waiting for the pack's tests (install %s)" % install_id)
+        status = body.get("data") if isinstance(body, dict) else None
+        return status if isinstance(status, dict) else {}
 
     def install_pack(self, source, ref_spec=None, registry_id=None, force=False, skip_tests=False, skip_deps=False, pack=None):
         """POST /api/v1/packs/install: Attune resolves ``source`` in its own registries; returns data."""
         body = self.request("POST", "/api/v1/packs/install", pack=pack or source,
                             json_body=install_body(source, ref_spec, registry_id, force, skip_tests, skip_deps),
                             ok=(200, 201), what="installing the pack from Attune's registries")
-        return body.get("data")
+        data = body.get("data") if isinstance(body, dict) else None
+        return self.wait_install(data, pack or source) if isinstance(data, dict) else data
 
     # pack indices ------------------------------------------------------------------------
 
@@ -698,8 +725,12 @@ def install_body(source, ref_spec=None, registry_id=None, force=False, skip_test
     return body
 
 
-def index_create_body(url, name=None, position=None, enabled=True, headers=None):
-    body = {"url": url, "enabled": bool(enabled)}
+def index_create_body(url, name=None, position=None, enabled=None, headers=None):
+    """CreatePackRegistryIndexRequest: what is not given is left out, so Attune's defaults apply (enabled: true,
+    position: appended after the last index, no name, no headers)."""
+    body = {"url": url}
+    if enabled is not None:
+        body["enabled"] = bool(enabled)
     if headers is not None:
         body["headers"] = dict(headers)
     if name is not None:
@@ -729,6 +760,9 @@ def index_update_body(url=None, name=None, position=None, enabled=None, headers=
 
 def build_archive(pack_dir, excludes=DEFAULT_EXCLUDES, max_bytes=UPLOAD_MAX_BYTES):
     """A deterministic tar.gz of ``pack_dir`` with pack.yaml at its root, as Attune's upload accepts it.
+
+    Exactly the tree the core verified: every entry but ``.git`` (at any depth, as the framed checksum) and the
+    relative paths in ``excludes`` (none by default; a top-level ``.attune/`` of the pack is uploaded).
 
     Same tree → same bytes (sorted entries, mtime 0, uid/gid 0, no owner names, modes 0755/0644, gzip mtime 0),
     so every deployment of a fleet receives identical archives.  Symlinks, hard-link duplicates are stored as
@@ -765,16 +799,19 @@ def build_archive(pack_dir, excludes=DEFAULT_EXCLUDES, max_bytes=UPLOAD_MAX_BYTE
 
 
 def _walk(root, excludes):
+    excludes = set(excludes or ())
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
-        if rel_dir == ".":
-            dirnames[:] = [d for d in dirnames if d not in excludes]
-            filenames = [f for f in filenames if f not in excludes]
+        prefix = "" if rel_dir == "." else "/".join(rel_dir.split(os.sep)) + "/"
+        # .git is not part of the verified tree (framed_dir_checksum leaves it out at any depth); excludes are exact
+        # relative paths
+        dirnames[:] = [d for d in dirnames if d != ".git" and prefix + d not in excludes]
+        filenames = [f for f in filenames if f != ".git" and prefix + f not in excludes]
         dirnames.sort()
         for name in sorted(dirnames + filenames):
             full = os.path.join(dirpath, name)
-            rel = name if rel_dir == "." else "/".join(rel_dir.split(os.sep) + [name])
+            rel = prefix + name
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
                 raise ApiInvalidArchive("%s is a symbolic link; Attune refuses links in pack archives" % rel)
@@ -1050,22 +1087,86 @@ def find_index(rows, url=None, name=None):
     return matches[0] if matches else None
 
 
-def ensure_index(api, url=None, name=None, state="present", position=None, enabled=True, headers=None,
-                 update_headers="on_create", check_mode=False):
+# Attune's CreatePackRegistryIndexRequest / UpdatePackRegistryIndexRequest (routes/packs.rs): position is an i32.
+INDEX_POSITION_MAX = 2 ** 31 - 1
+
+
+def check_index_options(url=None, name=None, state="present", position=None, enabled=None, headers=None,
+                        index_id=None, allow_http=False):
+    """Refuse option values of one pack index before any request (``InvalidArguments``, kind invalid_arguments).
+
+    The rules are attune_registry_config's (``_config``: check_registry_url, check_registry_name, check_header,
+    the integer check) and the outbound policy's structural URL checks (``_outbound.parse_target``, what Attune's
+    ``validate_managed_registry_url`` applies): https, or http:// only with ``allow_http``; no credentials, query
+    string or fragment; header names HTTP tokens not managed by the client, values strings without CR/LF/NUL or
+    other controls, latin-1; a name without control or invisible formatting characters; 0 <= position <= i32.
+    Header values are secret and never appear in the message.
+    """
+    from ansible_collections.attune.packs.plugins.module_utils import _config, _outbound
+    from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError, InvalidArguments, OutboundRefused
+
+    def refuse(message):
+        raise InvalidArguments(message)
+
+    try:
+        if index_id is not None:
+            _config._check_type("id", index_id, int, _config.I64_MAX)  # pylint: disable=protected-access
+        if not url and not name and index_id is None:
+            refuse("give the registry's url, name or id")
+        if url is not None and not isinstance(url, str):
+            refuse("url must be a string")
+        if state == "absent":
+            return  # nothing is sent but the id of the row found
+        if url:
+            _config.check_registry_url("url", url, allow_http)
+            if url.lower().startswith("file:"):
+                refuse("url: a registry of a running Attune is fetched by Attune over https (or http:// with "
+                       "allow_http); file:// is only for the config file (%s)" % _config.redact_url(url))
+            _outbound.parse_target(url, allow_http=allow_http)
+        if name is not None:
+            _config.check_registry_name("name", name)
+        if position is not None:
+            _config._check_type("position", position, int, INDEX_POSITION_MAX)  # pylint: disable=protected-access
+        if enabled is not None and not isinstance(enabled, bool):
+            refuse("enabled: expected a boolean (true/false)")
+        if headers is not None:
+            if not isinstance(headers, dict):
+                refuse("headers: expected a mapping of header names to values")
+            seen = set()
+            for header, value in headers.items():
+                _config.check_header("headers", header, value)
+                if header.lower() in seen:
+                    refuse("headers: header %r given twice" % header)
+                seen.add(header.lower())
+    except (ConfigError, OutboundRefused) as exc:
+        raise InvalidArguments(str(exc))
+
+
+def ensure_index(api, url=None, name=None, state="present", position=None, enabled=None, headers=None,
+                 update_headers="on_create", check_mode=False, index_id=None, allow_http=False):
     """Make one pack index of Attune match; returns ``dict(changed, before, after, action)`` (views, no secrets).
+
+    The index is found by ``index_id`` (Attune's id), else by ``url`` (Attune's URL identity), else by ``name``.
+    Only what is given changes: ``name``, ``position``, ``enabled`` and ``headers`` left at None keep the stored
+    values (on create, Attune's defaults apply: enabled, appended at the end, no name, no headers).
 
     Header values cannot be read back from Attune, so they are compared by name only: with
     ``update_headers='on_create'`` they are sent when the index is created or when the set of header names
     differs; with ``'always'`` they are sent on every run (and the result is always changed).
     """
-    if not url and not name:
-        raise ApiError("give the registry's url (or its name)", api_url=api.api_url)
+    check_index_options(url=url, name=name, state=state, position=position, enabled=enabled, headers=headers,
+                        index_id=index_id, allow_http=allow_http)
     for value in (headers or {}).values():
         api.add_secret(value)
     rows = api.list_indices()
-    current = find_index(rows, url=url, name=name)
+    if index_id is not None:
+        matches = [row for row in rows if row.get("id") == index_id]
+        current = matches[0] if matches else None
+        label = "id %d" % index_id
+    else:
+        current = find_index(rows, url=url, name=name)
+        label = url or name
     before = index_view(current)
-    label = url or name
     if state == "absent":
         if current is None:
             return dict(changed=False, before=None, after=None, action="none")
@@ -1079,6 +1180,9 @@ def ensure_index(api, url=None, name=None, state="present", position=None, enabl
                                   attune_message=exc.attune_message)
         return dict(changed=True, before=before, after=None, action="delete")
     if current is None:
+        if index_id is not None:
+            raise ApiNotFound("Attune has no pack index with id %d; give url (without id) to create one" % index_id,
+                              api_url=api.api_url, status=404)
         if not url:
             raise ApiError("no pack index is named %r; url is required to create it" % name, api_url=api.api_url)
         after = {"id": None, "name": name, "url": url,
@@ -1086,8 +1190,7 @@ def ensure_index(api, url=None, name=None, state="present", position=None, enabl
                  "enabled": bool(enabled) if enabled is not None else True,
                  "headers": dict((k, REDACTED) for k in sorted(headers or {}))}
         if not check_mode:
-            after = index_view(api.create_index(url, name=name, position=position,
-                                                enabled=enabled if enabled is not None else True, headers=headers))
+            after = index_view(api.create_index(url, name=name, position=position, enabled=enabled, headers=headers))
         return dict(changed=True, before=None, after=after, action="create")
     changes = {}
     if url and current.get("url") != url and registry_url_key(current.get("url")) != registry_url_key(url):
