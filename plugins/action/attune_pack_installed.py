@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.attune.packs.plugins.module_utils._common import check_target_options
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
 
 
@@ -17,6 +18,11 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
         args.pop("_lock_text", None)
+        try:
+            check_target_options(args)  # an empty api_url is refused, not read as "the host's files" (issue 16 item 1)
+        except AttuneError as exc:
+            result.update(failed=True, changed=False, msg=str(exc), error=exc.to_dict())
+            return result
         if args.get("api_url"):
             try:
                 result.update(self.on_attune(args))

@@ -58,7 +58,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, missing_libraries
+from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, check_target_options, missing_libraries
 from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
 from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
 
@@ -79,6 +79,10 @@ class LookupModule(LookupBase):
         from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
 
         options = dict((name, self.get_option(name)) for name in REGISTRY_OPTION_NAMES + ("prefer_source", "on_registry_error"))
+        try:
+            check_target_options({"api_url": self.get_option("api_url")})  # empty is refused (issue 16 item 1)
+        except AttuneError as exc:
+            raise AnsibleLookupError(to_native(exc))
         if self.get_option("api_url"):  # answer from the registries of a running Attune
             from ansible_collections.attune.packs.plugins.module_utils import _api, _attune_registries
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, missing_libraries
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, check_target_options, missing_libraries
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, suggestion
 
 
 class TaskFailed(Exception):
@@ -48,6 +48,8 @@ class RegistryActionBase(ActionBase):
         result = super(RegistryActionBase, self).run(tmp, task_vars)
         args = dict(self._task.args)
         try:
+            self.check_option_names(args)
+            check_target_options(args)  # before anything else: an empty api_url is not "the host" (issue 16 item 1)
             if not self.wants_controller(args):
                 result.update(self.run_module(args, task_vars))
                 return result
@@ -64,6 +66,31 @@ class RegistryActionBase(ActionBase):
 
     def warn(self, message):
         self.warnings.append(message)
+
+    def check_option_names(self, args):
+        """Fail on an option the module does not know, naming the closest known ones (issue 18 item 4).
+
+        ansible-core reports unsupported parameters after the other validation errors, so ``nmae: slack`` shows only
+        "missing required arguments: name".  Run here, before the module (or the controller-side work), a misspelt
+        option is named first, with the options it is close to.  Only the names are compared; values are never shown.
+        """
+        spec = self.argument_spec()
+        known = {}
+        for name, option in spec.items():
+            known[name] = name
+            for alias in option.get("aliases") or ():
+                known[alias] = name
+        unknown = sorted(str(key) for key in args if key not in known)
+        if not unknown:
+            return
+        public = sorted(name for name in known if not name.startswith("_"))
+        parts = []
+        for key in unknown:
+            close = suggestion(key, public)
+            parts.append(key + (" (%s)" % close[2:] if close else ""))
+        supported = ", ".join("%s (%s)" % (name, known[name]) if known[name] != name else name for name in public)
+        raise TaskFailed("Unsupported parameters for (%s) module: %s. Supported parameters include: %s."
+                         % (self.MODULE, ", ".join(parts), supported), changed=False)
 
     def validate(self, args):
         missing = missing_libraries()
