@@ -25,6 +25,7 @@ import copy
 import ipaddress
 import os
 import re
+import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.attune.packs.plugins.module_utils import _outbound
@@ -183,6 +184,22 @@ def check_header(path, name, value):
                      "encode it (e.g. base64) before putting it in the header")
 
 
+def check_registry_name(path, name):
+    """A registry's display name: a non-empty string without control or invisible formatting characters.
+
+    NUL, CR/LF and other controls (Unicode category Cc), bidirectional overrides such as U+202E and zero-width
+    characters (Cf), and line/paragraph separators (Zl, Zp) would make a name show as something else in logs,
+    Attune's UI and this collection's messages.
+    """
+    if not isinstance(name, str) or not name.strip():
+        _fail(path, "must be a non-empty string")
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            _fail(path, "the name contains the control or invisible formatting character U+%04X (refused: it would "
+                        "make the name show as something else)" % ord(char))
+    return name
+
+
 def check_registry_url(path, url, allow_http):
     schemes = ("https", "http", "file") if allow_http else ("https", "file")
     try:
@@ -270,8 +287,7 @@ def _validate_index_entry(path, entry, allow_http, names):
     check_registry_url(label + ".url", url, allow_http)
     name = entry.get("name")
     if name is not None:
-        if not isinstance(name, str) or not name.strip():
-            _fail(label + ".name", "must be a non-empty string")
+        check_registry_name(path + ".name", name)  # not label: it would show the refused name
         if name in names:
             _fail(label + ".name", "duplicate registry name %r (also %s)" % (name, names[name]))
         names[name] = path

@@ -73,6 +73,8 @@ def four_steps(tmp_path, api, tasks, diff=False):
     for check in (True, False, True, False):
         res = run_tasks(tmp_path, tasks, check=check, diff=diff, verbosity=3)
         assert res.returncode == 0, res
+        # run_tasks ignores errors: a failed result has changed=false too (issue 16 item 2), so assert success here
+        assert not any(r.get("failed") for r in res.host()), res.host()
         assert_no_secret(api, res)
         out.append(res.host())
     assert_no_jwt_on_disk(api, tmp_path, os.path.expanduser("~/.ansible/tmp"))
@@ -228,6 +230,123 @@ def test_module_documentation_parses():
     docs = dict((node.targets[0].id, node.value.value) for node in tree.body
                 if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in ("DOCUMENTATION", "EXAMPLES", "RETURN"))
     options = yaml.safe_load(docs["DOCUMENTATION"])["options"]
-    assert set(options) == {"url", "name", "state", "position", "enabled", "headers", "update_headers"}
+    assert set(options) == {"id", "url", "name", "allow_http", "state", "position", "enabled", "headers", "update_headers"}
+    assert "default" not in options["enabled"] and "default" not in options["position"]
     yaml.safe_load(docs["EXAMPLES"])
     yaml.safe_load(docs["RETURN"])
+
+
+# ---------------------------------------------------------------------------
+# issue 16: options a task does not set keep Attune's values (item 6); every value is checked before any request
+# (item 11); Attune's id identifies a registry (item 5)
+
+
+def module_docs():
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "modules", "attune_registry.py")
+    with open(path) as handle:
+        tree = ast.parse(handle.read())
+    return dict((node.targets[0].id, node.value.value) for node in tree.body
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in ("DOCUMENTATION", "EXAMPLES"))
+
+
+def test_documented_rotation_keeps_disabled_state_name_and_position(tmp_path, attune):
+    """The EXAMPLES rotation task (url, headers, update_headers: always) must not re-enable a disabled registry."""
+    url = attune.registry.url("corp.json")
+    other = "https://other.example/index.json"
+    res = run_tasks(tmp_path, [task(attune, url=url, name="corp", position=5, enabled=False,
+                                    headers={"Authorization": REGISTRY_SECRET}),
+                               task(attune, url=other)])
+    assert [r.get("failed", False) for r in res.host()[:2]] == [False, False], res
+    examples = yaml.safe_load(module_docs()["EXAMPLES"])
+    rotation = [t for t in examples if t["name"].startswith("Rotate")][0]["attune.packs.attune_registry"]
+    # the example sets exactly these (no enabled, name or position): the test runs it as documented
+    assert sorted(rotation) == ["api_token", "api_url", "headers", "update_headers", "url"], rotation
+    args = dict(rotation, api_url=attune.url(), api_token=attune.token, url=url,
+                headers={"Authorization": "Bearer rotated-5ecret-99"})
+    args["ca_path"] = attune.ca_path
+    res = run_tasks(tmp_path, [{"attune.packs.attune_registry": args}], verbosity=3)
+    r = res.host()[0]
+    assert not r.get("failed") and r["changed"] and r["changed_fields"] == ["headers"], r
+    assert r["registry"]["enabled"] is False and r["registry"]["name"] == "corp" and r["registry"]["position"] == 5, r
+    row = [x for x in attune.indices if x["url"] == url][0]
+    assert (row["name"], row["position"], row["enabled"]) == ("corp", 5, False), row
+    assert row["headers"] == {"Authorization": "Bearer rotated-5ecret-99"}
+    assert "rotated-5ecret-99" not in res.output
+    # the update sent only the headers (Attune's PUT keeps what is left out)
+    put = [e for e in attune.requests if e.method == "PUT"][-1]
+    assert sorted(k for k in put.json if put.json[k] is not None) == ["headers"], sorted(put.json)
+    # a task that sets nothing but the URL changes nothing at all
+    res = run_tasks(tmp_path, [task(attune, url=url)])
+    assert not res.host()[0].get("failed") and res.host()[0]["changed"] is False, res.host()[0]
+    assert [(x["name"], x["position"], x["enabled"]) for x in attune.indices if x["url"] == url] == [("corp", 5, False)]
+
+
+def test_create_leaves_unset_options_to_attune(tmp_path, attune):
+    url = attune.registry.url("corp.json")
+    res = run_tasks(tmp_path, [task(attune, url=url)])
+    r = res.host()[0]
+    assert not r.get("failed") and r["changed"] and r["action"] == "create", r
+    assert r["registry"]["enabled"] is True and r["registry"]["name"] is None and r["registry"]["position"] == 1, r
+    post = [e for e in attune.requests if e.method == "POST" and e.path == "/api/v1/pack-indices"][0]
+    assert sorted(post.json) == ["url"], post.json  # Attune's defaults: enabled, appended, no name, no headers
+
+
+BAD_VALUES = [
+    # (task arguments, words of the message)
+    (dict(headers={"X-Api-Key": "v1\r\nX-Injected: yes"}), "line break"),
+    (dict(headers={"X-Bad\r\nName": "v2-5ecret"}), "invalid header name"),
+    (dict(headers={"X-Api-Key": 5}), "must be a string"),
+    (dict(headers={"Host": "evil.example"}), "managed by the HTTP client"),
+    (dict(position=10 ** 20), "out of range"),
+    (dict(position=2 ** 31), "out of range"),
+    (dict(name="corp\x00hidden"), "U+0000"),
+    (dict(name="corp\u202egnp.exe"), "U+202E"),
+    (dict(url="http://plain.example/index.json", headers={"Authorization": "Bearer cleartext-5ecret"}),
+     "plain http:// registry URL refused"),
+    (dict(url="https://q.example/index.json?token=query-5ecret"), "query string"),
+    (dict(url="https://user:cred-5ecret@c.example/index.json"), "credentials"),
+    (dict(url="file:///etc/attune/index.json"), "file://"),
+]
+
+
+def test_invalid_values_refused_before_any_request(tmp_path, attune):
+    attune.allow_http = True  # this Attune would accept an http:// index: the module must refuse it itself
+    url = attune.registry.url("corp.json")
+    tasks = []
+    for args, _words in BAD_VALUES:
+        values = dict(url=url, name="corp")
+        values.update(args)
+        tasks.append(task(attune, **values))
+    before = len(attune.requests)
+    res = run_tasks(tmp_path, tasks, verbosity=3)
+    results = res.host()[:len(BAD_VALUES)]
+    for (args, words), r in zip(BAD_VALUES, results):
+        assert r.get("failed") and r["error"]["kind"] == "invalid_arguments", (args, r)
+        assert words in r["msg"], (words, r["msg"])
+    assert len(attune.requests) == before, [(e.method, e.path) for e in attune.requests[before:]]
+    assert len(attune.indices) == 1
+    for secret in ("v1\r\nX-Injected", "cleartext-5ecret", "query-5ecret", "cred-5ecret", "v2-5ecret"):
+        assert secret not in res.output, secret
+    # allow_http is the explicit opt-in for an http:// index (Attune must allow it too)
+    res = run_tasks(tmp_path, [task(attune, url="http://plain.example/index.json", allow_http=True)])
+    r = res.host()[0]
+    assert not r.get("failed") and r["changed"] and r["registry"]["url"] == "http://plain.example/index.json", r
+
+
+def test_id_identifies_a_registry_with_a_redacted_url(tmp_path, attune):
+    """A row whose URL carries a query string shows redacted (…?***) in attune_pack_registries: remove it by id."""
+    secret_url = "https://legacy.example/index.json?token=legacy-5ecret"
+    with attune._lock:  # pylint: disable=protected-access
+        row = attune._add_index_row("legacy", secret_url, 3, True, {})  # pylint: disable=protected-access
+        attune._add_index_row("keep", "https://keep.example/index.json", 4, True, {})  # pylint: disable=protected-access
+    listed = run_tasks(tmp_path, [{"attune.packs.attune_pack_registries": conn(attune)}]).host()[0]
+    shown = [r for r in listed["registries"] if r["id"] == row["id"]][0]
+    assert shown["url"] == "https://legacy.example/index.json?***", shown
+    res = run_tasks(tmp_path, [task(attune, id=row["id"], state="absent"), task(attune, id=row["id"], state="absent"),
+                               task(attune, id=424242, enabled=False)], verbosity=3)
+    first, second, missing = res.host()[:3]
+    assert not first.get("failed") and first["changed"] and first["action"] == "delete", first
+    assert not second.get("failed") and second["changed"] is False and second["action"] == "none", second
+    assert missing.get("failed") and missing["error"]["kind"] == "api_not_found", missing
+    assert [x["name"] for x in attune.indices] == ["Attune Standard", "keep"]
+    assert "legacy-5ecret" not in res.output
