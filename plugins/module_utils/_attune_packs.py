@@ -284,7 +284,7 @@ class ApiStage(object):
             data = api.upload_pack(archive, ref=self.ref, force=previous is not None or backend.force,
                                    skip_tests=backend.skip_tests)
         except _api.ApiTimeout as exc:
-            if getattr(exc, "install_id", None) is None:
+            if getattr(exc, "install_id", None) is None or getattr(exc, "accepted", None) is None:
                 raise
             # accepted, tests still running at the deadline: recorded as pending (the next run finishes or reports
             # it), reported by the task with its install id; the other packs of the list go on
@@ -296,7 +296,15 @@ class ApiStage(object):
             backend.remember(self.ref, metadata, pack)
             return {"path": None, "metadata": metadata, "previous": previous, "tests_skipped": False, "test_result": None,
                     "install_status": exc.install_status or "pending", "install_id": exc.install_id}
-        except _api.ApiConflict as exc:
+        except _api.ApiTestsFailed:
+            raise  # Attune rolled the upload back (the previous version, or none, is active again)
+        except _api.ApiError as exc:
+            if getattr(exc, "accepted", None) is not None:
+                # accepted, then the wait failed (a malformed answer, ...): Attune was changed
+                self.previous = previous
+                backend.uploads.append(self.ref)
+            if not isinstance(exc, _api.ApiConflict):
+                raise
             # the plan saw no such pack (GET answered 404) and Attune has one now: installed meanwhile, or not
             # visible to this identity (get_pack hides packs it may not Read)
             raise _api.ApiConflict("%s; Attune has %s now although it had none when this task looked (installed "
