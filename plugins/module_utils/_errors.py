@@ -10,6 +10,24 @@ can assert on them without parsing messages.
 
 from __future__ import annotations
 
+import difflib
+
+
+def suggestion(word, candidates, what="", limit=3):
+    """``'; did you mean slack?'`` (or ``'slack or slack-ext'``) for the ``candidates`` closest to ``word``, else ``''``.
+
+    ``difflib`` ratio cutoff 0.6, as Python's own "did you mean" for names; ``what`` goes before the names
+    (``'did you mean the option name?'``).  Candidates are only ever names already at hand: no request is made
+    to find them.
+    """
+    if not isinstance(word, str) or not word:
+        return ""
+    close = difflib.get_close_matches(word, sorted(set(c for c in candidates if isinstance(c, str) and c != word)), n=limit)
+    if not close:
+        return ""
+    names = close[0] if len(close) == 1 else ", ".join(close[:-1]) + " or " + close[-1]
+    return "; did you mean %s%s?" % (what + " " if what else "", names)
+
 
 class AttuneError(Exception):
     """Base class of every error raised by the core."""

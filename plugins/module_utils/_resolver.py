@@ -27,6 +27,7 @@ from ansible_collections.attune.packs.plugins.module_utils._errors import (
     ConfigError,
     PackNotFound,
     RegistryDisabled,
+    suggestion,
 )
 from ansible_collections.attune.packs.plugins.module_utils._index import decode_index, fallback_source, preferred_source, validate_index
 from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec, try_parse_version
@@ -277,7 +278,14 @@ class RegistryClient(object):
                 shadowed.append(reg.label)
         if winner is None:
             names = ", ".join(r.label for r in chosen)
-            raise PackNotFound("pack %r not found in any registry (searched: %s)" % (parsed.ref, names), pack=parsed.ref)
+            # issue 18 item 4: the closest refs of the registries read for this resolution (no extra request)
+            known = set()
+            for reg in chosen:
+                view = self._views.get(reg.position)
+                if view is not None:
+                    known.update(view.refs())
+            raise PackNotFound("pack %r not found in any registry (searched: %s)%s" % (parsed.ref, names, suggestion(parsed.ref, known)),
+                               pack=parsed.ref)
         entries = self._entries(winner, parsed.ref)
         picked = parsed.constraint.select([(try_parse_version(entry.get("version")), entry) for entry in entries])
         if picked is None:

@@ -276,6 +276,11 @@ class Constraint(object):
         return best
 
 
+# issue 18 item 4: every refused spec lists what is accepted
+SPEC_FORMS = ("accepted forms: ref, ref@latest, ref@2.1.0 (exact; =2.1.0 too), ref@^2.1 (same major), ref@~2.1 (same minor), "
+              "ref@>=2.0,<3 (>=, >, <=, <, != joined by commas), ref@2.x or ref@2.1.*")
+
+
 class PackSpec(object):
     """``ref[@constraint]``."""
 
@@ -289,20 +294,24 @@ class PackSpec(object):
     @classmethod
     def parse(cls, text):
         if not isinstance(text, str) or not text.strip():
-            raise SpecError("invalid pack spec %r: expected 'ref', 'ref@version', 'ref@latest' or 'ref@<range>'" % (text,))
+            raise SpecError("invalid pack spec %r: %s" % (text, SPEC_FORMS))
         text = text.strip()
         ref, sep, constraint = text.partition("@")
         ref = ref.strip()
         if not REF_PATTERN.match(ref):
+            hint = ""
+            if REF_PATTERN.match(ref.lower()):
+                hint = " (did you mean %s?)" % ref.lower()
             raise SpecError(
-                "invalid pack spec %r: ref %r must match ^[a-z][a-z0-9_-]*$ (lowercase, no dots)" % (text, ref), pack=ref or None
+                "invalid pack spec %r: ref %r must match ^[a-z][a-z0-9_-]*$ (lowercase, no dots)%s" % (text, ref, hint),
+                pack=ref or None,
             )
         if sep and not constraint.strip():
-            raise SpecError("invalid pack spec %r: nothing after '@'" % text, pack=ref)
+            raise SpecError("invalid pack spec %r: nothing after '@'; %s" % (text, SPEC_FORMS), pack=ref)
         try:
             parsed = Constraint(constraint.strip() if sep else "")
         except SpecError as exc:
-            raise SpecError("invalid pack spec %r: %s" % (text, exc.message), pack=ref)
+            raise SpecError("invalid pack spec %r: %s; %s" % (text, exc.message, SPEC_FORMS), pack=ref)
         return cls(text, ref, parsed)
 
     def __str__(self):
