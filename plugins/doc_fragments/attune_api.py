@@ -29,8 +29,12 @@ options:
       - When omitted, the E(ATTUNE_API_TOKEN) environment variable is used.
       - Give either O(api_token) or O(api_username) and O(api_password). When O(api_username) is given, a token
         that comes only from E(ATTUNE_API_TOKEN) is ignored. Keep the token in Ansible Vault.
-      - The token and the access/refresh tokens Attune returns are kept in memory only. They never appear in results,
-        diffs, errors or logs and are never written to disk or passed on a command line.
+      - The token and the access/refresh tokens Attune returns are kept in memory only by the collection. They never
+        appear in results, diffs, errors or logs and are never passed on a command line. A module that runs on a host
+        (M(attune.packs.attune_registry)) receives the token like every module argument, in the AnsiballZ file Ansible
+        writes to the host's temporary directory for the run (removed afterwards, kept with
+        E(ANSIBLE_KEEP_REMOTE_FILES=1)); run such tasks with C(delegate_to: localhost) to keep the token on the
+        controller. M(attune.packs.attune_pack) with O(api_url) runs on the controller and sends nothing to the host.
     type: str
   api_username:
     description:

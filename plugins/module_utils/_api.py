@@ -591,7 +591,12 @@ class AttuneApi(object):
         body = self.request("POST", "/api/v1/packs/upload", pack=ref, files=files, ok=(200, 201),
                             what="uploading the pack")
         data = body.get("data") if isinstance(body, dict) else None
-        return self.wait_install(data if isinstance(data, dict) else {}, ref)
+        data = data if isinstance(data, dict) else {}
+        try:
+            return self.wait_install(data, ref)
+        except ApiError as exc:
+            exc.accepted = data  # Attune accepted the upload (201): the caller counts it as a change
+            raise
 
     def wait_install(self, data, ref=None):
         """Follow the pack install Attune tracks for an upload whose tests run on a worker (Attune v0.6.0).

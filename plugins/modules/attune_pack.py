@@ -35,7 +35,9 @@ description:
     Attune's C(force)). O(state=absent) is C(DELETE /api/v1/packs/{ref}). With O(fetch_on=attune), Attune installs
     from its own registries (C(POST /api/v1/packs/install) with C(ref_spec)).
   - With O(api_url), the controller records each upload in C(<cache_dir>/attune-api/) (provenance and Attune's id and
-    update time of the pack record). O(remove_unlisted) removes only packs that record proves this collection
+    update time of the pack record), whatever O(cache_enabled) says. An upload whose test run outlasts O(api_timeout)
+    fails the task with C(api_install_pending) and its install id, and is recorded so that the next run finishes or
+    reports it. O(remove_unlisted) removes only packs that record proves this collection
     installed and Attune still holds unchanged, and never a standard pack (C(is_standard)).
 requirements:
   - git (for git sources)
@@ -106,10 +108,14 @@ options:
         host verifies the checksum again before installing. For workers that cannot reach the registries or the
         sources. Implies that specs are resolved on the controller (O(resolve_on=controller)) unless O(lock_file) or
         O(source) is given. Needs an archive source with a checksum (a git-only entry fails). A host that already has
-        the pack receives nothing.
+        the pack receives nothing. With O(cache_enabled=false) the archives go to a temporary directory removed after
+        the task instead of the cache.
       - V(attune) (only with O(api_url)) asks Attune to install the pack from its own registries (C(POST
         /api/v1/packs/install) with C(ref_spec)), for users who trust Attune's resolution. Attune installs only the
-        version its index lists first for a ref, so a spec or lock pinning another version fails.
+        version its index lists first for a ref, so a spec or lock pinning another version fails. With O(lock_file),
+        Attune's indexed entry must come from the locked registry with a locked checksum before anything is
+        installed, and the provenance Attune returns is checked after each install (error kind
+        C(api_provenance_mismatch)).
     type: str
     choices: [host, controller, attune]
   force:
@@ -125,13 +131,13 @@ options:
         wanted is reinstalled when its files no longer match the framed checksum recorded in its provenance
         (C(tree_checksum) in C(<packs_dir>/.attune/<ref>.json)) when it was installed, which
         M(attune.packs.attune_pack_installed) reports as V(modified).
-      - The check compares the tree with that record on the host: nothing is downloaded and no registry is consulted
+      - The check compares the tree with that record on the host. Nothing is downloaded and no registry is consulted
         unless the pack must be reinstalled, but every file of each named pack is read on every run.
       - With O(state=present) and a spec, a modified pack is reinstalled from what the spec resolves to (which may be
         a newer version that satisfies it); with O(lock_file), O(source) or O(src), from exactly that.
       - Packs without a provenance record (copied by hand, installed by other tools) have nothing to compare with and
         are not judged; they are replaced only when the wanted version or checksum differs, or with O(force=true).
-      - Not with O(api_url), which fails the task with an explanation: Attune's pack record
+      - Not with O(api_url), which fails the task with an explanation. Attune's pack record
         (C(GET /api/v1/packs/{ref})) carries no checksum of the files it installed.
     type: bool
     default: false
@@ -365,11 +371,24 @@ api_url:
   type: str
   sample: https://attune.example.com
 uploaded:
-  description: Refs uploaded into Attune by this run, in order (empty in check mode and when nothing changed).
+  description: Refs whose upload Attune accepted in this run, in order (empty in check mode and when nothing changed),
+    also in a failed result.
   returned: when O(api_url) is given
   type: list
   elements: str
   sample: [slack]
+deleted:
+  description: Refs deleted from Attune by this run (O(state=absent), O(remove_unlisted), or a new pack deleted again
+    after a later upload of the list failed), also in a failed result.
+  returned: when O(api_url) is given
+  type: list
+  elements: str
+  sample: []
+pending:
+  description: Accepted uploads whose test run had not ended at the O(api_timeout) deadline, as C({ref: install id}).
+  returned: when O(api_url) is given
+  type: dict
+  sample: {}
 msg:
   description: What was done, for people.
   returned: always
