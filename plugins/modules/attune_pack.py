@@ -385,7 +385,7 @@ deleted:
   elements: str
   sample: []
 pending:
-  description: Accepted uploads whose test run had not ended at the O(api_timeout) deadline, as C({ref: install id}).
+  description: "Accepted uploads whose test run had not ended at the O(api_timeout) deadline, as C({ref: install id})."
   returned: when O(api_url) is given
   type: dict
   sample: {}
