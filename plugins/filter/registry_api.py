@@ -18,10 +18,11 @@ def registry_positions(indices, offset=1):
         raise AnsibleFilterError(str(exc))
 
 
-def registry_removals(rows, indices, remove_standard=False, standard_pattern=_attune_registries.STANDARD_INDEX_PATTERN):
+def registry_removals(rows, indices, remove_standard=False, standard_pattern=_attune_registries.STANDARD_INDEX_PATTERN,
+                      kept=None):
     try:
         return _attune_registries.removal_plan(rows, indices, remove_standard=remove_standard,
-                                               standard_pattern=standard_pattern)
+                                               standard_pattern=standard_pattern, kept=kept)
     except AttuneError as exc:
         raise AnsibleFilterError(str(exc))
 

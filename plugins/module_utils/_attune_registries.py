@@ -238,7 +238,8 @@ def position_plan(indices, offset=1):
     seeded standard index at 0), sorted by priority with ties in file order.  The same positions in the database
     keep that order; equal priorities get consecutive positions so that the order never depends on row ids.
     Returns ``[{index, url, name, position, enabled}]`` in that order (no header values: ``index`` points into
-    ``indices``).
+    ``indices``).  ``enabled`` is None when the entry does not set it: the registry then keeps Attune's value (a
+    registry disabled in Attune stays disabled; a new one is enabled).
     """
     items = []
     for number, entry in enumerate(indices or []):
@@ -256,27 +257,52 @@ def position_plan(indices, offset=1):
         last = position
         enabled = entry.get("enabled")
         out.append({"index": number, "url": entry["url"], "name": entry.get("name"), "position": position,
-                    "enabled": True if enabled is None else bool(enabled)})
+                    "enabled": None if enabled is None else bool(enabled)})
     return out
 
 
-def removal_plan(rows, indices, remove_standard=False, standard_pattern=STANDARD_INDEX_PATTERN):
+def removal_plan(rows, indices, remove_standard=False, standard_pattern=STANDARD_INDEX_PATTERN, kept=None):
     """Rows of Attune's list (``attune_pack_registries`` with api_url) not among ``indices``: ``[{id, url, name, position}]``.
 
+    ``kept``: Attune's ids of the listed registries (or the ``attune_registry`` results of putting them into
+    Attune, whose ``registry.id`` is read).  When given, a row is kept only when its id is among them: rows are
+    matched by id, never by URL, because Attune's list shows URLs redacted (``…?***`` for a query string,
+    ``***@`` for credentials) and a redacted URL matches no listed registry.  Without ``kept``, rows are matched
+    by URL (Attune's URL identity); a row shown redacted matches no listed URL (they carry no query or credentials).
     The standard index (recognised by ``standard_pattern``, see STANDARD_INDEX_PATTERN) is kept unless
     ``remove_standard``.
     """
+    kept_ids = None if kept is None else set(_kept_id(item) for item in kept) - set([None])
     wanted = set(_api.registry_url_key(e["url"]) for e in indices or [] if isinstance(e, dict) and e.get("url"))
+
+    def is_listed(row):
+        if kept_ids is not None:
+            return row.get("id") in kept_ids
+        return _api.registry_url_key(row.get("url")) in wanted
+
     pattern = re.compile(standard_pattern) if standard_pattern else None
     out = []
     for row in rows or []:
         url = row.get("url")
-        if _api.registry_url_key(url) in wanted:
+        if is_listed(row):
             continue
         if not remove_standard and pattern is not None and pattern.search(_api.registry_url_key(url) or ""):
             continue
         out.append({"id": row.get("id"), "url": url, "name": row.get("name"), "position": row.get("position")})
     return out
+
+
+def _kept_id(item):
+    """An id from ``kept``: an int, or an attune_registry result / registry view (``registry.id`` or ``id``)."""
+    if isinstance(item, dict):
+        item = item.get("registry", item)
+        item = item.get("id") if isinstance(item, dict) else None
+    if isinstance(item, bool) or item is None:
+        return None
+    try:
+        return int(item)
+    except (TypeError, ValueError):
+        raise ConfigError("kept: expected Attune ids or attune_registry results, got %r" % (item,))
 
 
 # ---------------------------------------------------------------------------

@@ -12,9 +12,10 @@ def test_positions_follow_attunes_static_order():
                {"url": "https://d/i.json", "priority": 10, "enabled": False}]
     plan = ar.position_plan(indices)
     assert [(p["url"], p["position"], p["index"], p["enabled"]) for p in plan] == [
-        ("https://a/i.json", 2, 1, True), ("https://c/i.json", 11, 0, True),
+        ("https://a/i.json", 2, 1, None), ("https://c/i.json", 11, 0, None),
         ("https://d/i.json", 12, 3, False),                      # equal priority: next position, file order kept
-        ("https://b/i.json", 101, 2, True)]
+        ("https://b/i.json", 101, 2, None)]                      # enabled not set: Attune's value is kept
+    assert ar.position_plan([{"url": "https://e/i.json", "enabled": True}])[0]["enabled"] is True
     assert all("headers" not in p for p in plan)                # no secret in the plan (loop items are printed)
 
 
@@ -32,3 +33,34 @@ def test_removals_keep_wanted_and_standard():
     assert ar.removal_plan(rows, indices) == [{"id": 3, "url": "https://old.example/i.json", "name": "old", "position": None}]
     assert [r["id"] for r in ar.removal_plan(rows, indices, remove_standard=True)] == [1, 3]
     assert [r["id"] for r in ar.removal_plan(rows, indices, standard_pattern=r"old\.example")] == [1]
+
+
+def test_removals_match_by_id_when_kept_is_given():
+    """Attune's list shows a query-string URL redacted (…?***): only the id can tell whether the row is listed."""
+    rows = [{"id": 1, "url": "https://raw.githubusercontent.com/attune-system/index/4c87ca62/index.json", "name": "std"},
+            {"id": 2, "url": "https://corp.example/i.json", "name": "corp"},
+            {"id": 5, "url": "https://evil.example/i.json?***", "name": "evil"},
+            {"id": 6, "url": "https://***@creds.example/i.json", "name": "creds"}]
+    indices = [{"url": "https://corp.example/i.json"}]
+    put = [{"changed": False, "registry": {"id": 2, "url": "https://corp.example/i.json"}},
+           {"changed": True, "registry": {"id": None}}]            # created in check mode: no id yet
+    for kept in (put, [2], ["2"]):
+        assert [r["id"] for r in ar.removal_plan(rows, indices, kept=kept)] == [5, 6], kept
+    # a listed URL never keeps a row that is not the one put into Attune
+    assert [r["id"] for r in ar.removal_plan(rows, indices, kept=[])] == [2, 5, 6]
+    assert [r["id"] for r in ar.removal_plan(rows, indices, kept=[], remove_standard=True)] == [1, 2, 5, 6]
+    with pytest.raises(ConfigError, match="kept"):
+        ar.removal_plan(rows, indices, kept=["not-an-id"])
+
+
+def test_filters_wrap_the_plans():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.attune.packs.plugins.filter import registry_api
+
+    filters = registry_api.FilterModule().filters()
+    rows = [{"id": 5, "url": "https://evil.example/i.json?***", "name": "evil"}]
+    assert filters["registry_removals"](rows, [{"url": "https://evil.example/i.json"}], kept=[]) == [
+        {"id": 5, "url": "https://evil.example/i.json?***", "name": "evil", "position": None}]
+    assert filters["registry_positions"]([{"url": "https://a/i.json", "priority": 3}])[0]["enabled"] is None
+    with pytest.raises(AnsibleFilterError, match="kept"):
+        filters["registry_removals"](rows, [], kept=[{"registry": {"id": "x"}}])
