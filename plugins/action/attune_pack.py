@@ -125,11 +125,11 @@ class ActionModule(RegistryActionBase):
         except _api.ApiError as exc:
             self._notes(backend)
             raise TaskFailed(api.redact(str(exc)), changed=bool(backend is not None and backend.changed_attune),
-                             api_url=api.api_url, error=_redacted(api, exc.to_dict()), **self._changes(backend))
+                             api_url=api.api_url, error=_redacted(api, exc.to_dict()), **self._changes(backend, True))
         except AttuneError as exc:
             self._notes(backend)
             raise TaskFailed(api.redact("Attune %s: %s" % (api.api_url, exc)), changed=bool(backend is not None and backend.changed_attune),
-                             api_url=api.api_url, error=_redacted(api, exc.to_dict()), **self._changes(backend))
+                             api_url=api.api_url, error=_redacted(api, exc.to_dict()), **self._changes(backend, True))
         self._notes(backend)
         result.pop("packs_dir", None)
         result["api_url"] = api.api_url
@@ -149,12 +149,14 @@ class ActionModule(RegistryActionBase):
         for note in (backend.notes if backend is not None else []):
             self.warn(note)
 
-    @staticmethod
-    def _changes(backend):
-        """What this task did in Attune, also in a failed result."""
-        if backend is None:
-            return {"uploaded": [], "deleted": [], "pending": {}}
-        return {"uploaded": list(backend.uploads), "deleted": list(backend.deletions), "pending": dict(backend.pending)}
+    def _changes(self, backend, failed=False):
+        """What this task did in Attune, also in a failed result (which keeps the warnings too)."""
+        out = {"uploaded": [], "deleted": [], "pending": {}}
+        if backend is not None:
+            out = {"uploaded": list(backend.uploads), "deleted": list(backend.deletions), "pending": dict(backend.pending)}
+        if failed and self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
 
     def fetch_archives(self, params, wanted):
         """Download each wanted archive once: ``({ref: local path}, scratch directory or None)``.
