@@ -229,6 +229,21 @@ def check_api_url(api_url, allow_http=False):
     return url
 
 
+def url_secrets(api_url):
+    """The parts of ``api_url`` that may be credentials (user info, its password, query, fragment), for a module to
+    add to ``no_log_values`` so that Ansible scrubs them from the invocation it returns (values under 4 characters
+    are left: scrubbing them would mangle the output)."""
+    if not isinstance(api_url, str):
+        return []
+    try:
+        parts = urlsplit(api_url.strip())
+        password = parts.password
+    except ValueError:
+        return [api_url] if len(api_url) >= 4 else []
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    return [value for value in (userinfo, password, parts.query, parts.fragment) if value and len(value) >= 4]
+
+
 def check_api_timeout(timeout, api_url=None):
     """``api_timeout`` as a number of seconds in [1, MAX_API_TIMEOUT] (None: the default), or ApiInvalidArguments."""
     if timeout is None:

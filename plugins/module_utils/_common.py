@@ -176,9 +176,18 @@ def run(module, body):
 
 
 def normalise_names(value):
-    """``name`` accepts one spec or a list; a string is never split on commas (ranges contain commas)."""
+    """``name`` accepts one spec or a list; a string is never split on commas (ranges contain commas).
+
+    Anything else (``name: 5``, a mapping, a list holding one) is an ``invalid_arguments`` error (issue 16, item 9).
+    """
     if value is None:
         return []
     if isinstance(value, str):
         return [value]
-    return [str(item) for item in value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        from ansible_collections.attune.packs.plugins.module_utils._errors import InvalidArguments  # pylint: disable=import-outside-toplevel
+
+        shown = type(value).__name__ if not isinstance(value, (list, tuple)) else "a list holding %s" % ", ".join(
+            sorted(set(type(item).__name__ for item in value if not isinstance(item, str))))
+        raise InvalidArguments("name must be a pack spec (a string such as slack@^2.1) or a list of them, got %s" % shown)
+    return list(value)

@@ -640,6 +640,7 @@ def resolutions_of(value):
 
 def check_params(params):
     """Refuse option combinations that make no sense; the same checks on the controller and on the host."""
+    normalise_names(params["name"])  # name of another type (name: 5): invalid_arguments (issue 16, item 9)
     state = params["state"]
     if params["source"] is not None:
         resolutions_of(params["source"])

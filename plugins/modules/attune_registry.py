@@ -277,7 +277,7 @@ def main():
     params = module.params
     for part in _url_secrets(params["url"]):
         module.no_log_values.add(part)  # a token put in the URL by mistake: refused below, and masked in the output
-    result = dict(changed=False, api_url=params.get("api_url"))
+    result = dict(changed=False, api_url=_api.redact_url(params.get("api_url")))  # never credentials of a refused URL
     index = dict(url=params["url"], name=params["name"], state=params["state"], position=params["position"],
                  enabled=params["enabled"], headers=params["headers"], index_id=params["id"],
                  allow_http=params["allow_http"])
