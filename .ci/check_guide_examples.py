@@ -15,7 +15,8 @@ All runnable blocks of one guide run in one ``bash -euo pipefail`` script (varia
 working directory, with HOME in a scratch directory whose ``~/.ansible/collections`` holds this collection (staged
 from the checkout, as ``make install`` puts it there) and the ansible of a venv first on PATH.  The first command
 that fails fails the guide, naming its line.  Run by tests/functional/test_guide_examples.py (``make pytest``);
-by hand: ``.venv/bin/python .ci/check_guide_examples.py [guide_x.rst ...]``.
+by hand: ``.venv/bin/python .ci/check_guide_examples.py [guide_x.rst ...]`` (``ATTUNE_GUIDE_VERBOSE=1`` prints
+every guide's output).
 """
 
 import os
@@ -179,8 +180,9 @@ def main(argv):
         for name in names:
             ok, output, count = run_guide(name, home, venv_bin)
             print("check-guide-examples: %s %s (%d runnable commands/files)" % ("OK" if ok else "FAIL", name, count))
-            if not ok:
+            if not ok or os.environ.get("ATTUNE_GUIDE_VERBOSE"):
                 print(output)
+            if not ok:
                 failed.append(name)
     return 1 if failed else 0
 
