@@ -338,7 +338,19 @@ def _stream(response, sink, max_bytes, what, url, option, error_class, context):
 
 def _request(url, headers, verify, connect_timeout, timeout, conditional, what, error_class, context, prefix, handle):
     """One GET under a total deadline; ``handle(response)`` reads it (inside the deadline) and returns the result."""
-    with _new_session(url) as session, _Deadline(timeout) as deadline:
+    try:
+        new_session = _new_session(url)
+    except _outbound.OutboundRefused as exc:
+        if getattr(exc, "unresolved", False):
+            # a host that does not resolve is the source's (or registry's) failure, named as such (issue 16 item 12)
+            raise error_class("%s%s %s: host name does not resolve (%s)" % (prefix, what, redact_url(url), exc.message),
+                              **context)
+        for key, value in context.items():  # name the pack / registry the refused URL belongs to
+            if getattr(exc, key, None) is None:
+                setattr(exc, key, value)
+        exc.args = (exc.format(),)
+        raise
+    with new_session as session, _Deadline(timeout) as deadline:
         try:
             response = _open_http(session, url, headers, verify, connect_timeout, timeout, conditional)
             with response:

@@ -353,11 +353,15 @@ class Policy(object):
             try:
                 answers = self.resolver(target.connect_host, target.port)
             except (OSError, UnicodeError) as exc:
-                raise OutboundRefused("outbound host %r does not resolve (%s)" % (target.host, getattr(exc, "strerror", None) or exc),
+                err = OutboundRefused("outbound host %r does not resolve (%s)" % (target.host, getattr(exc, "strerror", None) or exc),
                                       host=target.host)
+                err.unresolved = True  # a DNS failure, not a refusal: _fetch reports it as the source's/registry's error
+                raise err
             addresses = [ipaddress.ip_address(a) if isinstance(a, str) else a for a in answers]
         if not addresses:
-            raise OutboundRefused("outbound host %r resolved to no addresses" % target.host, host=target.host)
+            err = OutboundRefused("outbound host %r resolved to no addresses" % target.host, host=target.host)
+            err.unresolved = True
+            raise err
         self.check_addresses(target.host, addresses)
         return Checked(target, addresses)
 

@@ -289,3 +289,16 @@ def test_cache_disabled_keeps_no_archive(tmp_path, env):
     assert not archives.exists() or os.listdir(str(archives)) == []
     # the upload record is state (remove_unlisted, drift), kept whatever cache_enabled says
     assert (api.cache / "attune-api").is_dir()
+
+
+def test_source_host_that_does_not_resolve_is_a_source_error(tmp_path, env):
+    api = env
+    # the outbound policy applies (a policy key is given) and approves the host, which has no DNS answer
+    source = {"ref": "aws", "version": "1.2.0", "spec": "aws",
+              "source": {"type": "archive", "url": "https://no-such-pack-host.invalid/aws-1.2.0.tar.gz",
+                         "checksum": api.site.checksum("aws")}}
+    task = {PACK: dict(conn(api), source=source, cache_dir=str(api.cache), approved_private_hosts=["no-such-pack-host.invalid"])}
+    r = run_one(tmp_path, api, task)
+    assert r["failed"] and r["error"]["kind"] == "source_error", r
+    assert r["error"]["pack"] == "aws" and "does not resolve" in r["msg"] and "no-such-pack-host.invalid" in r["msg"], r
+    assert r["changed"] is False and posts(api, UPLOAD) == []
