@@ -223,9 +223,9 @@ def test_credentials_required_and_exclusive():
 def test_build_archive_is_deterministic(tmp_path):
     a = make_pack_tree(str(tmp_path / "a"), "demo", "1.0.0", files={"actions/run.sh": "#!/bin/sh\necho hi\n"})
     os.chmod(os.path.join(a, "actions", "run.sh"), 0o750)
-    os.makedirs(os.path.join(a, ".attune"))
-    with open(os.path.join(a, ".attune", "metadata.json"), "w") as handle:
-        handle.write("{}")
+    os.makedirs(os.path.join(a, ".git"))  # not part of the verified tree (the framed checksum leaves it out)
+    with open(os.path.join(a, ".git", "HEAD"), "w") as handle:
+        handle.write("ref: refs/heads/main\n")
     first, digest = _api.build_archive(a)
     b = make_pack_tree(str(tmp_path / "b"), "demo", "1.0.0", files={"actions/run.sh": "#!/bin/sh\necho hi\n"})
     os.chmod(os.path.join(b, "actions", "run.sh"), 0o700)
@@ -237,8 +237,18 @@ def test_build_archive_is_deterministic(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as tar:
         names = tar.getnames()
         modes = dict((m.name, m.mode) for m in tar.getmembers())
-    assert "pack.yaml" in names and not any(n.startswith(".attune") for n in names)
+    assert "pack.yaml" in names and not any(n.startswith(".git") for n in names)
     assert modes["actions/run.sh"] == 0o755 and modes["pack.yaml"] == 0o644
+
+
+def test_build_archive_keeps_the_packs_dot_attune(tmp_path):
+    # issue 16 item 10: the upload is exactly the verified tree, a top-level .attune/ included
+    tree = make_pack_tree(str(tmp_path / "d"), "demo", "1.0.0", files={".attune/config.json": "{}", ".attune/metadata.json": "{}"})
+    import io
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(_api.build_archive(tree)[0]), mode="r:gz") as tar:
+        names = tar.getnames()
+    assert ".attune/config.json" in names and ".attune/metadata.json" in names
 
 
 def test_build_archive_refuses_links(tmp_path):
