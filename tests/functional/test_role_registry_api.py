@@ -155,3 +155,109 @@ def test_api_target_keeps_others_unless_exclusive_and_removes_standard_when_aske
     assert [r["name"] for r in site.indices] == ["corp", "public", "paused"]
     for secret in secrets_of(site):
         assert secret not in run.output
+
+
+# ---------------------------------------------------------------------------
+# issue 16: exclusive removals by Attune's id (item 5), entries without enabled keep Attune's value (item 6), one
+# run per distinct registry_config_api_url (item 12)
+
+PUT_TASK = ROLE_TASK
+API_VARS = ("registry_config_api_url", "registry_config_api_token", "registry_config_api_ca_path")
+
+
+def write_yaml_play(tmp_path, hostvars):
+    """Hosts with their own variables (an API per host): a YAML inventory, the role over every host."""
+    hosts = {}
+    for host, values in hostvars.items():
+        (tmp_path / host).mkdir(exist_ok=True)
+        hosts[host] = dict(values, ansible_connection="local", ansible_python_interpreter=sys.executable,
+                           registry_config_path=str(tmp_path / host / "config.yaml"))
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"workers": {"hosts": hosts}}}}))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "registries", "hosts": "workers", "gather_facts": False,
+                                         "roles": [{"role": "attune.packs.registry_config"}]}]))
+    return str(playbook), str(inventory)
+
+
+def split_vars(api, **extra):
+    """(the variables every host shares, the API variables of ``api``): API variables go to the inventory host."""
+    values = role_vars(api, registry_config_write_file=False, **extra)
+    return dict((k, v) for k, v in values.items() if k not in API_VARS), dict((k, values[k]) for k in API_VARS)
+
+
+def test_exclusive_removes_a_registry_whose_url_has_a_query_string(tmp_path, site):
+    """Attune's list shows ``…?***``: the role must remove the unlisted row by its id, not report "ok"."""
+    reg = site.registry
+    hidden = reg.url("stale.json") + "?token=query-5ecret-8812"
+    with site._lock:  # pylint: disable=protected-access
+        hidden_id = site._add_index_row("hidden", hidden, 7, True, {})["id"]  # pylint: disable=protected-access
+        # listed in registry_config_indices without `enabled`: disabled in Attune, it must stay disabled
+        site._add_index_row("public", reg.url("pub.json"), 11, False, {})  # pylint: disable=protected-access
+    shared, api_vars = split_vars(site, registry_config_api_exclusive=True)
+    playbook, inventory = write_yaml_play(tmp_path, {"w1": api_vars})
+    run = run_playbook(tmp_path, playbook, inventory, extra_vars=shared, verbosity=3)
+    assert run.returncode == 0, run.output[-6000:]
+    removed = [r for e in run.results(task=REMOVE_TASK) if e["status"] != "skipped" for r in e["result"]["results"]]
+    assert [(r["item"]["id"], r["changed"], r.get("failed", False)) for r in removed] == [(hidden_id, True, False)], removed
+    assert [r["name"] for r in site.indices] == ["Attune Standard", "corp", "public", "paused"]
+    assert all(r["url"] != hidden for r in site.indices)
+    public = [r for r in site.indices if r["name"] == "public"][0]
+    assert public["enabled"] is False, public  # not re-enabled: the entry does not set enabled
+    paused = [r for r in site.indices if r["name"] == "paused"][0]
+    assert paused["enabled"] is False
+    assert "query-5ecret-8812" not in run.output
+    for secret in secrets_of(site):
+        assert secret not in run.output
+    # a second run: nothing left to remove, nothing changed
+    run = run_playbook(tmp_path, playbook, inventory, extra_vars=shared)
+    assert run.returncode == 0, run.output[-4000:]
+    assert not [e for e in run.events if e.get("changed")], [e["task"] for e in run.events if e.get("changed")]
+
+
+@pytest.fixture()
+def second_site(site):
+    with AttuneServer() as api:
+        api.token = api.add_integration_token("ci-b")
+        api.registry = site.registry
+        yield api
+
+
+def test_each_distinct_api_url_is_configured(tmp_path, site, second_site):
+    """w1 and w3 name Attune A, w2 names Attune B: both get the registries, A once."""
+    shared, vars_a = split_vars(site)
+    _shared, vars_b = split_vars(second_site)
+    playbook, inventory = write_yaml_play(tmp_path, {"w1": vars_a, "w2": vars_b, "w3": vars_a})
+    for step in range(2):
+        run = run_playbook(tmp_path, playbook, inventory, extra_vars=shared, verbosity=1)
+        assert run.returncode == 0, run.output[-6000:]
+        ran = sorted(e["host"] for e in run.results(task=PUT_TASK) if e["status"] != "skipped")
+        assert ran == ["w1", "w2"], ran
+        for event in run.results(task=PUT_TASK):
+            if event["status"] != "skipped":
+                assert [bool(r["changed"]) for r in event["result"]["results"]] == [step == 0] * 3, event
+        for secret in secrets_of(site) | secrets_of(second_site):
+            assert secret not in run.output
+    for api in (site, second_site):
+        rows = [(r["name"], r["position"], r["enabled"]) for r in api.indices]
+        assert rows == [("Attune Standard", 0, True), ("corp", 2, True), ("public", 11, True), ("paused", 12, False)], rows
+        assert api.count("/api/v1/pack-indices", "POST") == 3  # each Attune configured once, not once per host
+        assert api.indices[1]["headers"] == {"Authorization": REGISTRY_TOKEN}
+
+
+def test_hosts_naming_one_attune_with_different_registries_are_refused(tmp_path, site):
+    shared, vars_a = split_vars(site)
+    indices = shared.pop("registry_config_indices")
+    playbook, inventory = write_yaml_play(tmp_path, {
+        "w1": dict(vars_a, registry_config_indices=indices),
+        "w2": dict(vars_a, registry_config_indices=indices[:1])})
+    run = run_playbook(tmp_path, playbook, inventory, extra_vars=shared, verbosity=1)
+    assert run.returncode != 0
+    refused = run.results(task="Refuse hosts that name the same Attune")
+    assert sorted((e["host"], e["status"]) for e in refused) == [("w1", "failed"), ("w2", "failed")], refused
+    message = refused[0]["result"]["msg"]
+    assert "w1, w2" in message and "same Attune API" in message and "nothing was changed" in message, message
+    assert [r["name"] for r in site.indices] == ["Attune Standard"]
+    assert site.count(method="POST", path="/api/v1/pack-indices") == 0
+    for secret in secrets_of(site):
+        assert secret not in run.output
