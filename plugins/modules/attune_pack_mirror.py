@@ -1,0 +1,309 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: attune_pack_mirror
+short_description: Build an offline mirror of Attune pack registries, for sites without internet
+version_added: 0.3.0
+description:
+  - Resolves the packs in O(name), or pins them from O(lock_file), against the upstream registries. Their archives
+    go into the directory O(dest) and an index into O(dest)C(/index.json). Serve the directory from any static HTTPS
+    server at O(base_url) and give Attune that index as a registry. Then nothing has to reach the internet.
+  - Every pack is verified against its upstream checksum before it enters the mirror. Archive sources are kept
+    byte-identical, under C(packs/<ref>/<sha256>.tar.gz) (or C(.zip), C(.tar)), with the same checksum. A git
+    source is checked out at its commit and verified, then turned into a deterministic archive
+    C(packs/<ref>/git-<commit>-<tree>.tar.gz). Its sha256 goes into the mirror's index, and the pack tree inside
+    has the upstream framed checksum.
+  - The mirror's entry of a pack is the upstream entry. Its install sources are replaced, in the same order, by
+    those archives under O(base_url). Attune installs the first of them, as it installs the upstream git source
+    first.
+  - With O(lock_file), the sources the lock pins are mirrored (its git commit and checksums). A lock made upstream
+    with V(git) sources installs the same tree checksum from the mirror. One made with V(archive) sources installs
+    the same bytes.
+  - B(Incremental.) A rerun downloads only what is new. Archives already in the mirror are re-hashed and kept.
+    Packs not asked for stay in the mirror unless O(prune) is set.
+  - Archives are published before the index that names them. The index is replaced atomically, so a reader never
+    sees an entry whose file is missing or unverified. When a pack fails, the task fails and the index is not
+    written.
+  - The index is validated as Attune's C(validate_pack_index) validates it. It lists one entry per ref, sorted, and
+    C(last_updated) changes only when its content changes.
+extends_documentation_fragment:
+  - attune.packs.common
+  - attune.packs.registry
+  - attune.packs.attributes
+options:
+  dest:
+    description:
+      - The mirror directory. It must exist.
+    type: path
+    required: true
+  base_url:
+    description:
+      - The HTTPS URL O(dest) is served from, for example V(https://packs.internal.example/mirror). Every install
+        source of the mirror's index is under it, and its C(registry_url) is O(base_url)C(/index.json).
+      - The mirror can also be read as C(file://) by this collection on the controller. Use
+        V(file:///path/to/dest/index.json) as the registry URL. Installs then download the archives from O(base_url).
+    type: str
+    required: true
+  name:
+    description:
+      - Pack specs to mirror (V(slack@^2.1), V(aws@1.2.0), V(github)), one string or a list. Each is resolved as
+        M(attune.packs.attune_pack_info) resolves it.
+      - Exactly one of O(name) and O(lock_file) is required.
+    type: raw
+  lock_file:
+    description:
+      - A lock file written by M(attune.packs.attune_pack_lock). Each locked pack is mirrored at its locked version,
+        from the sources the lock pins.
+    type: path
+  prune:
+    description:
+      - Remove from the mirror the packs that are not in O(name) or O(lock_file), and delete the archives the new
+        index no longer names.
+    type: bool
+    default: false
+  registry_name:
+    description:
+      - The C(registry_name) of the mirror's index. Defaults to the current index's, else V(Attune pack mirror).
+    type: str
+  archive_max_bytes:
+    description:
+      - Largest archive downloaded or built. Defaults to C(pack_registry.archive_max_bytes), else 100 MiB.
+    type: int
+  on_registry_error:
+    description:
+      - What resolution does when a registry that comes before the one holding a pack cannot be fetched or validated.
+      - V(fail) (default) stops. V(skip) skips that registry with a warning.
+    type: str
+    choices: [fail, skip]
+    default: fail
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Resolves the packs and reports what would be fetched, written and removed. Nothing is downloaded or written.
+  diff_mode:
+    support: full
+    details:
+      - Shows the mirror's index text before and after (in check mode, only when nothing has to be fetched).
+  idempotent:
+    support: full
+    details:
+      - A second run with the same list downloads nothing and reports no change, unless upstream changed.
+notes:
+  - "Attune must be allowed to reach the mirror's host. If it resolves to a private address, list it in
+    C(pack_registry.approved_private_hosts) (or its range in C(approved_private_cidrs)). A public address goes in
+    C(approved_public_hosts). The mirror's index names no other host. RV(approved_host) is that host."
+  - Needs git on the host that runs it when a pack has a git source.
+seealso:
+  - module: attune.packs.attune_pack_lock
+  - module: attune.packs.attune_pack_index
+  - module: attune.packs.attune_registry
+"""
+
+EXAMPLES = r"""
+---
+- name: Mirror the locked packs for the air-gapped site
+  attune.packs.attune_pack_mirror:
+    dest: /srv/transfer/packs-mirror
+    base_url: https://packs.site.internal/mirror
+    lock_file: "{{ playbook_dir }}/packs.lock.yml"
+    registries:
+      - name: public
+        url: https://raw.githubusercontent.com/attune-system/index/main/index.json
+    prune: true
+  delegate_to: localhost
+  run_once: true
+
+- name: Mirror a few packs by spec
+  attune.packs.attune_pack_mirror:
+    dest: /srv/mirror
+    base_url: https://packs.site.internal
+    name: [slack@^2.1, aws]
+"""
+
+RETURN = r"""
+index_path:
+  description: The mirror's index file.
+  returned: always
+  type: str
+  sample: /srv/mirror/index.json
+index:
+  description: The mirror's index as written. In check mode it is left out when something would have to be fetched.
+  returned: success
+  type: dict
+  sample: {registry_name: Attune pack mirror, registry_url: "https://packs.site.internal/index.json", version: "1.0",
+           last_updated: "2026-09-01T10:00:00Z", packs: []}
+added:
+  description: Refs new in the mirror.
+  returned: success
+  type: list
+  elements: str
+  sample: [slack]
+updated:
+  description: Refs whose mirrored entry changed, for example a new version.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+kept:
+  description: Refs already mirrored as they are now.
+  returned: success
+  type: list
+  elements: str
+  sample: [aws]
+removed:
+  description: Refs removed from the mirror (O(prune)).
+  returned: success
+  type: list
+  elements: str
+  sample: []
+fetched:
+  description: Upstream sources downloaded or checked out in this run (redacted URLs).
+  returned: success
+  type: list
+  elements: str
+  sample: ["https://codeload.github.com/attune-packs/slack/tar.gz/0ca87f5d99b7e82c145a3d5c4ef5fb0b8228c5c2"]
+files_removed:
+  description: Files deleted from O(dest) because the index no longer names them (O(prune)).
+  returned: success
+  type: list
+  elements: str
+  sample: [packs/slack/0d260c8b6c5fea4550bf0ae2ac23f8015502b6e053cb869614b58df29775698a.tar.gz]
+approved_host:
+  description: The host Attune must be allowed to reach (C(approved_private_hosts) or C(approved_public_hosts)).
+  returned: success
+  type: str
+  sample: packs.site.internal
+msg:
+  description: Summary for people.
+  returned: always
+  type: str
+  sample: "mirror /srv/mirror: added slack; kept aws; fetched 2 sources"
+"""
+
+import os
+from urllib.parse import urlsplit
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.attune.packs.plugins.module_utils._common import (
+    check_libraries,
+    fail,
+    load_settings,
+    normalise_names,
+    registry_argument_spec,
+)
+from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidArguments
+
+DEFAULT_NAME = "Attune pack mirror"
+
+
+def _wanted(module, client):
+    from ansible_collections.attune.packs.plugins.module_utils import _lockfile, _mirror
+    from ansible_collections.attune.packs.plugins.module_utils._queries import resolve_one
+    from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec
+
+    params = dict(module.params, prefer_source="git")
+    wanted = []
+    if params["lock_file"]:
+        for entry in _lockfile.load(params["lock_file"]).entries():
+            resolution = resolve_one(client, "%s@%s" % (entry["ref"], entry["version"]), params, module.warn)
+            wanted.append(_mirror.wanted_from_lock(entry, resolution))
+        return wanted
+    seen = set()
+    for spec in normalise_names(params["name"]):
+        ref = PackSpec.parse(spec).ref
+        if ref in seen:
+            raise InvalidArguments("pack %r is listed twice in name (a mirror holds one version per ref)" % ref, pack=ref)
+        seen.add(ref)
+        wanted.append(_mirror.wanted_from_resolution(resolve_one(client, spec, params, module.warn)))
+    return wanted
+
+
+def main():
+    argument_spec = registry_argument_spec()
+    argument_spec.update(
+        dest=dict(type="path", required=True),
+        base_url=dict(type="str", required=True),
+        name=dict(type="raw"),
+        lock_file=dict(type="path"),
+        prune=dict(type="bool", default=False),
+        registry_name=dict(type="str"),
+        archive_max_bytes=dict(type="int"),
+        on_registry_error=dict(type="str", choices=["fail", "skip"], default="fail"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=[("name", "lock_file")],
+                           mutually_exclusive=[("name", "lock_file")])
+    check_libraries(module)
+    from ansible_collections.attune.packs.plugins.module_utils import _mirror, _publish
+    from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+
+    params = module.params
+    dest = params["dest"]
+    index_path = os.path.join(dest, _mirror.INDEX_FILE)
+    result = dict(changed=False, index_path=index_path)
+    try:
+        settings = load_settings(params)
+        client = RegistryClient(settings)
+        options = _mirror.MirrorOptions(
+            verify=settings.verify_for(None), validate_certs=params["validate_certs"], ca_path=params["ca_path"],
+            timeout=settings.timeout, connect_timeout=settings.connect_timeout,
+            archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes, allow_http=settings.allow_http)
+        mirror = _mirror.Mirror(dest, params["base_url"], options, check_mode=module.check_mode, warn=module.warn)
+        wanted = _wanted(module, client)
+        entries = [mirror.mirror_pack(item) for item in wanted]
+        wanted_refs = set(item.ref for item in wanted)
+        current = mirror.current
+        remove = []
+        if params["prune"] and current is not None:
+            remove = sorted(pack["ref"] for pack in current["packs"] if pack["ref"] not in wanted_refs)
+        registry_name = params["registry_name"] or (current or {}).get("registry_name") or DEFAULT_NAME
+        registry_url = mirror.base_url + "/" + _mirror.INDEX_FILE
+        pending = [item.ref for item, entry in zip(wanted, entries) if entry is None]
+        change = None
+        files_removed = []
+        if not pending:
+            change = _publish.update_index(current, registry_name, registry_url, entries=entries, remove=remove,
+                                           label=index_path)
+            if change.changed and not module.check_mode:
+                _publish.write_text(index_path, change.text)  # after every archive it names was published
+            if params["prune"] and not module.check_mode:
+                files_removed = _mirror.prune_files(dest, change.index)
+    except AttuneError as exc:
+        fail(module, exc, **result)
+
+    current_refs = set(pack["ref"] for pack in (current or {}).get("packs", []))
+    if change is not None:
+        added, updated, kept, removed = change.added, change.replaced, change.unchanged, change.removed
+    else:
+        added = sorted(item.ref for item in wanted if item.ref not in current_refs)
+        updated = sorted(ref for ref in pending if ref in current_refs)
+        kept = sorted(wanted_refs - set(added) - set(updated))
+        removed = remove
+    changed = bool(mirror.written_files or files_removed or pending or removed or (change is not None and change.changed))
+    parts = []
+    for label, refs in (("added", added), ("updated", updated), ("removed", removed)):
+        if refs:
+            parts.append("%s %s" % (label, ", ".join(refs)))
+    if kept:
+        parts.append("kept %d" % len(kept))
+    parts.append("%s %d sources" % ("would fetch" if module.check_mode else "fetched", len(mirror.fetched)))
+    msg = "mirror %s: %s" % (dest, "; ".join(parts))
+    if module.check_mode and changed:
+        msg = "check mode, nothing written: " + msg
+    result.update(changed=changed, added=added, updated=updated, kept=kept, removed=removed, fetched=mirror.fetched,
+                  files_removed=files_removed, approved_host=urlsplit(mirror.base_url).hostname, msg=msg)
+    if change is not None:
+        result["index"] = change.index
+        if module._diff:  # pylint: disable=protected-access
+            result["diff"] = dict(before=change.old_text or "", after=change.text, before_header=index_path, after_header=index_path)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
