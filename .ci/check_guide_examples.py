@@ -6,8 +6,8 @@
 A guide marks a code block as runnable with an RST comment right before it (comments are not rendered):
 
 ``.. runnable: console``
-    a ``console`` block: every line starting with ``$ `` is a command (``\\`` continues it on the next line,
-    ``<<EOF`` takes the lines up to ``EOF``); other lines are sample output and are not checked.
+    a ``console`` block: every line starting with ``$ `` is a command (``\\`` or an open quote continues it on the
+    next line, ``<<EOF`` takes the lines up to ``EOF``); other lines are sample output and are not checked.
 ``.. runnable: file NAME``
     the block is written to ``NAME`` (a playbook, a vars file …) in the working directory.
 
@@ -21,6 +21,7 @@ every guide's output).
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -95,8 +96,8 @@ def commands(block):
             continue
         start = block.line + 2 + i
         text = line[2:]
-        while text.endswith("\\") and i + 1 < len(lines):
-            i += 1
+        while (text.endswith("\\") or _open_quote(text)) and i + 1 < len(lines):
+            i += 1  # a continued line, or a quoted string that goes on
             text += "\n" + lines[i]
         heredoc = HEREDOC.search(text)
         if heredoc:
@@ -111,6 +112,14 @@ def commands(block):
         result.append((start, text))
         i += 1
     return result
+
+
+def _open_quote(text):
+    try:
+        shlex.split(text.split("<<", 1)[0])
+    except ValueError:
+        return True
+    return False
 
 
 def script(guide_blocks):

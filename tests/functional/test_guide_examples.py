@@ -54,6 +54,11 @@ def test_parser_reads_commands_continuations_and_heredocs(tmp_path):
     assert "not-run" not in script and "one two\n" not in script.replace("echo one \\\n    two", "")
 
 
+def test_parser_continues_an_open_quote(tmp_path):
+    found = _blocks(tmp_path, ".. runnable: console\n.. code-block:: console\n\n    $ echo '{\"a\": 1,\n         \"b\": 2}'\n    {...}\n")
+    assert [text for _line, text in guides.commands(found[0])] == ["echo '{\"a\": 1,\n     \"b\": 2}'"]
+
+
 def test_parser_refuses_a_mark_without_a_block(tmp_path):
     with pytest.raises(ValueError, match="must be followed by a code-block"):
         _blocks(tmp_path, ".. runnable: console\n\nSome text.\n")
