@@ -1,6 +1,8 @@
 """Contract: the test Attune server and the collection's API client against Attune's own client, attune-sdk.
 
-attune-sdk (PyPI) is generated from Attune v0.6.0's OpenAPI (attune-sdk 0.5.2; tests/requirements.txt pins it).
+attune-sdk (PyPI) is generated from Attune's OpenAPI; tests/requirements.txt pins its newest release (0.5.4, from
+Attune 0.6.3; the pack and auth routes and models are those of 0.5.2, built from v0.6.0), and
+test_the_sdk_is_the_pinned_release fails when another release is installed.
 Every answer of tests/support/attune_server.py is parsed with the SDK's generated models (so the simulator
 cannot drift from Attune's published shapes), and every request plugins/module_utils/_api.py sends is compared
 with the request the SDK builds for the same call (method, path, query, JSON body, multipart fields).
@@ -538,6 +540,20 @@ def test_collection_requests_match_the_sdk(api, registry, tmp_path):
     _api.AttuneApi(api.url(), username="admin", password="pw-1234", ca_path=api.ca_path).list_indices()
     assert_same_request(api, last(api, "POST", "/auth/login"),
                         login._get_kwargs(body=LoginRequest(login="admin", password="pw-1234")))
+
+
+def test_the_sdk_is_the_pinned_release():
+    """The contract is checked against the release tests/requirements.txt pins (the newest, issue 16 item 13), not
+    whatever an old venv holds."""
+    import re
+    from importlib.metadata import version
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "requirements.txt"), encoding="utf-8") as handle:
+        pin = re.search(r"^attune-sdk==([0-9][^ ;]*)", handle.read(), re.M).group(1)
+    assert version("attune-sdk") == pin, "attune-sdk %s is installed, tests/requirements.txt pins %s: make venv" % (
+        version("attune-sdk"), pin)
+    assert tuple(int(part) for part in pin.split(".")) >= (0, 5, 4)
 
 
 def test_sdk_upload_boundary_is_fixed():
