@@ -275,7 +275,7 @@ def main():
     if error:
         module.fail_json(msg=missing_required_lib("requests>=2.25"), exception=error)
     params = module.params
-    for part in _url_secrets(params["url"]):
+    for part in _url_secrets(params["url"]) + _api.url_secrets(params.get("api_url")):
         module.no_log_values.add(part)  # a token put in the URL by mistake: refused below, and masked in the output
     result = dict(changed=False, api_url=_api.redact_url(params.get("api_url")))  # never credentials of a refused URL
     index = dict(url=params["url"], name=params["name"], state=params["state"], position=params["position"],
