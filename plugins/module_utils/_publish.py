@@ -361,11 +361,15 @@ def _build_entry(pack_dir, pack_ref, version, manifest, metadata, git_url, git_r
         description = _required_string(manifest["description"], "description")
     else:
         description = str(defaults.get("description") or "")
+    # the builder's order: pack.yaml meta, category, default_branch, commit, stars, repository_id
+    extra_meta = dict(defaults.get("meta") or {})
     entry_meta = dict(metadata)
     entry_meta.setdefault("category", "uncategorized")
+    if "default_branch" in extra_meta:
+        entry_meta["default_branch"] = extra_meta.pop("default_branch")
     if git_url is not None and COMMIT_SHA.match(git_ref):
         entry_meta["commit"] = git_ref
-    entry_meta.update(defaults.get("meta") or {})
+    entry_meta.update(extra_meta)
     entry = {
         "ref": pack_ref,
         "label": label,
