@@ -305,7 +305,8 @@ def hostile_client(server, **kw):
 
     kw.setdefault("token", hostile_attune.TOKEN)
     kw.setdefault("ca_path", server.ca_path)
-    kw.setdefault("allow_http", not server.tls)
+    if not server.tls:
+        kw.setdefault("allow_http", True)
     return _api.AttuneApi(server.base_url, **kw)
 
 
