@@ -33,7 +33,7 @@ options:
         appear in results, diffs, errors or logs and are never passed on a command line. A module that runs on a host
         (M(attune.packs.attune_registry)) receives the token like every module argument, in the AnsiballZ file Ansible
         writes to the host's temporary directory for the run (removed afterwards, kept with
-        E(ANSIBLE_KEEP_REMOTE_FILES=1)); run such tasks with C(delegate_to: localhost) to keep the token on the
+        C(ANSIBLE_KEEP_REMOTE_FILES=1)); run such tasks with C(delegate_to=localhost) to keep the token on the
         controller. M(attune.packs.attune_pack) with O(api_url) runs on the controller and sends nothing to the host.
     type: str
   api_username:
