@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.attune.packs.plugins.module_utils import _publish
 from functional.test_publish_index import Pack
 from support import synth
+from support.attune_server import AttuneServer, connection_args
 from support.play import run_tasks
 from support.registry_server import RegistryServer
 
@@ -103,6 +104,15 @@ def test_mirror_then_install_with_upstream_stopped(tmp_path):
         play, results = run(tmp_path, [{INSTALL: file_args}])
         assert results[0]["changed"] is True and not results[0].get("failed"), play
         assert synth.tree_checksum(os.path.join(packs2, "dns")) == synth.tree_checksum(dns.checkout)
+
+        # and into a running Attune (the API test server), from the mirror, upstream still stopped
+        with AttuneServer() as api:
+            api.token = api.add_integration_token("ci")
+            task = dict(common, name="network@1.2.0", cache_dir=str(tmp_path / "cache"), **connection_args(api))
+            del task["packs_dir"]
+            play, results = run(tmp_path, [{INSTALL: task}])
+            assert results[0]["changed"] is True and not results[0].get("failed") and results[0]["uploaded"] == ["network"], play
+            assert api.pack("network")["version"] == "1.2.0"
 
 
 def test_lock_prune_and_failure_leave_a_consistent_mirror(tmp_path):
