@@ -183,10 +183,8 @@ def _component_files(root, kind):
         return []
     if not stat.S_ISDIR(info.st_mode):
         raise InvalidPackStructure("%s is not a directory" % kind)
-    names = []
-    for entry in os.scandir(directory):
-        if entry.name.endswith((".yaml", ".yml")) and entry.is_file(follow_symlinks=False):
-            names.append(entry.name)
+    with os.scandir(directory) as entries:
+        names = [entry.name for entry in entries if entry.name.endswith((".yaml", ".yml")) and entry.is_file(follow_symlinks=False)]
     return sorted(names)
 
 
