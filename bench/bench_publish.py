@@ -32,7 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from conftest import COLLECTIONS_ROOT  # noqa: E402,F401  (puts the checkout on sys.path)
+# tests/conftest.py puts the checkout on sys.path as ansible_collections.attune.packs
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from support import gitrepo  # noqa: E402
 from support.registry_server import ServerProcess  # noqa: E402
 from support.synth import make_archive, make_pack_tree  # noqa: E402
@@ -47,7 +48,7 @@ COMMIT = "0" * 40
 
 def timed(func, runs=RUNS):
     times = []
-    for _ in range(runs):
+    for _run in range(runs):
         started = time.perf_counter()
         func()
         times.append(time.perf_counter() - started)

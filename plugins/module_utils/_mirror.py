@@ -82,8 +82,8 @@ def wanted_from_resolution(resolution):
 def wanted_from_lock(lock_entry, resolution):
     """A lock entry: the sources the lock pins (commit and checksums as locked), the entry's other fields."""
     if resolution["version"] != lock_entry["version"]:
-        raise InvalidArguments("the registry resolved %s to %s, not the locked %s" % (lock_entry["ref"], resolution["version"],
-                                                                                    lock_entry["version"]), pack=lock_entry["ref"])
+        raise InvalidArguments("the registry resolved %s to %s, not the locked %s"
+                               % (lock_entry["ref"], resolution["version"], lock_entry["version"]), pack=lock_entry["ref"])
     sources = [lock_entry["source"]] + ([lock_entry["fallback_source"]] if lock_entry.get("fallback_source") else [])
     return Wanted(resolution["entry"], [dict(source) for source in sources], resolution.get("registry"))
 

@@ -159,7 +159,7 @@ def test_lock_prune_and_failure_leave_a_consistent_mirror(tmp_path):
 def test_bad_base_url_is_refused(tmp_path, base_url, message):
     dest = str(tmp_path / "mirror")
     os.makedirs(dest)
-    play, results = run(tmp_path, [{MIRROR: {"dest": dest, "base_url": base_url, "name": "x",
-                                              "registries": [{"url": "file:///nonexistent/index.json"}]}}])
+    args = {"dest": dest, "base_url": base_url, "name": "x", "registries": [{"url": "file:///nonexistent/index.json"}]}
+    play, results = run(tmp_path, [{MIRROR: args}])
     assert results[0]["failed"] and message in results[0]["msg"], play
     assert os.listdir(dest) == []

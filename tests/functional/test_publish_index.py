@@ -184,8 +184,8 @@ def test_merge_files_and_an_https_index(server, tmp_path):
     first = {"registry_name": "company", "registry_url": "https://packs.example/index.json", "version": "1.0",
              "last_updated": "2026-01-01T00:00:00Z", "packs": [make_entry("a", "1.0.0"), make_entry("b", "2.0.0")]}
     team = {"registry_name": "team", "registry_url": "https://team.example/index.json", "version": "1.0",
-            "last_updated": "2026-02-01T00:00:00Z", "packs": [make_entry("a", "1.1.0"), make_entry("b", "1.9.0"),
-                                                             make_entry("c", "0.1.0")]}
+            "last_updated": "2026-02-01T00:00:00Z",
+            "packs": [make_entry("a", "1.1.0"), make_entry("b", "1.9.0"), make_entry("c", "0.1.0")]}
     with open(str(tmp_path / "company.json"), "w") as handle:
         json.dump(first, handle)
     server.add_json("/team.json", team, required_headers={"Authorization": "Bearer team-secret"})

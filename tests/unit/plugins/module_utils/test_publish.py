@@ -186,20 +186,23 @@ def index_of(*packs, **top):
     return index
 
 
+BRANCH_SOURCE = {"type": "git", "url": "https://g.example/a.git", "ref": "main", "checksum": "sha256:" + "a" * 64}
+FRAGMENT_SOURCE = {"type": "archive", "url": "https://f.example/a.tar.gz#x", "checksum": "sha256:" + "a" * 64}
+DUPLICATE_CONTENTS = {"actions": [{"name": "x", "description": ""}, {"name": "x", "description": ""}],
+                      "sensors": [], "triggers": [], "rules": [], "workflows": []}
+
+
 @pytest.mark.parametrize("index, message", [
     (index_of(make_entry("b", "1.0.0"), make_entry("a", "1.0.0")), "packs[1] (pack 'a'): ref: pack refs must be unique and sorted"),
     (index_of(make_entry("a", "1.0.0"), make_entry("a", "2.0.0")), "packs[1] (pack 'a'): ref: pack refs must be unique and sorted"),
     (index_of(make_entry("a", "01.0.0")), "packs[0] (pack 'a'): version"),
     (index_of(make_entry("a", "1.0.0", author=" ")), "packs[0] (pack 'a'): author: must not be empty"),
     (index_of(make_entry("a", "1.0.0", repository="http://x.example/a")), "packs[0].repository: URL must use https://"),
-    (index_of(make_entry("a", "1.0.0", install_sources=[{"type": "git", "url": "https://g.example/a.git", "ref": "main",
-                                                          "checksum": "sha256:" + "a" * 64}])),
+    (index_of(make_entry("a", "1.0.0", install_sources=[BRANCH_SOURCE])),
      "packs[0] (pack 'a'): install_sources[0].ref: 'main' is not an immutable"),
-    (index_of(make_entry("a", "1.0.0", install_sources=[{"type": "archive", "url": "https://f.example/a.tar.gz#x",
-                                                          "checksum": "sha256:" + "a" * 64}])),
+    (index_of(make_entry("a", "1.0.0", install_sources=[FRAGMENT_SOURCE])),
      "packs[0].install_sources[0].url: URL must not carry a query string or fragment (pack 'a')"),
-    (index_of(make_entry("a", "1.0.0", contents={"actions": [{"name": "x", "description": ""}, {"name": "x", "description": ""}],
-                                                  "sensors": [], "triggers": [], "rules": [], "workflows": []})),
+    (index_of(make_entry("a", "1.0.0", contents=DUPLICATE_CONTENTS)),
      "packs[0] (pack 'a'): contents.actions: component names must be non-empty and unique"),
     (index_of(registry_name=" "), "registry_name: must not be empty"),
     (index_of(last_updated="2026-13-01T00:00:00Z"), "last_updated"),
