@@ -124,7 +124,8 @@ def _open_quote(text):
 
 def script(guide_blocks):
     """One bash script for the runnable blocks of a guide."""
-    parts = ["set -euo pipefail", "trap '%s >/dev/null 2>&1 || true' EXIT" % STOP_SERVER]
+    # on exit: stop the example registry server and what the guide started in the background (``&``)
+    parts = ["set -euo pipefail", "trap 'kill $(jobs -p) >/dev/null 2>&1 || true; %s >/dev/null 2>&1 || true' EXIT" % STOP_SERVER]
     for block in guide_blocks:
         if block.kind == "file":
             parts.append("echo %s" % _quote("+ [%s] write %s" % (block.where(), block.arg)))
