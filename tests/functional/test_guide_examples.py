@@ -18,7 +18,8 @@ guides = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(guides)
 
 # each of these guides must keep runnable examples (a guide that loses its marks would silently stop being checked)
-MUST_RUN = ("guide_getting_started.rst", "guide_fleets.rst", "guide_registries.rst", "guide_running_registries.rst")
+MUST_RUN = ("guide_getting_started.rst", "guide_fleets.rst", "guide_registries.rst", "guide_running_registries.rst",
+            "guide_attune_api.rst")
 
 
 def test_guides_run_as_written(tmp_path):
