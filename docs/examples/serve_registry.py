@@ -129,7 +129,7 @@ def serve(state):
     context.load_cert_chain(cert_file, key_file)
     server = http.server.ThreadingHTTPServer((HOST, PORT), functools.partial(Handler, directory=ROOT))
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
     note("serving %s on https://%s:%d/ (Ctrl-C stops)" % (ROOT, HOST, PORT))
     try:
         server.serve_forever()
@@ -202,7 +202,7 @@ def stop(state):
         note("not running (no server of %s)" % state)
         return
     os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
+    for _attempt in range(100):
         if read_pid(state) is None:
             break
         time.sleep(0.05)
