@@ -143,7 +143,8 @@ def test_four_step_idempotence_on_a_fleet(site, tmp_path):
         locks = run.results(action=LOCK)
         assert len(locks) == 1, "the lock must run once: %r" % locks
         # not asked to prune: one task per host (no include, nothing listed), and no host removes anything
-        expected_tasks = (LOCK_TASK, INSTALL_TASK, "Refuse to keep the lock file inside the installed collection")
+        expected_tasks = (LOCK_TASK, INSTALL_TASK, "Refuse to keep the lock file inside the installed collection",
+                          "Find the hosts of the play that manage a running Attune", "Check which target each host gets")
         tasks = set(event["task"].split(" : ")[-1] for event in run.results())
         assert all(task in expected_tasks or task.startswith("Validating arguments against arg spec") for task in tasks), tasks
         assert not run.results(action=INSTALLED)
