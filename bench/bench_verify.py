@@ -31,7 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_fleet import REPO, machine_info  # noqa: E402  (puts tests/ on sys.path and the checkout as the collection)
+from bench_fleet import machine_info  # noqa: E402  (puts tests/ on sys.path and the checkout as the collection)
 from support import synth  # noqa: E402
 from support.play import ansible_bin, base_env  # noqa: E402
 from support.registry_server import RegistryServer  # noqa: E402
@@ -74,8 +74,8 @@ def run_play(workdir, inventory, playbook, expect_changed):
     wall = time.perf_counter() - start
     changed = "changed=1" in proc.stdout
     if proc.returncode != 0 or changed != expect_changed:
-        raise RuntimeError("%s: rc=%s, changed=%s (expected %s)\n%s\n%s" % (playbook, proc.returncode, changed, expect_changed,
-                                                                         proc.stdout[-4000:], proc.stderr[-3000:]))
+        raise RuntimeError("%s: rc=%s, changed=%s (expected %s)\n%s\n%s"
+                           % (playbook, proc.returncode, changed, expect_changed, proc.stdout[-4000:], proc.stderr[-3000:]))
     return wall
 
 

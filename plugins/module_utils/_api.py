@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import socket
@@ -208,7 +209,7 @@ def check_api_url(api_url, allow_http=False):
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
-        parts.port  # pylint: disable=pointless-statement  (raises ValueError for a bad port)
+        parts.port  # pylint: disable=pointless-statement; raises ValueError for a bad port
     except ValueError:
         raise ApiInvalidArguments("api_url %s is not a valid URL" % shown, api_url=shown)
     scheme = parts.scheme.lower()
@@ -248,7 +249,7 @@ def check_api_timeout(timeout, api_url=None):
     """``api_timeout`` as a number of seconds in [1, MAX_API_TIMEOUT] (None: the default), or ApiInvalidArguments."""
     if timeout is None:
         return DEFAULT_TIMEOUT
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
         raise ApiInvalidArguments("api_timeout must be a number of seconds, got %r" % (timeout,), api_url=api_url)
     if not 1 <= timeout <= MAX_API_TIMEOUT:
         raise ApiInvalidArguments("api_timeout must be between 1 and %d seconds, got %s" % (MAX_API_TIMEOUT, timeout),
@@ -1037,9 +1038,11 @@ def _describe_connection(exc):
         return "connection refused"
     if "network is unreachable" in lowered or "no route to host" in lowered:
         return "network is unreachable"
-    if "connection reset" in lowered or "connection aborted" in lowered or "remotedisconnected" in lowered             or "closed connection without response" in lowered:
+    if any(word in lowered for word in ("connection reset", "connection aborted", "remotedisconnected",
+                                        "closed connection without response")):
         return "the connection was closed before an answer"
-    if "invalid url" in lowered or "invalid header" in lowered or "invalid leading whitespace" in lowered             or "invalid return character" in lowered:
+    if any(word in lowered for word in ("invalid url", "invalid header", "invalid leading whitespace",
+                                        "invalid return character")):
         return "the request cannot be sent (an invalid character in the URL or a credential)"
     if type(exc).__name__ in ("ChunkedEncodingError", "ContentDecodingError", "ProtocolError", "IncompleteRead"):
         return "the connection broke while reading the answer"

@@ -170,8 +170,8 @@ class AttuneApiBackend(object):
     def _pending_error(self, ref, record, status):
         return ApiInstallPending(
             "the upload of %s %s by an earlier run is still being installed by Attune (install %s is %s); run the "
-            "task again once Attune's test run has ended" % (ref, record.get("version"), record.get("install_id"),
-                                                            status.get("status") or "pending"),
+            "task again once Attune's test run has ended"
+            % (ref, record.get("version"), record.get("install_id"), status.get("status") or "pending"),
             install_ids={ref: record.get("install_id")}, api_url=self.location, pack=ref)
 
     def recover(self, refs):
