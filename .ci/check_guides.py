@@ -3,7 +3,7 @@
 """Checks of the user guides (docs/docsite/rst) beyond what antsibull-docs lints.
 
 * docs/docsite/extra-docs.yml lists every guide and only existing ones;
-* the troubleshooting guide has a section for every error kind of plugins/module_utils/_errors.py;
+* the troubleshooting guide has a section for every error kind of plugins/module_utils/_base/_errors.py;
 * the framed-checksum script in the running-registries guide prints the format's test vector and agrees with
   the collection's own _checksum.framed_dir_checksum on a tree with the a-b / a/x ordering case.
 """
@@ -42,7 +42,7 @@ def check_toctree(problems):
 
 
 def check_error_kinds(problems):
-    kinds = re.findall(r'^\s+kind = "([a-z_]+)"', read("plugins/module_utils/_errors.py"), re.M)
+    kinds = re.findall(r'^\s+kind = "([a-z_]+)"', read("plugins/module_utils/_base/_errors.py"), re.M)
     guide = read("docs/docsite/rst/guide_troubleshooting.rst")
     for kind in kinds:
         if not re.search(r"^``%s``\n-+\n" % re.escape(kind), guide, re.M):
@@ -83,7 +83,7 @@ def check_checksum_script(problems):
         got = subprocess.run([sys.executable, path, tricky], check=True, stdout=subprocess.PIPE,
                              universal_newlines=True).stdout.strip()
         try:
-            from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum  # pylint: disable=import-outside-toplevel
+            from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import framed_dir_checksum  # pylint: disable=import-outside-toplevel
         except ImportError as exc:
             problems.append("cannot import the collection's _checksum (%s); run from a checkout with .build/collections" % exc)
             return

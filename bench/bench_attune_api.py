@@ -38,7 +38,7 @@ from support.pack_site import EXPECTED, PACKS, PackSite  # noqa: E402
 from support.play import ansible_bin, base_env  # noqa: E402
 from support.registry_server import RegistryServer  # noqa: E402
 
-from ansible_collections.attune.packs.plugins.module_utils import _api  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._attune import _api  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 DEPLOYMENTS = int(os.environ.get("BENCH_DEPLOYMENTS", "8"))

@@ -51,11 +51,11 @@ from support.play import ansible_bin, base_env  # noqa: E402
 from support.registry_server import ServerProcess  # noqa: E402
 from support.synth import make_archive, make_pack_tree  # noqa: E402
 
-from ansible_collections.attune.packs.plugins.module_utils import _install, _packdir  # noqa: E402
-from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum  # noqa: E402
-from ansible_collections.attune.packs.plugins.module_utils._errors import SourceError  # noqa: E402
-from ansible_collections.attune.packs.plugins.module_utils._extract import extract_archive  # noqa: E402
-from ansible_collections.attune.packs.plugins.module_utils._fetch import download  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._pack import _install, _packdir  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import framed_dir_checksum  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import SourceError  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._pack._extract import extract_archive  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._registry._fetch import download  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 # On a shared machine: wait (up to BENCH_MAX_WAIT seconds) until the 1-minute load average is below this.

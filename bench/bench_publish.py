@@ -38,7 +38,7 @@ from support import gitrepo  # noqa: E402
 from support.registry_server import ServerProcess  # noqa: E402
 from support.synth import make_archive, make_pack_tree  # noqa: E402
 
-from ansible_collections.attune.packs.plugins.module_utils import _mirror, _publish  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror, _publish  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 FILES = int(os.environ.get("BENCH_FILES", "1000"))

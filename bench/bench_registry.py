@@ -29,11 +29,11 @@ from support.play import base_env  # noqa: E402
 from support.registry_server import ServerProcess  # noqa: E402
 from support.synth import make_index  # noqa: E402
 
-from ansible_collections.attune.packs.plugins.module_utils._cache import IndexCache  # noqa: E402
-from ansible_collections.attune.packs.plugins.module_utils._config import load_settings  # noqa: E402
-from ansible_collections.attune.packs.plugins.module_utils._fetch import fetch_index  # noqa: E402
-from ansible_collections.attune.packs.plugins.module_utils._index import validate_index  # noqa: E402
-from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._registry._cache import IndexCache  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._registry._fetch import fetch_index  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._registry._index import validate_index  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 

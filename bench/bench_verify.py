@@ -36,7 +36,7 @@ from support import synth  # noqa: E402
 from support.play import ansible_bin, base_env  # noqa: E402
 from support.registry_server import RegistryServer  # noqa: E402
 
-from ansible_collections.attune.packs.plugins.module_utils import _install, _packdir  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._pack import _install, _packdir  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 PACKS = int(os.environ.get("BENCH_PACKS", "20"))

@@ -20,25 +20,26 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 from ansible_collections.attune.packs.plugins.plugin_utils._action import RegistryActionBase, TaskFailed
 
 # Imported here, once: ansible's main process loads this class (the strategy looks at BYPASS_HOST_LOOP) and the
 # per-host workers it forks inherit these modules instead of importing them again for every host (~40 ms of CPU per
 # host on the controller; docs/performance.md).  The methods below still import what they use.
-from ansible_collections.attune.packs.plugins.module_utils import _install, _lockfile, _queries  # noqa: F401,E402 pylint: disable=unused-import
+from ansible_collections.attune.packs.plugins.module_utils._pack import _install, _lockfile  # noqa: F401,E402 pylint: disable=unused-import
+from ansible_collections.attune.packs.plugins.module_utils._registry import _queries  # noqa: F401,E402 pylint: disable=unused-import
 
 
 class ActionModule(RegistryActionBase):
     MODULE = "attune.packs.attune_pack"
 
     def argument_spec(self):
-        from ansible_collections.attune.packs.plugins.module_utils._queries import pack_argument_spec
+        from ansible_collections.attune.packs.plugins.module_utils._registry._queries import pack_argument_spec
 
         return pack_argument_spec()
 
     def validator_kwargs(self):
-        from ansible_collections.attune.packs.plugins.module_utils._queries import PACK_CONSTRAINTS
+        from ansible_collections.attune.packs.plugins.module_utils._registry._queries import PACK_CONSTRAINTS
 
         return PACK_CONSTRAINTS
 
@@ -52,8 +53,8 @@ class ActionModule(RegistryActionBase):
     def on_controller(self, params, args, task_vars):
         if params.get("api_url"):
             return self.on_attune(params)
-        from ansible_collections.attune.packs.plugins.module_utils import _install
-        from ansible_collections.attune.packs.plugins.module_utils._queries import resolve_all
+        from ansible_collections.attune.packs.plugins.module_utils._pack import _install
+        from ansible_collections.attune.packs.plugins.module_utils._registry._queries import resolve_all
 
         module_args = _install.controller_handoff(params, args, lambda specs: resolve_all(self.client(params), specs, params, self.warn))
         result = self.run_module(module_args, task_vars)
@@ -85,9 +86,10 @@ class ActionModule(RegistryActionBase):
 
     def on_attune(self, params):
         """Manage the packs of the Attune at ``api_url`` from the controller (module_utils._attune_packs)."""
-        from ansible_collections.attune.packs.plugins.module_utils import _api, _attune_packs, _install
-        from ansible_collections.attune.packs.plugins.module_utils._common import registry_options
-        from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_packs
+        from ansible_collections.attune.packs.plugins.module_utils._pack import _install
+        from ansible_collections.attune.packs.plugins.module_utils._base._common import registry_options
+        from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
 
         check_mode = bool(self._task.check_mode)
         diff = bool(self._task.diff)
@@ -164,9 +166,9 @@ class ActionModule(RegistryActionBase):
         With the cache on, into the controller's content-addressed archive cache (shared by the forks); with
         ``cache_enabled: false``, into a private temporary directory the caller removes (no archive is kept).
         """
-        from ansible_collections.attune.packs.plugins.module_utils._common import registry_options
-        from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
-        from ansible_collections.attune.packs.plugins.module_utils._install import Options
+        from ansible_collections.attune.packs.plugins.module_utils._base._common import registry_options
+        from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._pack._install import Options
         from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache
 
         settings = load_settings(registry_options(params), require_registries=False)

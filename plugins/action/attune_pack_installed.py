@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.attune.packs.plugins.module_utils._common import check_target_options
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_target_options
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 
 class ActionModule(ActionBase):
@@ -30,7 +30,7 @@ class ActionModule(ActionBase):
                 result.update(failed=True, changed=False, msg=str(exc), error=exc.to_dict())
             return result
         if args.get("lock_file"):
-            from ansible_collections.attune.packs.plugins.module_utils import _lockfile
+            from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
 
             try:
                 args["_lock_text"] = _lockfile.load(args["lock_file"]).text
@@ -44,9 +44,10 @@ class ActionModule(ActionBase):
         """The packs of the Attune at ``api_url`` (GET /api/v1/packs), with drift from ``lock_file``; on the controller."""
         from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-        from ansible_collections.attune.packs.plugins.module_utils import _api, _attune_packs, _drift, _lockfile
-        from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
-        from ansible_collections.attune.packs.plugins.module_utils._installed_spec import installed_argument_spec
+        from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_packs
+        from ansible_collections.attune.packs.plugins.module_utils._pack import _drift, _lockfile
+        from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._pack._installed_spec import installed_argument_spec
 
         validated = ArgumentSpecValidator(installed_argument_spec()).validate(args)
         if validated.error_messages:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.attune.packs.plugins.module_utils import _queries
+from ansible_collections.attune.packs.plugins.module_utils._registry import _queries
 from ansible_collections.attune.packs.plugins.plugin_utils._action import QueryAction
 
 

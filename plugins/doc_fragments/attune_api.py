@@ -8,7 +8,7 @@ from __future__ import annotations
 class ModuleDocFragment(object):
     """Connection options of every plugin that talks to a running Attune's API.
 
-    Keep in sync with ``api_argument_spec()`` in ``plugins/module_utils/_common.py``;
+    Keep in sync with ``api_argument_spec()`` in ``plugins/module_utils/_base/_common.py``;
     ``tests/functional/test_attune_registry.py::test_doc_fragment_matches_argument_spec`` checks that they agree.
     """
 

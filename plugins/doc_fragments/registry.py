@@ -9,7 +9,7 @@ class ModuleDocFragment(object):
     """Options shared by every plugin that reads pack registries.
 
     Keep in sync with ``registry_argument_spec()`` in
-    ``plugins/module_utils/_common.py``; ``tests/unit/plugins/doc_fragments/test_registry.py``
+    ``plugins/module_utils/_base/_common.py``; ``tests/unit/plugins/doc_fragments/test_registry.py``
     checks that they agree.
     """
 

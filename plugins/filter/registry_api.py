@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._attune import _attune_registries
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 
 def registry_positions(indices, offset=1):

@@ -58,9 +58,9 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, check_target_options, missing_libraries
-from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._base._common import REGISTRY_OPTION_NAMES, check_target_options, missing_libraries
+from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 display = Display()
 
@@ -75,8 +75,8 @@ class LookupModule(LookupBase):
                 "attune.packs.attune_pack needs these Python libraries on the controller: %s"
                 % ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)
             )
-        from ansible_collections.attune.packs.plugins.module_utils._queries import resolve_all
-        from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+        from ansible_collections.attune.packs.plugins.module_utils._registry._queries import resolve_all
+        from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient
 
         options = dict((name, self.get_option(name)) for name in REGISTRY_OPTION_NAMES + ("prefer_source", "on_registry_error"))
         try:
@@ -84,7 +84,7 @@ class LookupModule(LookupBase):
         except AttuneError as exc:
             raise AnsibleLookupError(to_native(exc))
         if self.get_option("api_url"):  # answer from the registries of a running Attune
-            from ansible_collections.attune.packs.plugins.module_utils import _api, _attune_registries
+            from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_registries
 
             options.update((name, self.get_option(name)) for name in _api.API_OPTION_NAMES)
             try:

@@ -398,17 +398,17 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import check_libraries, fail, registry_options
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
-from ansible_collections.attune.packs.plugins.module_utils._queries import PACK_CONSTRAINTS, pack_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, registry_options
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._registry._queries import PACK_CONSTRAINTS, pack_argument_spec
 
 
 def main():
     module = AnsibleModule(argument_spec=pack_argument_spec(), supports_check_mode=True, **PACK_CONSTRAINTS)
     params = module.params
     # imported here: the install core (and, only when used, the lock file and registry code) after the library check
-    from ansible_collections.attune.packs.plugins.module_utils import _install
-    from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+    from ansible_collections.attune.packs.plugins.module_utils._pack import _install
+    from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
 
     # Installing a resolution made elsewhere (source, lock_file, the controller's), a direct src, or removing needs
     # only PyYAML here; downloads need requests and fail with a clear message without it.  Resolving here needs all three.

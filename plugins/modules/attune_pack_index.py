@@ -195,8 +195,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import check_libraries, fail, registry_argument_spec, registry_options
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, registry_argument_spec, registry_options
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 
 def _is_url(item):
@@ -205,9 +205,10 @@ def _is_url(item):
 
 def _load_inputs(params, items):
     """``[(label, decoded index)]`` of the merge inputs: files read here, URLs and registry names fetched."""
-    from ansible_collections.attune.packs.plugins.module_utils import _config, _fetch, _publish
-    from ansible_collections.attune.packs.plugins.module_utils._index import decode_index
-    from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+    from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish
+    from ansible_collections.attune.packs.plugins.module_utils._registry import _config, _fetch
+    from ansible_collections.attune.packs.plugins.module_utils._registry._index import decode_index
+    from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient
 
     client = None
     inputs = []
@@ -253,7 +254,7 @@ def main():
     path = params["path"]
     result = dict(changed=False, path=path)
     check_libraries(module, ["voluptuous"] + (["requests"] if any(_is_url(i) for i in params["merge"] or []) else []))
-    from ansible_collections.attune.packs.plugins.module_utils import _publish  # after the library check
+    from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish  # after the library check
 
     try:
         current, _text = _publish.read_index_file(path, missing_ok=True)

@@ -191,8 +191,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import check_libraries, fail
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 
 def main():
@@ -219,8 +219,8 @@ def main():
         supports_check_mode=True,
     )
     check_libraries(module, ["PyYAML"])
-    from ansible_collections.attune.packs.plugins.module_utils import _publish  # after the library check
-    from ansible_collections.attune.packs.plugins.module_utils._extract import find_pack_root
+    from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish  # after the library check
+    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import find_pack_root
 
     params = module.params
     defaults = dict((key, value) for key, value in (params["defaults"] or {}).items() if value is not None)

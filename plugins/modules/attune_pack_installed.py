@@ -333,9 +333,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.attune.packs.plugins.module_utils import _packdir
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
-from ansible_collections.attune.packs.plugins.module_utils._installed_spec import installed_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._pack import _packdir
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._pack._installed_spec import installed_argument_spec
 
 PROVENANCE_FIELDS = ("installed_at", "installed_from", "checksum", "registry", "registry_url", "spec", "tree_checksum")
 
@@ -364,7 +364,7 @@ def unique_names(names):
 def packs_dir_of(params):
     if params["packs_dir"]:
         return params["packs_dir"]
-    from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
+    from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
 
     options = {"config_path": params["config_path"], "environment": params["environment"]}
     return load_settings(options, require_registries=False).packs_base_dir
@@ -388,7 +388,7 @@ def read_lock(params):
     """The lock of O(lock_file) (its text comes from the controller when the action plugin ran), or None."""
     if not params["lock_file"] and params["_lock_text"] is None:
         return None
-    from ansible_collections.attune.packs.plugins.module_utils import _lockfile
+    from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
 
     if params["_lock_text"] is not None:
         return _lockfile.parse(params["_lock_text"], params["lock_file"])
@@ -397,7 +397,7 @@ def read_lock(params):
 
 def lock_drift(lock, packs, packs_dir, verify):
     """Drift of ``packs_dir`` from ``lock`` (the locked packs are verified here unless ``verify`` already did)."""
-    from ansible_collections.attune.packs.plugins.module_utils import _drift
+    from ansible_collections.attune.packs.plugins.module_utils._pack import _drift
 
     by_ref = dict((item["ref"], item) for item in packs)
     items = list(packs)

@@ -248,8 +248,8 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.attune.packs.plugins.module_utils import _lockfile
-from ansible_collections.attune.packs.plugins.module_utils._common import (
+from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
+from ansible_collections.attune.packs.plugins.module_utils._base._common import (
     check_libraries,
     fail,
     load_settings,
@@ -257,7 +257,7 @@ from ansible_collections.attune.packs.plugins.module_utils._common import (
     registry_argument_spec,
     resolve_argument_spec,
 )
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 
 def main():
@@ -281,10 +281,10 @@ def main():
         # the registries are only configured and contacted when a spec has to be resolved
         if not clients:
             check_libraries(module)
-            from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient  # after the library check
+            from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # after the library check
 
             clients.append(RegistryClient(load_settings(params)))
-        from ansible_collections.attune.packs.plugins.module_utils._queries import resolve_one
+        from ansible_collections.attune.packs.plugins.module_utils._registry._queries import resolve_one
 
         resolution = resolve_one(clients[0], spec, params, module.warn)
         resolved.append(resolution["ref"])

@@ -191,22 +191,23 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._common import (
+from ansible_collections.attune.packs.plugins.module_utils._base._common import (
     check_libraries,
     fail,
     load_settings,
     normalise_names,
     registry_argument_spec,
 )
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, InvalidArguments
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidArguments
 
 DEFAULT_NAME = "Attune pack mirror"
 
 
 def _wanted(module, client):
-    from ansible_collections.attune.packs.plugins.module_utils import _lockfile, _mirror
-    from ansible_collections.attune.packs.plugins.module_utils._queries import resolve_one
-    from ansible_collections.attune.packs.plugins.module_utils._version import PackSpec
+    from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
+    from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror
+    from ansible_collections.attune.packs.plugins.module_utils._registry._queries import resolve_one
+    from ansible_collections.attune.packs.plugins.module_utils._registry._version import PackSpec
 
     params = dict(module.params, prefer_source="git")
     wanted = []
@@ -240,8 +241,8 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=[("name", "lock_file")],
                            mutually_exclusive=[("name", "lock_file")])
     check_libraries(module)
-    from ansible_collections.attune.packs.plugins.module_utils import _mirror, _publish
-    from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+    from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror, _publish
+    from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient
 
     params = module.params
     dest = params["dest"]

@@ -163,9 +163,9 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
-from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec, run
-from ansible_collections.attune.packs.plugins.module_utils._queries import search, search_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._attune import _attune_registries
+from ansible_collections.attune.packs.plugins.module_utils._base._common import controller_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._registry._queries import search, search_argument_spec
 
 
 def main():

@@ -230,8 +230,9 @@ api_url:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.attune.packs.plugins.module_utils import _api, _lazy
-from ansible_collections.attune.packs.plugins.module_utils._common import api_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._attune import _api
+from ansible_collections.attune.packs.plugins.module_utils._base import _lazy
+from ansible_collections.attune.packs.plugins.module_utils._base._common import api_argument_spec
 
 
 def argument_spec():

@@ -317,9 +317,9 @@ import stat
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
-from ansible_collections.attune.packs.plugins.module_utils import _config, _config_file
-from ansible_collections.attune.packs.plugins.module_utils._errors import ConfigError
-from ansible_collections.attune.packs.plugins.module_utils._fs import atomic_write, chown_like
+from ansible_collections.attune.packs.plugins.module_utils._registry import _config, _config_file
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError
+from ansible_collections.attune.packs.plugins.module_utils._base._fs import atomic_write, chown_like
 
 SECTION_OPTION_TYPES = {bool: "bool", int: "int"}
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.attune.packs.plugins.module_utils._common import REGISTRY_OPTION_NAMES, check_target_options, missing_libraries
-from ansible_collections.attune.packs.plugins.module_utils._errors import AttuneError, suggestion
+from ansible_collections.attune.packs.plugins.module_utils._base._common import REGISTRY_OPTION_NAMES, check_target_options, missing_libraries
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, suggestion
 
 
 class TaskFailed(Exception):
@@ -103,8 +103,8 @@ class RegistryActionBase(ActionBase):
         return validated.validated_parameters
 
     def client(self, params):
-        from ansible_collections.attune.packs.plugins.module_utils._config import load_settings
-        from ansible_collections.attune.packs.plugins.module_utils._resolver import RegistryClient
+        from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient
 
         options = dict((name, params.get(name)) for name in REGISTRY_OPTION_NAMES)
         return RegistryClient(load_settings(options))
@@ -121,7 +121,7 @@ class QueryAction(RegistryActionBase):
     OPERATION = None
 
     def argument_spec(self):
-        from ansible_collections.attune.packs.plugins.module_utils._common import controller_argument_spec
+        from ansible_collections.attune.packs.plugins.module_utils._base._common import controller_argument_spec
 
         spec = self.SPEC()
         spec.update(controller_argument_spec())
@@ -129,7 +129,7 @@ class QueryAction(RegistryActionBase):
 
     def on_controller(self, params, args, task_vars):
         if params.get("api_url"):  # answer from the registries of a running Attune
-            from ansible_collections.attune.packs.plugins.module_utils import _attune_registries
+            from ansible_collections.attune.packs.plugins.module_utils._attune import _attune_registries
 
             return _attune_registries.answer(self.OPERATION.__name__, params, self.warn)
         return self.OPERATION(self.client(params), params, self.warn)

@@ -24,11 +24,11 @@ from __future__ import annotations
 import hashlib
 import os
 
-from ansible_collections.attune.packs.plugins.module_utils._cache import PrivateDir
-from ansible_collections.attune.packs.plugins.module_utils._checksum import parse_checksum
-from ansible_collections.attune.packs.plugins.module_utils._config import redact_url
-from ansible_collections.attune.packs.plugins.module_utils._errors import ChecksumError, SourceError
-from ansible_collections.attune.packs.plugins.module_utils._fetch import download
+from ansible_collections.attune.packs.plugins.module_utils._registry._cache import PrivateDir
+from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import parse_checksum
+from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import ChecksumError, SourceError
+from ansible_collections.attune.packs.plugins.module_utils._registry._fetch import download
 
 CHUNK = 1024 * 1024
 

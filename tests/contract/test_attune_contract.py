@@ -4,7 +4,7 @@ attune-sdk (PyPI) is generated from Attune's OpenAPI; tests/requirements.txt pin
 Attune 0.6.3; the pack and auth routes and models are those of 0.5.2, built from v0.6.0), and
 test_the_sdk_is_the_pinned_release fails when another release is installed.
 Every answer of tests/support/attune_server.py is parsed with the SDK's generated models (so the simulator
-cannot drift from Attune's published shapes), and every request plugins/module_utils/_api.py sends is compared
+cannot drift from Attune's published shapes), and every request plugins/module_utils/_attune/_api.py sends is compared
 with the request the SDK builds for the same call (method, path, query, JSON body, multipart fields).
 
 Run with an interpreter that has attune-sdk (Python >= 3.10), e.g.:
@@ -40,7 +40,7 @@ from support.registry_server import RegistryServer  # noqa: E402
 from support.synth import make_pack_archive, make_pack_tree  # noqa: E402
 from testdata import make_entry, make_index  # noqa: E402
 
-from ansible_collections.attune.packs.plugins.module_utils import _api  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._attune import _api  # noqa: E402
 
 
 # ---------------------------------------------------------------------------

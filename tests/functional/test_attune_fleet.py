@@ -88,7 +88,7 @@ def test_pin_fleet_of_attune_deployments(tmp_path, fleet_of_attunes):
     assert "0 of %d hosts deviate" % DEPLOYMENTS in report.output
 
     # someone deletes a pack in one deployment: the report names it
-    from ansible_collections.attune.packs.plugins.module_utils import _api
+    from ansible_collections.attune.packs.plugins.module_utils._attune import _api
 
     _api.AttuneApi(attunes["worker03"].url(), token=attunes["worker03"].tokens["ci"],
                    ca_path=str(tmp_path / "ca-bundle.pem")).delete_pack("aws")

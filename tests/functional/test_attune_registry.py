@@ -211,7 +211,8 @@ def test_adhoc(tmp_path, attune):
 
 def test_doc_fragment_matches_argument_spec():
     from ansible_collections.attune.packs.plugins.doc_fragments.attune_api import ModuleDocFragment
-    from ansible_collections.attune.packs.plugins.module_utils import _api, _common
+    from ansible_collections.attune.packs.plugins.module_utils._attune import _api
+    from ansible_collections.attune.packs.plugins.module_utils._base import _common
 
     doc = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
     spec = _common.api_argument_spec()

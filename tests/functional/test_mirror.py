@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.attune.packs.plugins.module_utils import _publish
+from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish
 from functional.test_publish_index import Pack
 from support import synth
 from support.attune_server import AttuneServer, connection_args

@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_collections.attune.packs.plugins.module_utils import _api
+from ansible_collections.attune.packs.plugins.module_utils._attune import _api
 from support.attune_server import AttuneServer
 from support.fleet import run_playbook
 from support.registry_server import RegistryServer

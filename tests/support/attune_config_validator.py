@@ -5,7 +5,7 @@ Follows attune-system/attune ``crates/common/src/config.rs`` @03eeaa5 (``Config`
 does with the section before any registry traffic: ``OutboundUrlPolicy::from_config`` (``IpCidr::parse``,
 crates/common/src/pack_registry/outbound.rs @5e1b952) and ``validate_registry_headers``
 (crates/common/src/pack_registry/client.rs).  Written independently of the collection's own validator
-(plugins/module_utils/_config.py) so that a mistake there is not repeated here.
+(plugins/module_utils/_registry/_config.py) so that a mistake there is not repeated here.
 
 Deliberately stricter than Attune where the ``config`` crate coerces (a string "10" for a u64, a float for an
 integer): a file that passes here loads in Attune without relying on coercion.  Not covered: ``ATTUNE__*``

@@ -7,8 +7,8 @@ import re
 import pytest
 import yaml
 
-from ansible_collections.attune.packs.plugins.module_utils._config import validate_section
-from ansible_collections.attune.packs.plugins.module_utils._index import validate_index
+from ansible_collections.attune.packs.plugins.module_utils._registry._config import validate_section
+from ansible_collections.attune.packs.plugins.module_utils._registry._index import validate_index
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DIR = os.path.join(os.path.dirname(REPO_ROOT), "shared")

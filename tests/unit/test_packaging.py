@@ -111,7 +111,7 @@ def test_galaxy_build_ignore_excludes_dev_files(galaxy, pattern):
 def test_galaxy_build_ignore_keeps_collection_content(galaxy):
     import fnmatch
 
-    for path in ("plugins/modules/attune_pack.py", "plugins/module_utils/_checksum.py", "meta/runtime.yml",
+    for path in ("plugins/modules/attune_pack.py", "plugins/module_utils/_pack/_checksum.py", "meta/runtime.yml",
                  "LICENSE", "README.md", "docs/architecture.md", "roles/x/tasks/main.yml", "playbooks/demo.yml",
                  "tests/unit/test_packaging.py", "tests/unit/data/pack.tar.gz", "requirements.txt"):
         hits = [p for p in galaxy["build_ignore"] if fnmatch.fnmatch(path, p)]
@@ -180,7 +180,7 @@ def test_registry_action_group_has_no_unknown_modules(runtime):
 # --- requirements ---------------------------------------------------------------------------------
 
 def test_plugin_requirements_match_the_library_minimums():
-    from ansible_collections.attune.packs.plugins.module_utils import _common
+    from ansible_collections.attune.packs.plugins.module_utils._base import _common
 
     reqs = dict((r.name.lower(), r) for r in read_requirements("requirements.txt"))
     declared = dict((name.lower(), minimum) for name, _error, minimum in _common.REQUIRED_LIBRARIES)

@@ -9,8 +9,8 @@ import zipfile
 import pytest
 import yaml
 
-from ansible_collections.attune.packs.plugins.module_utils._checksum import framed_dir_checksum
-from ansible_collections.attune.packs.plugins.module_utils._index import validate_index
+from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import framed_dir_checksum
+from ansible_collections.attune.packs.plugins.module_utils._registry._index import validate_index
 from support.gitrepo import add_commit, head_commit, make_git_pack_repo
 from support.synth import (index_bytes, make_archive, make_entry, make_index, make_pack_archive, make_pack_tree, sha256_file,
                            tree_checksum, wrap_index)

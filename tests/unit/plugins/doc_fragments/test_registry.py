@@ -2,7 +2,7 @@
 import yaml
 
 from ansible_collections.attune.packs.plugins.doc_fragments.registry import ModuleDocFragment
-from ansible_collections.attune.packs.plugins.module_utils._common import (
+from ansible_collections.attune.packs.plugins.module_utils._base._common import (
     REGISTRY_OPTION_NAMES, controller_argument_spec, registry_argument_spec, resolve_argument_spec,
 )
 

@@ -5,8 +5,9 @@ import re
 
 import yaml
 
-from ansible_collections.attune.packs.plugins.module_utils import _config, _extract
-from ansible_collections.attune.packs.plugins.module_utils._queries import pack_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._pack import _extract
+from ansible_collections.attune.packs.plugins.module_utils._registry import _config
+from ansible_collections.attune.packs.plugins.module_utils._registry._queries import pack_argument_spec
 from ansible_collections.attune.packs.plugins.modules import attune_pack
 
 

@@ -174,7 +174,7 @@ def test_header_values_are_masked_in_the_invocation(tmp_path, capsys):
 
 
 def test_argument_spec_defaults_are_the_shared_models():
-    from ansible_collections.attune.packs.plugins.module_utils._config import SECTION_KEYS
+    from ansible_collections.attune.packs.plugins.module_utils._registry._config import SECTION_KEYS
 
     spec = module_under_test.section_argument_spec()
     assert set(spec) == set(SECTION_KEYS)

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible_collections.attune.packs.plugins.module_utils._errors import CacheUnsafe, SourceError
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import CacheUnsafe, SourceError
 from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache
 from support.registry_server import RegistryServer
 

@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, attune.packs contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to this collection: the read-only registry operations (may change without notice).
+
+``registries``, ``search`` and ``info`` build the result of the modules of the
+same name from a :class:`RegistryClient` and the validated task parameters.
+They run inside the module on the host (``resolve_on: host``) or inside the
+action plugin on the controller (``resolve_on: controller``): one
+implementation, two places.  ``warn`` receives warnings; failures are raised
+as core errors.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.attune.packs.plugins.module_utils._base._common import (
+    api_argument_spec, controller_argument_spec, normalise_names, registry_argument_spec, resolve_argument_spec,
+)
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError, RegistryUnreachable
+
+
+def _query_api_argument_spec():
+    # api_url switches the query to Attune's registries: never taken from ATTUNE_API_URL (a variable exported for
+    # other tasks must not silently change where a search answers from); validate_certs/ca_path are the registry ones
+    return api_argument_spec(env_fallback, url_from_env=False, tls=False)
+
+
+def registries_argument_spec():
+    spec = registry_argument_spec()
+    spec.update(probe=dict(type="bool", default=False))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
+    return spec
+
+
+def search_argument_spec():
+    spec = registry_argument_spec()
+    spec.update(query=dict(type="str", default=""), dedupe=dict(type="bool", default=True))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
+    return spec
+
+
+def info_argument_spec():
+    spec = registry_argument_spec()
+    spec.update(resolve_argument_spec())
+    spec.update(name=dict(type="raw", required=True, aliases=["spec"]))
+    spec.update(_query_api_argument_spec())  # api_url: answer from Attune's registries
+    return spec
+
+
+def pack_argument_spec():
+    """Argument spec of ``attune_pack`` (module and action plugin)."""
+    spec = registry_argument_spec()
+    spec.update(resolve_argument_spec())
+    spec.update(controller_argument_spec())
+    spec.update(
+        name=dict(type="raw", aliases=["pack"]),
+        state=dict(type="str", choices=["present", "latest", "absent"], default="present"),
+        src=dict(type="str"),
+        version=dict(type="str"),
+        checksum=dict(type="str"),
+        source=dict(type="raw"),
+        lock_file=dict(type="path"),
+        # None: host, or controller with api_url (the action plugin decides)
+        fetch_on=dict(type="str", choices=["host", "controller", "attune"]),
+        force=dict(type="bool", default=False),
+        # issue 18: reinstall a managed pack whose tree no longer matches the tree_checksum of its record
+        verify=dict(type="bool", default=False),
+        remove_unlisted=dict(type="bool", default=False),
+        packs_dir=dict(type="path"),
+        allow_unverified=dict(type="bool"),
+        verify_checksums=dict(type="bool"),
+        allow_local_git=dict(type="bool", default=False),
+        archive_max_bytes=dict(type="int"),
+        # None: extract_archive's own defaults (_extract.DEFAULT_MAX_*), not repeated here
+        max_entries=dict(type="int"),
+        max_entry_bytes=dict(type="int"),
+        max_total_bytes=dict(type="int"),
+        skip_tests=dict(type="bool", default=False),
+        skip_deps=dict(type="bool", default=False),
+        # private: set by the action plugin for the host (like ansible.builtin.copy's _original_basename)
+        _resolved=dict(type="raw"),
+        _local_copies=dict(type="dict"),
+    )
+    # a running Attune (issue 11; doc fragment attune.packs.attune_api, handled on the controller by the action
+    # plugin); validate_certs/ca_path are the registry options
+    spec.update(api_argument_spec(env_fallback, url_from_env=False, tls=False))
+    return spec
+
+
+PACK_CONSTRAINTS = dict(
+    mutually_exclusive=[("src", "source"), ("src", "lock_file"), ("source", "lock_file")],
+    required_by={"version": "src", "checksum": "src"},
+    required_one_of=[("name", "source")],
+)
+
+
+def registries(client, params, warn):
+    settings = client.settings
+    selected = client.all_registries
+    if params["registry"]:
+        selected = [r for r in selected if params["registry"] in (r.name, r.url, r.label)]
+        if not selected:
+            client.select(params["registry"])  # raises the "unknown registry" error
+    if params["probe"]:
+        results = client.probe(selected)
+    else:
+        results = [r.for_output() for r in selected]
+    enabled_count = len([r for r in selected if r.enabled])
+    if settings.enabled:
+        msg = "%d registries configured (%d enabled)" % (len(selected), enabled_count)
+    else:
+        msg = "pack registry disabled (pack_registry.enabled is false): %d registries configured, none consulted" % len(selected)
+    return dict(changed=False, registries=results, enabled=settings.enabled, config_path=settings.config_path, msg=msg)
+
+
+def search(client, params, warn):
+    packs, failed = client.search(params["query"], registry=params["registry"], dedupe=params["dedupe"])
+    consulted = len(client.select(params["registry"]))
+    if failed and len(failed) == consulted:
+        raise RegistryUnreachable("search failed: no registry could be searched: " + "; ".join(item["error"] for item in failed))
+    for item in failed:
+        warn("search skipped a registry: %s" % item["error"])
+    msg = "%d pack%s found in %d registr%s" % (len(packs), "" if len(packs) == 1 else "s", consulted - len(failed),
+                                               "y" if consulted - len(failed) == 1 else "ies")
+    if failed:
+        msg += " (%d failed)" % len(failed)
+    return dict(changed=False, packs=packs, failed_registries=failed, msg=msg)
+
+
+def resolve_one(client, spec, params, warn):
+    """Resolve one spec (fail-closed, as configured); warn about each registry skipped (``on_registry_error=skip``).
+
+    The one way every plugin resolves: attune_pack (host and controller), attune_pack_info, the lookup, attune_pack_lock.
+    ``params`` needs ``registry``, ``prefer_source`` and ``on_registry_error``.
+    """
+    pack = client.resolve(spec, registry=params["registry"], prefer_source=params["prefer_source"],
+                          on_registry_error=params["on_registry_error"])
+    for skipped in pack["skipped_registries"]:
+        warn("resolving %s skipped a failing registry: %s" % (pack["spec"], skipped["error"]))
+    return pack
+
+
+def resolver_for(client, params, warn):
+    """``resolve(spec)`` for ``_install.plan_present``."""
+    return lambda spec: resolve_one(client, spec, params, warn)
+
+
+def resolve_all(client, specs, params, warn):
+    """Resolve every spec with :func:`resolve_one`."""
+    return [resolve_one(client, spec, params, warn) for spec in specs]
+
+
+def info(client, params, warn):
+    specs = normalise_names(params["name"])
+    if not specs:
+        raise ConfigError("name must name at least one pack spec")
+    packs = resolve_all(client, specs, params, warn)
+    msg = "; ".join("%s -> %s %s (registry %s)" % (p["spec"], p["ref"], p["version"], p["registry"]) for p in packs)
+    return dict(changed=False, packs=packs, skipped_registries=skipped_registries_of(packs), msg=msg)
+
+
+def skipped_registries_of(packs):
+    """The registries skipped (``on_registry_error: skip``) while resolving ``packs``, each once (the result's top level)."""
+    seen, skipped = set(), []
+    for pack in packs:
+        for item in pack.get("skipped_registries") or ():
+            if (item.get("name"), item.get("url")) not in seen:
+                seen.add((item.get("name"), item.get("url")))
+                skipped.append(item)
+    return skipped
