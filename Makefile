@@ -261,13 +261,13 @@ galaxy-importer: venv-publish collection
 publish-check: changelog-lint galaxy-importer
 
 # `make test` runs every step even when one fails, then prints a summary (exit 1 if any failed).
-TEST_STEPS ?= pytest sanity-stable sanity-latest compat lint demo-from-build matrix-2.17 matrix-latest targets \
-              ee-check docs-lint docs-check changelog-lint galaxy-importer
+TEST_STEPS ?= pytest+compat+lint+docs-lint+changelog-lint sanity-stable sanity-latest demo-from-build matrix-2.17 matrix-latest targets \
+              ee-check docs-check galaxy-importer
 # In `make test` the targets step covers the target Pythons that no other step runs modules on: pytest runs every
 # module with the 2.19 venv's Python (3.11) as the target, matrix-2.17 with 3.10 and matrix-latest with 3.13.
 TEST_TARGET_PYTHONS ?= 3.8 3.9 3.12
 
-test: venv venv-latest
+test: venv venv-latest venv-docs
 	TARGET_PYTHONS="$(TEST_TARGET_PYTHONS)" MAKE="$(MAKE)" .ci/steps $(TEST_STEPS)
 
 clean:
