@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.attune.packs.plugins.module_utils._pack import _extract
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidPackStructure, UnsafeArchive
 from ansible_collections.attune.packs.plugins.module_utils._pack._extract import (ExtractStats, detect_format, extract_archive, find_pack_root,
-                                                                            split_entry_name)
+                                                                                  split_entry_name)
 from support import hostile_archives as hostile
 from support.synth import make_archive, make_pack_tree, tree_checksum
 

@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.attune.packs.plugins.module_utils._pack import _git
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import (AuthenticationFailed, ChecksumMismatch, ConfigError, SourceError,
-                                                                           UnsafeArchive)
+                                                                                 UnsafeArchive)
 from ansible_collections.attune.packs.plugins.module_utils._pack._git import check_git_url, check_git_version, clone
 from support.gitrepo import add_commit, checkout_checksum, make_git_pack_repo, run_git, source_dir
 from support.synth import tree_checksum as independent_checksum

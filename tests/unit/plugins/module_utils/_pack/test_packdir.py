@@ -18,9 +18,9 @@ import pytest
 from ansible_collections.attune.packs.plugins.module_utils._pack import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidPackStructure, UnsafeArchive
 from ansible_collections.attune.packs.plugins.module_utils._pack._packdir import (build_metadata, check_pack_identity, installed,
-                                                                            list_installed, load_pack_yaml, locked, prepare_archive,
-                                                                            read_metadata, read_pack_yaml, recover, remove, staging,
-                                                                            tree_checksum, validate_ref, verify_installed)
+                                                                                  list_installed, load_pack_yaml, locked, prepare_archive,
+                                                                                  read_metadata, read_pack_yaml, recover, remove, staging,
+                                                                                  tree_checksum, validate_ref, verify_installed)
 from support import hostile_archives as hostile
 from support.synth import legacy_provenance_path, make_archive, make_pack_tree, provenance_path, read_provenance
 from support.synth import tree_checksum as independent_checksum
