@@ -61,9 +61,6 @@ class Checksum(object):
     def __hash__(self):
         return hash(str(self))
 
-    def new_hasher(self):
-        return hashlib.new(self.algorithm)
-
     def matches(self, hexdigest):
         return hmac.compare_digest(self.hexdigest, hexdigest.lower())
 
