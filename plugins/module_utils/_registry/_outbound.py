@@ -20,7 +20,8 @@ machine, :meth:`Policy.check` decides, in Attune's order:
 The refusal is :class:`OutboundRefused` naming the host and the key that would allow it.  The connection is then
 made to the address that was checked (DNS rebinding): requests through ``_fetch``'s one-use sessions
 (:func:`checked_for`, :func:`prepare_session`, :func:`pinned_connection_class`: no proxies from the environment, the
-TCP connection pinned to the checked address, TLS still verified for the host name), git through :func:`git_config_args` (``http.curloptResolve`` pinning, ``http.proxy=`` empty), as Attune does.
+TCP connection pinned to the checked address, TLS still verified for the host name), git through
+:func:`git_config_args` (``http.curloptResolve`` pinning, ``http.proxy=`` empty), as Attune does.
 
 When it applies (see :func:`policy_for`): when the ``pack_registry`` section comes from the host's Attune config
 file, or a policy key is given as an ``ATTUNE__PACK_REGISTRY__*`` variable or a plugin option.  Registries given
