@@ -406,7 +406,8 @@ from ansible_collections.attune.packs.plugins.module_utils._registry._queries im
 def main():
     module = AnsibleModule(argument_spec=pack_argument_spec(), supports_check_mode=True, **PACK_CONSTRAINTS)
     params = module.params
-    # imported here: the install core (and, only when used, the lock file and registry code) after the library check
+    # imported here, before the library check (which asks _install what it needs): these modules import no third-party
+    # library at import time; the lock file and registry code are imported by _install only when used
     from ansible_collections.attune.packs.plugins.module_utils._pack import _install
     from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
 

@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Lists the packs installed in O(packs_dir), one directory per pack, sorted by ref.
   - For packs installed by M(attune.packs.attune_pack) (RV(packs[].managed=true)), reports their provenance from
-    C(<packs_dir>/<ref>/.attune/metadata.json), such as the version, when it was installed, the source, the
+    C(<packs_dir>/.attune/<ref>.json), outside the pack tree, such as the version, when it was installed, the source, the
     checksum that was verified, the registry and the spec.
   - Pack directories without that metadata, such as packs copied by hand, are listed with RV(packs[].managed=false)
     and the version from their C(pack.yaml).
@@ -81,13 +81,16 @@ options:
         (its O(attune.packs.attune_pack#module:cache_dir)). Defaults to the same default.
     type: path
 notes:
-  - The checksum covers the pack's regular files, their paths and contents. The C(.attune) provenance directory and
-    C(.git) entries are not covered. A symlink or special file in an installed tree fails verification, because
+  - The checksum covers the pack's regular files, their paths and contents, as Attune computes it when it registers
+    the pack. C(.git) entries are not covered; neither is the top-level C(.attune) record directory of a pack
+    installed by version 0.1.0 (such a record is moved out of the tree by the next run of M(attune.packs.attune_pack)
+    on that pack). A symlink or special file in an installed tree fails verification, because
     M(attune.packs.attune_pack) never installs them.
   - With O(verify=true), the module waits for a running M(attune.packs.attune_pack) operation on the same
     O(packs_dir) to finish (at most 10 minutes). It never compares a tree that is being replaced.
   - Leftovers of an interrupted installation (hidden C(.attune-*) directories) are not listed. The next
-    M(attune.packs.attune_pack) run on the host cleans them up.
+    M(attune.packs.attune_pack) run on the same O(packs_dir) for that pack (not in check mode, and not with
+    O(attune.packs.attune_pack#module:api_url), which works on a running Attune instead) cleans them up.
 seealso:
   - module: attune.packs.attune_pack
   - module: attune.packs.attune_pack_info

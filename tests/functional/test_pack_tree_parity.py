@@ -19,7 +19,6 @@ import os
 import re
 
 import pytest
-import yaml
 
 from support import gitrepo, synth
 from support.hostile_archives import member, tar_bytes, tar_gz, zip_file
@@ -245,11 +244,9 @@ def test_installed_git_pack_has_the_registrys_framed_checksum(outcome, case_id):
 
 def test_pack_yaml_is_read_with_yaml_1_2_scalars(tmp_path):
     """serde_yaml_ng (Attune) keeps ``on``/``yes`` and dates as strings where PyYAML's YAML 1.1 makes bools and dates."""
-    from ansible_collections.attune.packs.plugins.module_utils._pack._packdir import load_pack_yaml, pack_description, pack_label
+    from ansible_collections.attune.packs.plugins.module_utils._pack._packdir import load_pack_yaml
 
     (tmp_path / "pack.yaml").write_text("ref: on\nversion: 2024-01-01\nname: yes\ndescription: 12\n")
     content = load_pack_yaml(str(tmp_path))
     assert (content["ref"], content["version"]) == ("on", "2024-01-01")
-    assert pack_label(content) == "yes" and pack_description(content) is None
-    (tmp_path / "pack.yaml").write_text(yaml.safe_dump({"ref": "demo", "version": "1.0.0"}))
-    assert pack_label(load_pack_yaml(str(tmp_path))) == "demo"  # label falls back to the ref
+    assert (content["name"], content["description"]) == ("yes", 12)

@@ -130,14 +130,6 @@ class InvalidPackStructure(AttuneError):
     kind = "invalid_pack_structure"
 
 
-class AlreadyInstalled(AttuneError):
-    kind = "already_installed"
-
-
-class DependencyNotMet(AttuneError):
-    kind = "dependency_not_met"
-
-
 class LockFileError(AttuneError):
     kind = "lock_file_error"
 

@@ -61,9 +61,6 @@ class Checksum(object):
     def __hash__(self):
         return hash(str(self))
 
-    def new_hasher(self):
-        return hashlib.new(self.algorithm)
-
     def matches(self, hexdigest):
         return hmac.compare_digest(self.hexdigest, hexdigest.lower())
 
@@ -143,8 +140,8 @@ def _walk_sorted(root, rel_parts, exclude_top=()):
 def framed_dir_checksum(root, algorithm="sha256", exclude_top=()):
     """Attune's framed directory checksum of ``root`` (hex digest).
 
-    ``exclude_top`` names top-level entries left out (the installed pack's
-    ``.attune`` provenance directory); ``.git`` is always left out.
+    ``exclude_top`` names top-level entries left out (the ``.attune`` record
+    directory of a tree installed by 0.1.0); ``.git`` is always left out.
     """
     hasher = hashlib.new(algorithm)
     for rel, full in _walk_sorted(root, [], exclude_top):

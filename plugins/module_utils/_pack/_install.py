@@ -339,7 +339,7 @@ def decide(backend, target, current, force, verify=False):
             and current.get("version") == target.version):
         # a running Attune (issue 11): the installed version is kept when it is the wanted one; force replaces it
         return Step(target.ref, "none", target, current, "installed version %s is the target version" % target.version)
-    step = _decide(target.ref, target, current, force)
+    step = _step_from_record(target, current, force)
     if verify and step.action == "none":
         reason = _modified(backend, current)
         if reason:
@@ -347,7 +347,10 @@ def decide(backend, target, current, force, verify=False):
     return step
 
 
-def _decide(ref, target, current, force):
+def _step_from_record(target, current, force):
+    """The step from comparing ``target`` with the ``current`` record alone (what :func:`decide` adds: a running
+    Attune's same-version rule and ``verify``)."""
+    ref = target.ref
     if current is None:
         return Step(ref, "install", target, None, "not installed")
     if matches_target(current, target):

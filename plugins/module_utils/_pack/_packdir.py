@@ -210,7 +210,7 @@ def load_pack_yaml(tree, pack=None):
     ``version`` must be a string; nothing else is required.  The label is ``name`` when it is a string, else the
     ref; ``description`` is used when it is a string and ignored otherwise; other fields (keywords, runtime_deps,
     dependencies, config_schema, metadata, ...) never make registration fail (non-strings in lists are skipped).
-    Returns the mapping as written; :func:`pack_label` and :func:`pack_description` give what Attune registers.
+    Returns the mapping as written.
     Raises :class:`InvalidPackStructure` with a message naming the problem.
     """
     yaml = YAML.load()
@@ -241,18 +241,6 @@ def load_pack_yaml(tree, pack=None):
             "%s ref %r is invalid: expected lowercase letters, digits, '_' and '-', starting with a letter" % (PACK_FILE, content["ref"]), pack=pack
         )
     return content
-
-
-def pack_label(content):
-    """The label Attune registers: ``name`` when it is a string, else the ref (packs.rs ``register_pack_internal``)."""
-    name = content.get("name")
-    return name if isinstance(name, str) else content.get("ref")
-
-
-def pack_description(content):
-    """The description Attune registers: ``description`` when it is a string, else none (packs.rs ``register_pack_internal``)."""
-    description = content.get("description")
-    return description if isinstance(description, str) else None
 
 
 def check_pack_identity(content, expected_ref=None, expected_version=None, pack=None):

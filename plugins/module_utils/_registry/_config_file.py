@@ -178,16 +178,6 @@ def block_spans(text):
     return spans
 
 
-def find_blocks(lines):
-    """``[(start, end)]`` line ranges of every top-level ``pack_registry`` block (end exclusive); see :func:`block_spans`."""
-    text = "".join(lines)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-    spans = block_spans(text) or []
-    return [(offsets.index(start) if start in offsets else 0, offsets.index(end)) for start, end in spans]
-
-
 def splice(text, block):
     """Replace the top-level ``pack_registry`` block(s) of ``text`` by ``block``, or append it."""
     newline = _newline_of(text)

@@ -18,9 +18,10 @@ machine, :meth:`Policy.check` decides, in Attune's order:
    answers is refused even when both are approved (``validate_addresses``).
 
 The refusal is :class:`OutboundRefused` naming the host and the key that would allow it.  The connection is then
-made to the address that was checked (DNS rebinding): requests through :func:`session_for` (a one-use session, no
-proxies from the environment, the TCP connection pinned to the checked address, TLS still verified for the host
-name), git through :func:`git_config_args` (``http.curloptResolve`` pinning, ``http.proxy=`` empty), as Attune does.
+made to the address that was checked (DNS rebinding): requests through ``_fetch``'s one-use sessions
+(:func:`checked_for`, :func:`prepare_session`, :func:`pinned_connection_class`: no proxies from the environment, the
+TCP connection pinned to the checked address, TLS still verified for the host name), git through
+:func:`git_config_args` (``http.curloptResolve`` pinning, ``http.proxy=`` empty), as Attune does.
 
 When it applies (see :func:`policy_for`): when the ``pack_registry`` section comes from the host's Attune config
 file, or a policy key is given as an ``ATTUNE__PACK_REGISTRY__*`` variable or a plugin option.  Registries given
@@ -320,16 +321,6 @@ class Policy(object):
             origin=origin,
         )
 
-    def to_section(self):
-        """The policy keys as a ``pack_registry`` mapping (JSON-safe): lets a host hand its policy to the controller."""
-        return {
-            "enabled": self.enabled,
-            "approved_public_hosts": sorted(self.public_hosts),
-            "approved_private_hosts": sorted(self.private_hosts),
-            "approved_private_cidrs": [cidr.text for cidr in self.private_cidrs],
-            "allow_http": self.allow_http,
-        }
-
     def key(self, name):
         return "%s.%s" % (self.origin, name)
 
@@ -416,13 +407,9 @@ def policy_for(section, from_config_file=False, options=None, environ=None, reso
 
 
 def activate(policy):
-    """Make ``policy`` (or None) the one :func:`session_for` and :func:`git_config_args` apply."""
+    """Make ``policy`` (or None) the one :func:`checked_for` and :func:`git_config_args` apply."""
     global _ACTIVE  # pylint: disable=global-statement
     _ACTIVE = policy
-
-
-def active():
-    return _ACTIVE
 
 
 def is_remote(url):
@@ -454,27 +441,6 @@ def prepare_session(session, checked):
     return session
 
 
-def session_for(url, default_session, policy=None):
-    """The requests session to GET ``url`` with.
-
-    Without a policy: ``default_session`` (earlier behaviour).  With one: the URL is checked (OutboundRefused
-    before any connection) and a one-use session is returned that ignores proxy variables and connects to the
-    checked address (reqwest's ``resolve_to_addrs``).  ``_fetch`` builds its own one-use sessions with
-    :func:`checked_for`, :func:`prepare_session` and :func:`pinned_connection_class` (its deadline watchdog
-    wraps the pinned connection).
-    """
-    checked = checked_for(url, policy)
-    if checked is None:
-        return default_session
-    session = type(default_session)()
-    session.headers.update(default_session.headers)
-    prepare_session(session, checked)
-    adapter = pinned_adapter(checked)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
 def pinned_connection_class(checked, connection_class):
     """``connection_class`` (a urllib3 HTTP(S)Connection) whose TCP connections go to the checked addresses, in
     DNS order like reqwest's ``resolve_to_addrs``; TLS SNI and certificate verification still use the host name."""
@@ -501,26 +467,6 @@ def pinned_connection_class(checked, connection_class):
             raise error
 
     return Pinned
-
-
-def pinned_adapter(checked):
-    """A requests HTTPAdapter whose connections are :func:`pinned_connection_class` ones."""
-    from requests.adapters import HTTPAdapter  # pylint: disable=import-outside-toplevel
-    from urllib3.connection import HTTPConnection, HTTPSConnection  # pylint: disable=import-outside-toplevel
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # pylint: disable=import-outside-toplevel
-
-    class PinnedHTTPPool(HTTPConnectionPool):
-        ConnectionCls = pinned_connection_class(checked, HTTPConnection)
-
-    class PinnedHTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = pinned_connection_class(checked, HTTPSConnection)
-
-    class PinnedAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args, **kwargs):
-            super(PinnedAdapter, self).init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": PinnedHTTPPool, "https": PinnedHTTPSPool}
-
-    return PinnedAdapter()
 
 
 def git_config_args(url, pack=None, policy=None):

@@ -1,4 +1,5 @@
 """The file-system helpers: atomic replacement (also relative to a directory descriptor) and tree removal."""
+import errno
 import os
 import shutil
 import stat
@@ -152,11 +153,81 @@ def test_remove_tree_of_a_file_and_of_nothing(tmp_path):
     assert listing(tmp_path) == []
 
 
-def test_fsync_dir_by_path_and_descriptor(tmp_path):
+class Calls(list):
+    target = None
+
+
+@pytest.fixture(name="fsyncs")
+def fsyncs_fixture(monkeypatch):
+    """Every real ``os.fsync`` call, recorded as it happens: ``(kind, inode, target_content, synced_content)``.
+
+    ``kind`` is "dir" or "file" (``fstat`` of the descriptor); ``target_content`` is what the file ``calls.target``
+    holds at that moment (None when missing), which shows the order of fsync and rename; ``synced_content`` is what
+    the synced file holds (None for a directory).
+    """
+    real = os.fsync
+    calls = Calls()
+
+    def counting(fd):
+        info = os.fstat(fd)
+        target = calls.target
+        holds = target.read_bytes() if target is not None and target.exists() else None
+        data = os.pread(fd, 1 << 16, 0) if stat.S_ISREG(info.st_mode) else None
+        calls.append(("dir" if stat.S_ISDIR(info.st_mode) else "file", info.st_ino, holds, data))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    return calls
+
+
+def test_fsync_dir_syncs_the_directory_by_path_and_descriptor(tmp_path, fsyncs):
+    directory = os.stat(str(tmp_path)).st_ino
     _fs.fsync_dir(str(tmp_path))
+    assert [(kind, inode) for kind, inode, _holds, _data in fsyncs] == [("dir", directory)]
     fd = os.open(str(tmp_path), os.O_RDONLY)
     try:
         _fs.fsync_dir(fd)
         os.fstat(fd)  # still open: the caller's descriptor is not closed
     finally:
         os.close(fd)
+    assert [(kind, inode) for kind, inode, _holds, _data in fsyncs] == [("dir", directory)] * 2
+
+
+@pytest.mark.parametrize("code, tolerated", [(errno.EINVAL, True), (errno.EIO, False)])
+def test_fsync_dir_tolerates_only_file_systems_that_refuse_it(tmp_path, monkeypatch, code, tolerated):
+    def refuse(_fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", refuse)
+    if tolerated:
+        _fs.fsync_dir(str(tmp_path))
+    else:
+        with pytest.raises(OSError):
+            _fs.fsync_dir(str(tmp_path))
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_atomic_write_syncs_the_data_before_the_rename_and_the_directory_after(tmp_path, fsyncs, relative):
+    target = tmp_path / "file"
+    target.write_bytes(b"old")
+    fsyncs.target = target
+    if relative:
+        fd = os.open(str(tmp_path), os.O_RDONLY)
+        try:
+            with _fs.atomic_write("file", dir_fd=fd) as handle:
+                handle.write(b"new")
+        finally:
+            os.close(fd)
+    else:
+        with _fs.atomic_write(str(target)) as handle:
+            handle.write(b"new")
+    assert target.read_bytes() == b"new"
+    # the new file, complete, while the target still holds the old content; then the directory, after the rename
+    assert fsyncs == [("file", target.stat().st_ino, b"old", b"new"), ("dir", tmp_path.stat().st_ino, b"new", None)]
+
+
+def test_atomic_write_without_sync_dir_syncs_only_the_file(tmp_path, fsyncs):
+    target = tmp_path / "file"
+    with _fs.atomic_write(str(target), sync_dir=False) as handle:
+        handle.write(b"new")
+    assert [(kind, inode) for kind, inode, _holds, _data in fsyncs] == [("file", target.stat().st_ino)]

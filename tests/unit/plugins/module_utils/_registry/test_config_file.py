@@ -4,7 +4,7 @@ import yaml
 
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import SECTION_KEYS, validate_section
 from ansible_collections.attune.packs.plugins.module_utils._registry._config_file import (
-    MANAGED_COMMENT, REDACTED, REDACTED_CHANGED, diff_text, file_form, find_blocks, plan_update, redact_section,
+    MANAGED_COMMENT, REDACTED, REDACTED_CHANGED, block_spans, diff_text, file_form, plan_update, redact_section,
     render_block, splice,
 )
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError
@@ -118,15 +118,15 @@ def test_block_at_end_without_newline_and_quoted_key():
 
 def test_column_zero_comment_inside_block_does_not_end_it():
     text = "pack_registry:\n  enabled: true\n# note at column 0\n  cache_ttl: 5\nother: 1\n"
-    assert find_blocks(text.splitlines(True)) == [(0, 4)]
+    assert block_spans(text) == [(0, len("".join(text.splitlines(True)[:4])))]
     plan = plan_update(text, desired())
     assert yaml.safe_load(plan.text) == {"pack_registry": desired(), "other": 1}
     assert plan.comments_preserved
 
 
 def test_comments_and_blank_lines_before_next_key_stay_outside():
-    lines = "pack_registry:\n  enabled: true\n\n# next section\nsecurity: {}\n".splitlines(True)
-    assert find_blocks(lines) == [(0, 2)]
+    text = "pack_registry:\n  enabled: true\n\n# next section\nsecurity: {}\n"
+    assert block_spans(text) == [(0, len("pack_registry:\n  enabled: true\n"))]
 
 
 def test_duplicate_top_level_blocks_are_merged_into_one():

@@ -14,7 +14,7 @@ from ansible_collections.attune.packs.plugins.module_utils._registry import _out
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings, validate_section
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError, OutboundRefused
 from ansible_collections.attune.packs.plugins.module_utils._registry._outbound import (
-    IpCidr, Policy, git_config_args, is_public_ip, normalize_ip, parse_target, policy_for, session_for,
+    IpCidr, Policy, git_config_args, is_public_ip, normalize_ip, parse_target, policy_for,
 )
 
 
@@ -279,10 +279,10 @@ def test_policy_applies_to_config_files_and_policy_keys(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("pack_registry:\n  indices:\n    - url: https://127.0.0.1:9/i.json\n")
     settings = load_settings({"config_path": str(config)}, environ={})
-    assert isinstance(settings.outbound, Policy) and _outbound.active() is settings.outbound
+    assert isinstance(settings.outbound, Policy) and _outbound._ACTIVE is settings.outbound  # pylint: disable=protected-access
     inline = {"registries": [{"url": "https://127.0.0.1:9/i.json"}], "config_path": None}
     settings = load_settings(inline, environ={"ATTUNE_CONFIG": str(tmp_path / "none.yaml")})
-    assert settings.outbound is None and _outbound.active() is None           # registries option only: as before
+    assert settings.outbound is None and _outbound._ACTIVE is None  # pylint: disable=protected-access
     settings = load_settings(dict(inline, approved_private_hosts=["127.0.0.1"]), environ={"ATTUNE_CONFIG": str(tmp_path / "none.yaml")})
     assert settings.outbound is not None and "127.0.0.1" in settings.outbound.private_hosts
     settings = load_settings(inline, environ={"ATTUNE_CONFIG": str(tmp_path / "none.yaml"),
@@ -296,15 +296,15 @@ def test_policy_applies_to_config_files_and_policy_keys(tmp_path):
 
 def test_policy_for_without_keys_deactivates():
     policy_for({}, from_config_file=True)
-    assert _outbound.active() is not None
+    assert _outbound._ACTIVE is not None  # pylint: disable=protected-access
     policy_for({}, from_config_file=False, options={"timeout": 5})
-    assert _outbound.active() is None
+    assert _outbound._ACTIVE is None  # pylint: disable=protected-access
 
 
-def test_session_for_refuses_before_connecting_and_pins():
-    requests = pytest.importorskip("requests")
-    base = requests.Session()
-    assert session_for("https://example.com/i.json", base) is base            # no policy
+def test_fetch_refuses_before_connecting_and_pins():
+    pytest.importorskip("requests")
+    from ansible_collections.attune.packs.plugins.module_utils._registry import _fetch
+
     accepted = []
 
     import socket
@@ -318,7 +318,7 @@ def test_session_for_refuses_before_connecting_and_pins():
         conn, _addr = listener.accept()
         data = conn.recv(65536)
         accepted.append(data)
-        conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
         conn.close()
 
     thread = threading.Thread(target=serve)
@@ -329,22 +329,13 @@ def test_session_for_refuses_before_connecting_and_pins():
         # ::1 first: nothing listens there, the next checked address is tried (reqwest's resolve_to_addrs)
         policy = Policy(approved_private_hosts=["pinned.example"], allow_http=True,
                         resolver=resolver_of({"pinned.example": ["::1", "127.0.0.1"]}))
-        session = session_for("http://pinned.example:%d/i.json" % port, base, policy=policy)
-        assert session is not base and session.trust_env is False
-        response = session.get("http://pinned.example:%d/i.json" % port, timeout=10, allow_redirects=False)
-        assert response.status_code == 204
+        _outbound.activate(policy)
+        result = _fetch.fetch_index("http://pinned.example:%d/i.json" % port, timeout=10, allow_http=True)
+        assert (result.status, result.body) == (200, b"{}")
     finally:
         thread.join(10)
         listener.close()
     assert accepted and b"Host: pinned.example:%d" % port in accepted[0]
     with pytest.raises(OutboundRefused, match="approved_private_hosts"):
-        session_for("http://127.0.0.1:%d/i.json" % port, base, policy=Policy(allow_http=True))
-
-
-def test_policy_round_trips_through_its_section():
-    policy = Policy.from_section({"enabled": False, "approved_public_hosts": ["GitHub.com."], "approved_private_hosts": ["corp"],
-                                  "approved_private_cidrs": ["10.0.0.0/8"], "allow_http": True})
-    again = Policy.from_section(policy.to_section())
-    assert again.to_section() == policy.to_section() == {
-        "enabled": False, "approved_public_hosts": ["github.com"], "approved_private_hosts": ["corp"],
-        "approved_private_cidrs": ["10.0.0.0/8"], "allow_http": True}
+        _outbound.activate(Policy(allow_http=True))
+        _fetch.fetch_index("http://127.0.0.1:%d/i.json" % port, timeout=10, allow_http=True)
