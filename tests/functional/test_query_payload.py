@@ -69,14 +69,15 @@ def test_module_without_its_action_plugin_refuses_api_url(tmp_path, name):
         del args["query"]
     args_file = tmp_path / "args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    code = ("import runpy, sys; sys.argv = ['m', sys.argv[1]]; "
-            "runpy.run_module('ansible_collections.attune.packs.plugins.modules.%s', run_name='__main__')\n"
-            "" % name)
-    check = ("import sys; bad = [m for m in sys.modules if '.module_utils._attune' in m]; "
-             "sys.stderr.write('ATTUNE_MODULES=%r' % bad)")
+    # the module runs as ansible would run it (args file as argv[1]); exit_json/fail_json end the process, so the
+    # collection modules it imported are reported from an exit handler
+    wrapper = "\n".join([
+        "import atexit, runpy, sys",
+        "atexit.register(lambda: sys.stderr.write('ATTUNE_MODULES=%r' % [m for m in sys.modules if '.module_utils._attune' in m]))",
+        "sys.argv = ['module', sys.argv[1]]",
+        "runpy.run_module('ansible_collections.attune.packs.plugins.modules.%s', run_name='__main__')" % name,
+    ])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([COLLECTIONS_ROOT, os.environ.get("PYTHONPATH", "")]))
-    # exit_json/fail_json end the process: report the imported modules from an exit handler
-    wrapper = "import atexit\natexit.register(lambda: exec(%r))\n%s" % (check, code)
     proc = subprocess.run([sys.executable, "-c", wrapper, str(args_file)], env=env, capture_output=True, text=True,
                           check=False, cwd=REPO_ROOT)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
