@@ -4,7 +4,7 @@
 Run: ``.venv/bin/python bench/bench_payload.py`` (a few seconds).
 
 For ``ansible.builtin.ping`` and each attune.packs module given (default: ``attune_pack``, ``attune_pack_lock``,
-``attune_pack_installed``), ``BENCH_RUNS`` (7) times in fresh interpreters: the time of
+``attune_pack_installed``), ``BENCH_RUNS`` (7) rounds in fresh interpreters, the modules interleaved within each round: the time of
 ``ansible.executor.module_common.modify_module`` (ansible finds the ``module_utils`` a module can import by
 parsing each of them, then zips them), the payload size and the number of files it carries. ansible does this once
 per module and ``ansible-playbook`` run (cached in the run's local temp directory for the other hosts), so it is
@@ -52,21 +52,31 @@ print(json.dumps({"seconds": seconds, "bytes": len(data), "files": files}))
 """
 
 
-def measure(module):
+def build(module):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT, ANSIBLE_LOCAL_TEMP=os.path.join(REPO, ".build", "bench-tmp"))
-    samples = []
+    proc = subprocess.run([sys.executable, "-c", ONE, module, COLLECTIONS_ROOT], env=env, capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise RuntimeError("%s: %s" % (module, proc.stderr[-3000:]))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(modules):
+    """``RUNS`` rounds, each building every module once (interleaved: a noisy moment affects all modules alike)."""
+    samples = dict((module, []) for module in modules)
     for dummy in range(RUNS):
-        proc = subprocess.run([sys.executable, "-c", ONE, module, COLLECTIONS_ROOT], env=env, capture_output=True, text=True,
-                              check=False)
-        if proc.returncode != 0:
-            raise RuntimeError("%s: %s" % (module, proc.stderr[-3000:]))
-        samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return {"seconds": statistics.median(s["seconds"] for s in samples), "min": min(s["seconds"] for s in samples),
-            "bytes": samples[0]["bytes"], "files": samples[0]["files"], "samples": [s["seconds"] for s in samples]}
+        for module in modules:
+            samples[module].append(build(module))
+    results = {}
+    for module, items in samples.items():
+        seconds = [s["seconds"] for s in items]
+        results[module] = {"seconds": statistics.median(seconds), "min": min(seconds), "bytes": items[0]["bytes"],
+                           "files": items[0]["files"], "samples": seconds}
+    return results
 
 
 def main():
-    results = dict((module, measure(module)) for module in MODULES)
+    results = measure(MODULES)
     base = results["ansible.builtin.ping"]
     print("| module | payload build, median (min) | vs ping | payload bytes | .py files in it |")
     print("|---|---:|---:|---:|---:|")

@@ -52,7 +52,8 @@ def adhoc_vs_ping(workdir, index_url, ca_path):
     cache = os.path.join(workdir, "adhoc-cache")
     config = os.path.join(workdir, "config.yaml")
     with open(config, "w") as handle:
-        handle.write("pack_registry:\n  indices:\n    - name: bench\n      url: %s\n" % index_url)
+        handle.write("pack_registry:\n  approved_private_hosts: [127.0.0.1]\n  indices:\n    - name: bench\n      url: %s\n"
+                     % index_url)
     inventory = os.path.join(workdir, "inventory.ini")
     with open(inventory, "w") as handle:
         handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)

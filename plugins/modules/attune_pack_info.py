@@ -188,8 +188,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._attune import _attune_registries
-from ansible_collections.attune.packs.plugins.module_utils._base._common import controller_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._base._common import controller_argument_spec, refuse_api_url, run
 from ansible_collections.attune.packs.plugins.module_utils._registry._queries import info, info_argument_spec
 
 
@@ -197,8 +196,8 @@ def main():
     argument_spec = info_argument_spec()
     argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if module.params["api_url"]:  # answer from the registries of a running Attune
-        _attune_registries.run_module(module, "info")
+    if module.params["api_url"]:  # answered on the controller by the action plugin (issue 17)
+        refuse_api_url(module)
     run(module, lambda client: info(client, module.params, module.warn))
 
 

@@ -159,8 +159,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._attune import _attune_registries
-from ansible_collections.attune.packs.plugins.module_utils._base._common import controller_argument_spec, run
+from ansible_collections.attune.packs.plugins.module_utils._base._common import controller_argument_spec, refuse_api_url, run
 from ansible_collections.attune.packs.plugins.module_utils._registry._queries import registries, registries_argument_spec
 
 
@@ -168,8 +167,8 @@ def main():
     argument_spec = registries_argument_spec()
     argument_spec.update(controller_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if module.params["api_url"]:  # answer from the registries of a running Attune
-        _attune_registries.run_module(module, "registries")
+    if module.params["api_url"]:  # answered on the controller by the action plugin (issue 17)
+        refuse_api_url(module)
     run(module, lambda client: registries(client, module.params, module.warn))
 
 

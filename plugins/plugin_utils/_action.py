@@ -92,11 +92,17 @@ class RegistryActionBase(ActionBase):
         raise TaskFailed("Unsupported parameters for (%s) module: %s. Supported parameters include: %s."
                          % (self.MODULE, ", ".join(parts), supported), changed=False)
 
+    def required_libraries(self, params):
+        """Names of the libraries the controller-side work needs (None: all of them)."""
+        return None
+
     def validate(self, args):
-        missing = missing_libraries()
+        names = self.required_libraries(args)
+        missing = missing_libraries(names)
         if missing:
-            raise TaskFailed("resolve_on=controller needs these Python libraries on the controller: %s"
-                             % ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing))
+            raise TaskFailed("%s needs these Python libraries on the controller: %s"
+                             % ("api_url" if args.get("api_url") and names else "resolve_on=controller",
+                                ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)))
         validated = ArgumentSpecValidator(self.argument_spec(), **self.validator_kwargs()).validate(args)
         if validated.error_messages:
             raise TaskFailed("; ".join(validated.error_messages))
@@ -127,9 +133,20 @@ class QueryAction(RegistryActionBase):
         spec.update(controller_argument_spec())
         return spec
 
+    def wants_controller(self, args):
+        # api_url: Attune's registries are always asked from the controller, so that the module's payload never
+        # carries the API client (module_utils._attune; issue 17); the module refuses api_url
+        return bool(args.get("api_url")) or super(QueryAction, self).wants_controller(args)
+
+    def required_libraries(self, params):
+        return ["requests"] if params.get("api_url") else None
+
     def on_controller(self, params, args, task_vars):
         if params.get("api_url"):  # answer from the registries of a running Attune
             from ansible_collections.attune.packs.plugins.module_utils._attune import _attune_registries
 
-            return _attune_registries.answer(self.OPERATION.__name__, params, self.warn)
+            try:
+                return _attune_registries.answer(self.OPERATION.__name__, params, self.warn)
+            except AttuneError as exc:
+                raise TaskFailed(str(exc), changed=False, error=exc.to_dict(), api_url=params.get("api_url"))
         return self.OPERATION(self.client(params), params, self.warn)

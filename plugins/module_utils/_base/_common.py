@@ -157,6 +157,21 @@ def load_settings(params):
     return _config.load_settings(registry_options(params))
 
 
+def refuse_api_url(module):
+    """Fail a query module that received ``api_url``: Attune's registries are asked by the action plugin (issue 17).
+
+    ``attune_pack_registries``, ``attune_pack_search`` and ``attune_pack_info`` answer ``api_url`` on the controller,
+    in their action plugin, so that the module's payload does not carry the API client (``module_utils._attune``).
+    The module sees ``api_url`` only when it runs without its action plugin.
+    """
+    from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidArguments  # pylint: disable=import-outside-toplevel
+
+    fail(module, InvalidArguments(
+        "api_url is answered by the action plugin of this module on the controller, not by the module on the host: "
+        "run the module as a task or ad hoc (ansible -m attune.packs.<module>) so that its action plugin runs, or leave "
+        "api_url out to query the host's registries"), changed=False)
+
+
 def fail(module, exc, **result):
     """fail_json with the message of a core error and its kind/registry/pack."""
     result["error"] = exc.to_dict()
