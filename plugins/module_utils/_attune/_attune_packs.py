@@ -316,8 +316,8 @@ class ApiStage(object):
                 backend.uploads.append(self.ref)
             if not isinstance(exc, _api.ApiConflict):
                 raise
-            # the plan saw no such pack (GET answered 404) and Attune has one now: installed meanwhile, or not
-            # visible to this identity (get_pack hides packs it may not Read)
+            # the plan saw no such pack (GET answered 404, or the listing had none) and Attune has one now: installed
+            # meanwhile, or not visible to this identity (get_pack hides packs it may not Read)
             raise _api.ApiConflict("%s; Attune has %s now although it had none when this task looked (installed "
                                    "meanwhile, or the token's identity lacks Packs:Read on it): run the task again"
                                    % (exc.message, self.ref), api_url=api.api_url, pack=self.ref, status=409,
