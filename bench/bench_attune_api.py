@@ -3,7 +3,8 @@
 
 N Attune deployments (``BENCH_DEPLOYMENTS``, default 8; one tests/support/attune_server.py child process each, with
 its own CA, integration token and request log) named by N inventory hosts (``ansible_connection=local``), and three
-registries with real archives on one logging HTTPS test server (tests/support/pack_site.py, M = 4 packs).
+registries with real archives on one logging HTTPS test server (tests/support/pack_site.py, M = 4 packs;
+``BENCH_PACKS=20`` publishes and pins synthetic packs ``bulkNN`` in the community registry up to M = 20).
 
 1. cold run of ``playbooks/pin_fleet.yml`` (role ``attune.packs.packs`` with ``packs_api_url`` per host): wall time,
    index GETs, archive GETs, uploads (must be N x M);
@@ -12,7 +13,8 @@ registries with real archives on one logging HTTPS test server (tests/support/pa
    - the role's install task alone (``attune_pack`` + ``lock_file`` + ``api_url``);
    - the baseline: one ``ansible.builtin.uri`` ``GET /api/v1/packs`` per deployment (with a bearer token obtained
      before the timing, so the baseline does no login at all).
-   Median and min wall seconds and the ratios.
+   Median and min wall seconds and the ratios, and the Attune requests per deployment of the converged install
+   task (issue 17: login + ``GET /api/v1/packs``, whatever M).
 
 Prints Markdown tables and writes ``bench/results/attune_api.json``.
 """
@@ -43,6 +45,8 @@ from ansible_collections.attune.packs.plugins.module_utils._attune import _api  
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 DEPLOYMENTS = int(os.environ.get("BENCH_DEPLOYMENTS", "8"))
 FORKS = int(os.environ.get("BENCH_FORKS", "10"))
+PACK_COUNT = int(os.environ.get("BENCH_PACKS", str(len(PACKS))))
+BULK = ["bulk%02d" % number for number in range(max(PACK_COUNT - len(PACKS), 0))]
 PLAYBOOK = os.path.join(REPO, "playbooks", "pin_fleet.yml")
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
@@ -70,14 +74,20 @@ def uploads(attunes):
     return sum(1 for a in attunes.values() for e in a.read_log() if e["path"] == "/api/v1/packs/upload" and e["method"] == "POST")
 
 
+def attune_requests(attunes):
+    return sum(len(a.read_log()) for a in attunes.values())
+
+
 def main():
     base = tempfile.mkdtemp(prefix="bench-attune-api-")
-    result = {"deployments": DEPLOYMENTS, "packs": len(EXPECTED), "runs": RUNS, "forks": FORKS,
+    result = {"deployments": DEPLOYMENTS, "packs": len(EXPECTED) + len(BULK), "runs": RUNS, "forks": FORKS,
               "platform": platform.platform(), "nproc": os.cpu_count(), "python": platform.python_version()}
     try:
         with contextlib.ExitStack() as stack:
             server = stack.enter_context(RegistryServer())
             site = PackSite(server, os.path.join(base, "site"))
+            for ref in BULK:
+                site.publish("community", ref, "1.0.0")
             attunes = {}
             for number in range(1, DEPLOYMENTS + 1):
                 workdir = os.path.join(base, "attune%02d" % number)
@@ -95,7 +105,7 @@ def main():
                 client._login()  # pylint: disable=protected-access
                 hosts[name] = {"packs_api_url": attune.url(), "packs_api_token": attune.tokens["ci"],
                                "bench_jwt": client._access}  # pylint: disable=protected-access
-            group_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "packs_list": PACKS,
+            group_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "packs_list": PACKS + BULK,
                           "packs_lock_file": os.path.join(base, "packs.lock.yml"),
                           "packs_registry_options": site.options(os.path.join(base, "cache"), ca_path=bundle)}
             inventory = os.path.join(base, "inventory.json")
@@ -122,10 +132,15 @@ def main():
                                   archive_gets=sum(1 for p in gets if p.startswith("/files/")), uploads=uploads(attunes))
             cold_uploads = result["cold"]["uploads"]
             samples = {}
+            install_requests = []
             for dummy in range(RUNS):
                 for name, playbook, expect in (("converged", PLAYBOOK, False), ("install task only", install, False),
                                                ("uri GET /api/v1/packs", uri, None)):
+                    before = attune_requests(attunes) if playbook == install else None
                     samples.setdefault(name, []).append(run_play(base, inventory, playbook, names, expect))
+                    if before is not None:
+                        install_requests.append((attune_requests(attunes) - before) / float(DEPLOYMENTS))
+            result["install_requests_per_deployment"] = summary(install_requests)
             result["converged_uploads"] = uploads(attunes) - cold_uploads
             for key, values in samples.items():
                 result[key] = summary(values)
@@ -153,6 +168,10 @@ def main():
         result["converged"]["median"], result["converged"]["min"], result["install task only"]["median"],
         result["install task only"]["min"], result["uri GET /api/v1/packs"]["median"], result["uri GET /api/v1/packs"]["min"],
         result["ratio_median"], result["ratio_min"], result["install_only_ratio_median"]))
+    print()
+    print("Attune requests per deployment, converged install task: median %.1f (min %.1f, max %.1f)" % (
+        result["install_requests_per_deployment"]["median"], result["install_requests_per_deployment"]["min"],
+        result["install_requests_per_deployment"]["max"]))
     return 0
 
 

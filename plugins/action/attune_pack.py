@@ -88,7 +88,7 @@ class ActionModule(RegistryActionBase):
         """Manage the packs of the Attune at ``api_url`` from the controller (module_utils._attune_packs)."""
         from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_packs
         from ansible_collections.attune.packs.plugins.module_utils._pack import _install
-        from ansible_collections.attune.packs.plugins.module_utils._base._common import registry_options
+        from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names, registry_options
         from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
 
         check_mode = bool(self._task.check_mode)
@@ -103,7 +103,10 @@ class ActionModule(RegistryActionBase):
         try:
             settings = load_settings(registry_options(params), require_registries=False)
             records = _attune_packs.UploadRecords(settings.cache_dir, api.api_url)
-            backend = _attune_packs.AttuneApiBackend(api, records, skip_tests=params["skip_tests"], force=params["force"])
+            # more than one pack (or remove_unlisted): one paged GET /api/v1/packs, not one GET per pack (issue 17)
+            list_all = bool(params["remove_unlisted"]) or len(normalise_names(params["name"])) != 1
+            backend = _attune_packs.AttuneApiBackend(api, records, skip_tests=params["skip_tests"], force=params["force"],
+                                                     list_all=list_all)
             if params["fetch_on"] == "attune":
                 outcome = _attune_packs.run_on_attune(params, backend, check_mode=check_mode)
             else:

@@ -355,3 +355,32 @@ def test_failed_upload_in_a_list_rolls_back_the_new_packs(tmp_path, env):
     assert r["failed"] and r["error"]["kind"] == "api_tests_failed" and "pack slack" in r["msg"], r
     # aws was uploaded first, then deleted again when slack's upload was refused: Attune is as before
     assert api.packs == {} and api.count("/api/v1/packs/aws", "DELETE") == 1
+
+
+def _converged_requests(tmp_path, api, count):
+    """Requests of a converged rerun of one attune_pack task with ``count`` packs (issue 17)."""
+    refs = ["bulk%02d" % number for number in range(count)]
+    task = pack_task(api, name=refs)
+    res = run_tasks(tmp_path, [task])
+    assert res.returncode == 0 and not res.host()[0].get("failed"), res.host()
+    assert all(api.pack(ref)["version"] == "1.0.0" for ref in refs)
+    api.reset_log()
+    res = run_tasks(tmp_path, [task])
+    r = res.host()[0]
+    assert res.returncode == 0 and not r.get("failed") and not r["changed"], r
+    assert [p["action"] for p in r["packs"]] == ["none"] * count, r["packs"]
+    return [(x.method, x.path) for x in api.requests]
+
+
+def test_converged_rerun_requests_do_not_grow_with_the_packs(tmp_path, env):
+    """A converged run reads all its packs with one paged listing: login + GET /api/v1/packs, whatever the count."""
+    api = env
+    for number in range(20):  # published once: the controller caches the registry's index
+        api.site.publish("community", "bulk%02d" % number, "1.0.0")
+    five = _converged_requests(tmp_path, api, 5)
+    twenty = _converged_requests(tmp_path, api, 20)
+    assert five == twenty == [("POST", "/auth/token-login"), ("GET", "/api/v1/packs")], (five, twenty)
+    # the provenance records still hold: the packs are ours (managed) and remove_unlisted removes nothing else
+    res = run_tasks(tmp_path, [pack_task(api, name=["bulk%02d" % n for n in range(20)], remove_unlisted=True)])
+    r = res.host()[0]
+    assert not r.get("failed") and not r["changed"], r

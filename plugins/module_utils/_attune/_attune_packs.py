@@ -6,7 +6,9 @@
 ``attune_pack`` with ``api_url`` runs on the controller (its action plugin) with the same install core as on hosts
 (``_install.run``), over :class:`AttuneApiBackend` instead of ``_install.PacksDirBackend``:
 
-* installed(ref)   = ``GET /api/v1/packs/{ref}`` (once per ref and task);
+* installed(ref)   = Attune's pack summaries of one paged ``GET /api/v1/packs`` (once per task: id, ref, version,
+  updated, is_standard and label are all the converged decision needs) when the task names more than one pack or
+  removes unlisted packs (``list_all``), else ``GET /api/v1/packs/{ref}`` (once per ref and task) (issue 17);
 * staging/activate = the tree verified by the core (downloaded, checksummed, extracted, pack.yaml checked) is
   archived with ``_api.build_archive`` (deterministic: the same tree gives the same bytes in every deployment) and
   uploaded with ``POST /api/v1/packs/upload`` (``force`` only when Attune already has the ref: it answers 409
@@ -142,8 +144,10 @@ class AttuneApiBackend(object):
 
     same_version_installed = True
 
-    def __init__(self, api, records=None, skip_tests=False, force=False):
+    def __init__(self, api, records=None, skip_tests=False, force=False, list_all=False):
         self.api = api
+        self.list_all = list_all  # read every pack with one paged listing, not one GET per pack
+        self._listed = False
         self.location = api.api_url
         self.records = records
         self.skip_tests = skip_tests
@@ -199,8 +203,15 @@ class AttuneApiBackend(object):
         return []
 
     def pack(self, ref):
+        """Attune's record of ``ref`` (a PackSummary when listed, else a PackResponse) or None."""
+        if ref not in self._seen and self.list_all and not self._listed:
+            self._listed = True
+            for row in self.api.list_packs():
+                if isinstance(row, dict) and isinstance(row.get("ref"), str):
+                    # what this task changed already (remember, remove) is newer than the listing
+                    self._seen.setdefault(row["ref"], row)
         if ref not in self._seen:
-            self._seen[ref] = self.api.get_pack(ref)
+            self._seen[ref] = None if self._listed else self.api.get_pack(ref)
         return self._seen[ref]
 
     def installed(self, ref, pending_check=True):
@@ -305,8 +316,8 @@ class ApiStage(object):
                 backend.uploads.append(self.ref)
             if not isinstance(exc, _api.ApiConflict):
                 raise
-            # the plan saw no such pack (GET answered 404) and Attune has one now: installed meanwhile, or not
-            # visible to this identity (get_pack hides packs it may not Read)
+            # the plan saw no such pack (GET answered 404, or the listing had none) and Attune has one now: installed
+            # meanwhile, or not visible to this identity (get_pack hides packs it may not Read)
             raise _api.ApiConflict("%s; Attune has %s now although it had none when this task looked (installed "
                                    "meanwhile, or the token's identity lacks Packs:Read on it): run the task again"
                                    % (exc.message, self.ref), api_url=api.api_url, pack=self.ref, status=409,

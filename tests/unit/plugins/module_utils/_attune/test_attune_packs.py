@@ -33,3 +33,29 @@ def test_a_corrupt_record_file_counts_as_empty(tmp_path):
     with open(os.path.join(cache, "attune-api", records.name), "w") as handle:
         handle.write("{not json")
     assert _attune_packs.UploadRecords(cache, "https://a.example").packs() == {}
+
+
+def test_one_listing_gives_what_one_get_per_pack_gives(tmp_path):
+    """list_all (issue 17): the pack summaries of one paged GET /api/v1/packs decide as one GET per pack does."""
+    from support.attune_server import AttuneServer  # pylint: disable=import-outside-toplevel
+    from ansible_collections.attune.packs.plugins.module_utils._attune import _api  # pylint: disable=import-outside-toplevel
+
+    with AttuneServer() as server:
+        token = server.add_integration_token("ci")
+        for number in range(120):  # two pages
+            server.add_standard_pack("std%03d" % number, version="1.%d.0" % number)
+        api = _api.AttuneApi(server.url(), token=token, ca_path=server.ca_path)
+        std = api.get_pack("std007")
+        records = _attune_packs.UploadRecords(str(tmp_path / "cache"), server.url())
+        records.update("std007", {"version": std["version"], "pack_id": std["id"], "updated": std["updated"]})
+        records.update("std008", {"version": "1.8.0", "pack_id": std["id"], "updated": std["updated"]})  # another record
+        refs = ["std007", "std008", "std119", "missing"]
+        per_pack = _attune_packs.AttuneApiBackend(api, records)
+        expected = [per_pack.installed(ref) for ref in refs]
+        server.reset_log()
+        listed = _attune_packs.AttuneApiBackend(api, records, list_all=True)
+        assert [listed.installed(ref) for ref in refs] == expected
+        assert [x["managed"] for x in expected[:3]] == [True, False, False] and expected[3] is None
+        assert expected[0]["is_standard"] and expected[2]["version"] == "1.119.0"
+        assert [(r.method, r.path) for r in server.requests] == [("GET", "/api/v1/packs")] * 2
+        assert listed.managed_refs() == [] and len(server.requests) == 2  # standard packs are never removed
