@@ -55,7 +55,7 @@ options:
         which permits C(file://) and C(http://) sources); the hosts receive the archives from the controller. Such an
         index cannot be given to Attune, nor read by M(attune.packs.attune_pack) with C(fetch_on=host) on another
         machine.
-      - An HTTPS mirror can also be read as C(file://) by this collection on the controller: use
+      - An HTTPS mirror can also be read as C(file://) by this collection on the controller; use
         V(file:///path/to/dest/index.json) as the registry URL; installs then download the archives from O(base_url).
     type: str
     required: true

@@ -102,7 +102,8 @@ def wanted_from_lock(lock_entry, resolution):
 
 
 def _archive_name(source, path=None):
-    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import archive_format_from_url, detect_format  # pylint: disable=import-outside-toplevel
+    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import (  # pylint: disable=import-outside-toplevel
+        archive_format_from_url, detect_format)
 
     fmt = archive_format_from_url(source["url"])
     if fmt is None and path is not None:
