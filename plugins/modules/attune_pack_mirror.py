@@ -43,10 +43,20 @@ options:
     required: true
   base_url:
     description:
-      - The HTTPS URL O(dest) is served from, for example V(https://packs.internal.example/mirror). Every install
-        source of the mirror's index is under it, and its C(registry_url) is O(base_url)C(/index.json).
-      - The mirror can also be read as C(file://) by this collection on the controller. Use
-        V(file:///path/to/dest/index.json) as the registry URL. Installs then download the archives from O(base_url).
+      - Where the mirror is read from. Every install source of the mirror's index is under it, and its
+        C(registry_url) is O(base_url)C(/index.json).
+      - B(A mirror read by Attune) (its registry in Attune, for example with M(attune.packs.attune_registry)) needs
+        the HTTPS URL O(dest) is served from, for example V(https://packs.internal.example/mirror). Attune refuses
+        non-https sources.
+      - B(A mirror read by this collection on the controller only) can be V(file:///absolute/dir), the directory the
+        mirror is read from, usually O(dest) itself (or where it is carried to). Then no web server is needed. Give
+        V(file:///absolute/dir/index.json) as the registry of M(attune.packs.attune_pack_lock) and of
+        M(attune.packs.attune_pack) with O(attune.packs.attune_pack#module:fetch_on=controller) (with C(allow_http),
+        which permits C(file://) and C(http://) sources); the hosts receive the archives from the controller. Such an
+        index cannot be given to Attune, nor read by M(attune.packs.attune_pack) with C(fetch_on=host) on another
+        machine.
+      - An HTTPS mirror can also be read as C(file://) by this collection on the controller; use
+        V(file:///path/to/dest/index.json) as the registry URL; installs then download the archives from O(base_url).
     type: str
     required: true
   name:
@@ -119,6 +129,14 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
+- name: Mirror the locked packs into a directory read by this collection on the controller (no web server)
+  attune.packs.attune_pack_mirror:
+    dest: /srv/packs-mirror
+    base_url: file:///srv/packs-mirror
+    lock_file: "{{ playbook_dir }}/packs.lock.yml"
+  delegate_to: localhost
+  run_once: true
+
 - name: Mirror a few packs by spec
   attune.packs.attune_pack_mirror:
     dest: /srv/mirror
@@ -175,7 +193,9 @@ files_removed:
   elements: str
   sample: [packs/slack/0d260c8b6c5fea4550bf0ae2ac23f8015502b6e053cb869614b58df29775698a.tar.gz]
 approved_host:
-  description: The host Attune must be allowed to reach (C(approved_private_hosts) or C(approved_public_hosts)).
+  description:
+    - The host Attune must be allowed to reach (C(approved_private_hosts) or C(approved_public_hosts)).
+    - V(null) with a C(file://) O(base_url) (Attune cannot read such a mirror).
   returned: success
   type: str
   sample: packs.site.internal
@@ -270,7 +290,7 @@ def main():
         files_removed = []
         if not pending:
             change = _publish.update_index(current, registry_name, registry_url, entries=entries, remove=remove,
-                                           label=index_path)
+                                           label=index_path, allow_file=mirror.local)
             if change.changed and not module.check_mode:
                 _publish.write_text(index_path, change.text)  # after every archive it names was published
             if params["prune"] and not module.check_mode:
@@ -298,7 +318,8 @@ def main():
     if module.check_mode and changed:
         msg = "check mode, nothing written: " + msg
     result.update(changed=changed, added=added, updated=updated, kept=kept, removed=removed, fetched=mirror.fetched,
-                  files_removed=files_removed, approved_host=urlsplit(mirror.base_url).hostname, msg=msg)
+                  files_removed=files_removed, approved_host=None if mirror.local else urlsplit(mirror.base_url).hostname,
+                  msg=msg)
     if change is not None:
         result["index"] = change.index
         if module._diff:  # pylint: disable=protected-access

@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private to this collection: an offline mirror of pack registries (may change without notice).
 
-A mirror is a directory served as static files (or read as ``file://``)::
+A mirror is a directory served as static files (``https://`` base_url, for Attune and this collection) or read
+as ``file://`` (``file:///dir`` base_url: every URL of its index is a file:// URL, so only this collection, on
+the controller, can read it; Attune refuses non-https sources)::
 
     <dest>/index.json                                   the mirror's index (format 1.0, written by _publish)
     <dest>/packs/<ref>/<sha256>.<tar.gz|zip|tar>        an upstream archive, byte-identical, named by its sha256
@@ -43,10 +45,21 @@ INDEX_FILE = "index.json"
 EXTENSIONS = {"tar.gz": ".tar.gz", "zip": ".zip", "tar": ".tar"}
 
 
+def is_file_url(url):
+    return isinstance(url, str) and url[:7].lower() == "file://"
+
+
 def check_base_url(base_url):
-    """The URL the mirror is served from (https, no credentials/query); returned without a trailing slash."""
-    _publish.check_source_url(base_url, "base_url")
-    return base_url.rstrip("/")
+    """The URL the mirror is served from, returned without a trailing slash: https (no credentials/query) for a
+    mirror read by Attune, or ``file:///absolute/dir`` for a mirror read by this collection on the controller only
+    (Attune refuses non-https sources)."""
+    local = is_file_url(base_url)
+    _publish.check_source_url(base_url, "base_url", allow_file=local)
+    url = base_url.rstrip("/")
+    if local and not url[len("file://"):].strip("/"):
+        raise InvalidArguments("base_url %s names the root directory; give the mirror's directory "
+                               "(file:///path/to/dest)" % base_url)
+    return url
 
 
 class MirrorOptions(object):
@@ -110,6 +123,7 @@ class Mirror(object):
             raise InvalidArguments("dest %s is not a directory (create it first)" % dest)
         self.dest = dest
         self.base_url = check_base_url(base_url)
+        self.local = is_file_url(self.base_url)  # file://: read by this collection only, never by Attune
         self.options = options
         self.check_mode = check_mode
         self.warn = warn
@@ -117,7 +131,8 @@ class Mirror(object):
         self.current, _text = _publish.read_index_file(self.index_path, missing_ok=True)
         current_urls = {}
         if self.current is not None:
-            _publish.validate_publishable(self.current, label=self.index_path)
+            # what this module wrote, with either kind of base_url (the new index is checked for this one)
+            _publish.validate_publishable(self.current, label=self.index_path, allow_file=True)
             for pack in self.current["packs"]:
                 for source in pack["install_sources"]:
                     current_urls[source["url"]] = source["checksum"]

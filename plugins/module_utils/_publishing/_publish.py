@@ -228,8 +228,12 @@ def _normalize_dependencies(value):
 
 # -- URLs and checksums --------------------------------------------------------------------------------------
 
-def check_source_url(url, field):
-    """An index URL as both validators want it: https, a host, no credentials, query, fragment or whitespace."""
+def check_source_url(url, field, allow_file=False):
+    """An index URL as both validators want it: https, a host, no credentials, query, fragment or whitespace.
+
+    ``allow_file``: also a ``file:///absolute/path`` URL (no host, no query or fragment), for an index read by this
+    collection on the controller only (a mirror with a file:// base_url); Attune refuses it in an index.
+    """
     from urllib.parse import urlsplit  # pylint: disable=import-outside-toplevel
 
     if not isinstance(url, str) or not url:
@@ -241,6 +245,12 @@ def check_source_url(url, field):
         parts.port  # pylint: disable=pointless-statement
     except ValueError:
         raise PublishError("%s %s is not a valid URL" % (field, redact_url(url)))
+    if allow_file and parts.scheme.lower() == "file":
+        if parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+            raise PublishError("%s %s must be file:///absolute/path (no host)" % (field, redact_url(url)))
+        if parts.query or parts.fragment or "?" in url or "#" in url:
+            raise PublishError("%s %s must not carry a query string or fragment" % (field, redact_url(url)))
+        return url
     if parts.scheme.lower() != "https":
         raise PublishError("%s %s must use https:// (Attune refuses other schemes in an index)" % (field, redact_url(url)))
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
@@ -439,16 +449,18 @@ def _rfc3339(value):
     return True
 
 
-def _url_problem(value, field):
+def _url_problem(value, field, allow_file=False):
     try:
-        check_source_url(value, field)
+        check_source_url(value, field, allow_file)
     except PublishError as exc:
         return exc.message
     return None
 
 
-def entry_problems(pack, allow_branch=False):
-    """What Attune's ``validate_pack_index`` and the custom ``validate_policy`` refuse in one entry (messages name the field)."""
+def entry_problems(pack, allow_branch=False, allow_file=False):
+    """What Attune's ``validate_pack_index`` and the custom ``validate_policy`` refuse in one entry (messages name the field).
+
+    ``allow_file``: install sources may be file:// URLs (see :func:`check_source_url`)."""
     problems = []
     ref = pack.get("ref")
     if not isinstance(ref, str) or not REF_PATTERN.match(ref):
@@ -485,7 +497,7 @@ def entry_problems(pack, allow_branch=False):
         if not isinstance(source, dict):
             problems.append(where + ": must be an object")
             continue
-        problem = _url_problem(source.get("url"), where + ".url")
+        problem = _url_problem(source.get("url"), where + ".url", allow_file)
         if problem:
             problems.append(problem)
         if not isinstance(source.get("checksum"), str) or not SHA256.match(source.get("checksum")):
@@ -509,16 +521,37 @@ def entry_problems(pack, allow_branch=False):
     return problems
 
 
-def validate_publishable(index, allow_branch=False, label="index"):
+def _file_urls_as_https(index):
+    """A copy of ``index`` whose file:// URLs (registry_url, install sources) read https://file.invalid/..., for the
+    format validator, which knows only https; the file:// URLs themselves are checked by :func:`check_source_url`."""
+    if not isinstance(index, dict):
+        return index
+    index = copy.deepcopy(index)
+
+    def swap(value):
+        if isinstance(value, str) and value[:7].lower() == "file://":
+            return "https://file.invalid" + value[7:]
+        return value
+
+    index["registry_url"] = swap(index.get("registry_url"))
+    for pack in index.get("packs") if isinstance(index.get("packs"), list) else []:
+        for source in pack.get("install_sources") or [] if isinstance(pack, dict) else []:
+            if isinstance(source, dict) and "url" in source:
+                source["url"] = swap(source["url"])
+    return index
+
+
+def validate_publishable(index, allow_branch=False, label="index", allow_file=False):
     """Raise :class:`IndexFormatError` unless ``index`` passes the v1.0 format in strict mode and the publishing rules.
 
-    Every error names the entry (position and ref) and the field.
+    Every error names the entry (position and ref) and the field.  ``allow_file``: ``registry_url`` and install
+    sources may be file:// URLs (an index read by this collection only, see :func:`check_source_url`).
     """
-    validate_index(index, registry=label, strict=True)
+    validate_index(_file_urls_as_https(index) if allow_file else index, registry=label, strict=True)
     problems = []
     if not index["registry_name"].strip():
         problems.append("registry_name: must not be empty")
-    problem = _url_problem(index["registry_url"], "registry_url")
+    problem = _url_problem(index["registry_url"], "registry_url", allow_file)
     if problem:
         problems.append(problem)
     if not _rfc3339(index["last_updated"]):
@@ -530,7 +563,7 @@ def validate_publishable(index, allow_branch=False, label="index"):
         if previous is not None and isinstance(ref, str) and previous >= ref:
             problems.append("%s: ref: pack refs must be unique and sorted (%r comes after %r)" % (where, ref, previous))
         previous = ref if isinstance(ref, str) else previous
-        problems.extend("%s: %s" % (where, problem) for problem in entry_problems(pack, allow_branch))
+        problems.extend("%s: %s" % (where, problem) for problem in entry_problems(pack, allow_branch, allow_file))
         if len(problems) >= MAX_ERRORS:
             break
     if problems:
@@ -669,13 +702,13 @@ def _comparable(index):
 
 
 def update_index(current, registry_name=None, registry_url=None, entries=(), remove=(), merged=None, replace=True,
-                 allow_branch=False, clock=now_rfc3339, label="index"):
+                 allow_branch=False, clock=now_rfc3339, label="index", allow_file=False):
     """Compute the new index.
 
     ``current``: the decoded existing index or None.  ``merged``: the result of :func:`merge_indices` (its packs
     replace the current ones, its identity is used unless ``registry_name``/``registry_url`` are given).
     ``entries`` are added or replaced by ref; ``remove`` refs are dropped.  ``last_updated`` changes only when the
-    content changes.
+    content changes.  ``allow_file``: file:// URLs are accepted (a mirror read by this collection only).
     """
     old_text = dump_index(current) if current is not None and _is_index_shaped(current) else None
     collapsed = []
@@ -707,7 +740,7 @@ def update_index(current, registry_name=None, registry_url=None, entries=(), rem
         if ref in seen:
             raise PublishError("entries[%d] (pack %r): ref is given twice in entries (an index lists one entry per ref)" % (position, ref))
         seen.add(ref)
-        problems = entry_problems(entry, allow_branch)
+        problems = entry_problems(entry, allow_branch, allow_file)
         if problems:
             raise PublishError("entries[%d] (pack %r): %s" % (position, ref, "; ".join(problems)), pack=ref if isinstance(ref, str) else None)
         entry = ordered_entry(copy.deepcopy(entry))
@@ -739,7 +772,7 @@ def update_index(current, registry_name=None, registry_url=None, entries=(), rem
         candidate["last_updated"] = base_stamp
     else:
         candidate["last_updated"] = clock()
-    validate_publishable(candidate, allow_branch=allow_branch, label=label)
+    validate_publishable(candidate, allow_branch=allow_branch, label=label, allow_file=allow_file)
     text = dump_index(candidate)
     return IndexChange(candidate, text, old_text, sorted(added), sorted(replaced), sorted(removed), sorted(unchanged),
                        collapsed, duplicates)
