@@ -172,7 +172,7 @@ class ActionModule(RegistryActionBase):
         from ansible_collections.attune.packs.plugins.module_utils._base._common import registry_options
         from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
         from ansible_collections.attune.packs.plugins.module_utils._pack._install import Options
-        from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache
+        from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache, local_archive
 
         settings = load_settings(registry_options(params), require_registries=False)
         options = Options(None, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
@@ -181,11 +181,13 @@ class ActionModule(RegistryActionBase):
         scratch = None if settings.cache_enabled else tempfile.mkdtemp(prefix="attune-archives-")
         cache = ArchiveCache(scratch or settings.cache_dir)
         local = {}
+        registry_urls = [index.get("url") for index in settings.indices if isinstance(index, dict)]
         try:
             for request in wanted:
                 local[request["ref"]] = cache.get(request["source"], request["ref"], verify=options.verify, timeout=options.timeout,
                                                   connect_timeout=options.connect_timeout, max_bytes=options.archive_max_bytes,
-                                                  allow_http=bool(params.get("allow_http")))
+                                                  allow_http=bool(params.get("allow_http")),
+                                                  allow_file=local_archive(request, registry_urls))
         except BaseException:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)

@@ -29,6 +29,7 @@ from ansible_collections.attune.packs.plugins.module_utils._pack._checksum impor
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import ChecksumError, SourceError
 from ansible_collections.attune.packs.plugins.module_utils._registry._fetch import download
+from ansible_collections.attune.packs.plugins.module_utils._registry._index import file_url_path
 
 CHUNK = 1024 * 1024
 
@@ -44,10 +45,12 @@ class ArchiveCache(object):
         PrivateDir(self.cache_dir).close()  # <cache_dir> itself: whoever can write it can swap archives/
         return PrivateDir(self.directory)
 
-    def get(self, source, pack, verify=True, timeout=120, connect_timeout=10, max_bytes=104857600, allow_http=False):
+    def get(self, source, pack, verify=True, timeout=120, connect_timeout=10, max_bytes=104857600, allow_http=False,
+            allow_file=False):
         """Local path of the verified archive of ``source`` (``type: archive``, ``url``, ``checksum``).
 
-        ``allow_http`` (the task's) permits plain http:// and file:// URLs, as on the host for lock files and ``source``.
+        ``allow_http`` (the task's) permits plain http:// and file:// URLs, as on the host for lock files and ``source``;
+        ``allow_file`` permits file:// (an archive of a file:// registry of this task, see :func:`local_archive`).
         """
         if not source.get("checksum"):
             raise ChecksumError("fetch_on=controller needs a checksum for %s (archives are cached by checksum)"
@@ -68,13 +71,34 @@ class ArchiveCache(object):
                         return path
                     directory.unlink(name)  # corrupted or tampered: fetch again
                 self._download(directory, source["url"], name, checksum, pack, verify, timeout, connect_timeout, max_bytes,
-                               allow_http)
+                               allow_http, allow_file or allow_http)
                 self.downloads += 1
                 return path
 
-    def _download(self, directory, url, name, checksum, pack, verify, timeout, connect_timeout, max_bytes, allow_http):
+    def _download(self, directory, url, name, checksum, pack, verify, timeout, connect_timeout, max_bytes, allow_http, allow_file):
         hasher = hashlib.new(checksum.algorithm)
         with directory.atomic_write(name) as handle:  # renamed into place only once the checksum matched
             download(url, handle, verify=verify, timeout=timeout, connect_timeout=connect_timeout, max_bytes=max_bytes,
-                     hashers=(hasher,), error_class=SourceError, allow_http=allow_http, allow_file=allow_http, pack=pack)
+                     hashers=(hasher,), error_class=SourceError, allow_http=allow_http, allow_file=allow_file, pack=pack)
             checksum.verify(hasher.hexdigest(), what="archive %s" % redact_url(url), pack=pack)
+
+
+def local_archive(request, registry_urls):
+    """True when a fetch request from the host names a file:// archive of a file:// registry the controller itself
+    was given (``registry_urls``: the task's registries), lying in that registry's directory.
+
+    The host says which registry it resolved from; the controller reads a local file only where its own
+    configuration points, so a host cannot make it read (and copy out) other files of the controller.
+    """
+    registry_url = request.get("registry_url")
+    if not registry_url or registry_url not in registry_urls:
+        return False
+    try:
+        index_path = file_url_path(registry_url)
+        archive_path = file_url_path((request.get("source") or {}).get("url"))
+    except ValueError:
+        return False
+    if not index_path or not archive_path:
+        return False
+    root = os.path.dirname(os.path.normpath(index_path))
+    return os.path.normpath(archive_path).startswith(root.rstrip("/") + "/")

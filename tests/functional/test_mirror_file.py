@@ -8,7 +8,6 @@ with the locked checksums.  An https base_url stays the only kind for a mirror r
 import json
 import os
 
-import pytest
 import yaml
 
 from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror, _publish
@@ -28,12 +27,6 @@ def read_lock(path):
 def installed_meta(packs_dir, ref):
     with open(os.path.join(packs_dir, ".attune", ref + ".json")) as handle:
         return json.load(handle)
-
-
-READER_REFUSES_FILE_URLS = (
-    "the collection's index reader (plugins/module_utils/_registry/_index.py, url schema; _resolver.py reads every "
-    "registry with it) accepts only https:// registry_url and install sources, even in an index read from a file:// "
-    "registry: installing from a file:// mirror needs that reader to accept file:// URLs in a file:// registry's index")
 
 
 def build_file_mirror(tmp_path):
@@ -76,19 +69,23 @@ def test_file_mirror_from_a_lock(tmp_path):
     build_file_mirror(tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=READER_REFUSES_FILE_URLS)
 def test_file_mirror_installs_the_locked_versions_and_checksums(tmp_path):
     base_url, pins, mirrored, packs = build_file_mirror(tmp_path)
     # install from the mirror, upstream stopped: the index as a file:// registry, archives read on the controller
     packs_dir = str(tmp_path / "packs")
     install = {"name": ["%s@%s" % (ref, pin["version"]) for ref, pin in sorted(pins.items())], "packs_dir": packs_dir,
                "registries": [{"name": "mirror", "url": base_url + "/index.json"}], "fetch_on": "controller",
-               "allow_http": True, "cache_dir": str(tmp_path / "cache"), "cache_enabled": False, "strict": True}
-    play, results = run(tmp_path, [{INSTALL: install}, {INSTALL: install}])
-    first, second = results
+               "cache_dir": str(tmp_path / "cache"), "cache_enabled": False, "strict": True}
+    # the same mirror read by the host itself (fetch_on: host): file:// archives of a file:// registry, no allow_http
+    on_host = dict(install, fetch_on="host", packs_dir=str(tmp_path / "packs-host"))
+    play, results = run(tmp_path, [{INSTALL: install}, {INSTALL: install}, {INSTALL: on_host}])
+    first, second, host = results
     assert first["changed"] is True and not first.get("failed"), first.get("msg")
     assert sorted(first["fetched_on_controller"]) == ["dns", "network"], first
     assert second["changed"] is False and not second.get("failed"), play
+    assert host["changed"] is True and not host.get("failed"), host.get("msg")
+    for pack in packs:
+        assert synth.tree_checksum(os.path.join(on_host["packs_dir"], pack.ref)) == synth.tree_checksum(pack.checkout)
     for pack in packs:
         pin = pins[pack.ref]
         meta = installed_meta(packs_dir, pack.ref)

@@ -472,7 +472,7 @@ def _prepare(stage, target, options, warn):
                 pack_yaml = _packdir.read_pack_yaml(tree, ref, target.version, pack=ref)
             elif source["type"] == "archive":
                 archive, verified = _fetch_archive(stage, source, checksum, options, ref, "archive%d" % position,
-                                                   local_ok=target.origin == "src",
+                                                   local_ok=target.origin == "src" or from_local_registry(target),
                                                    local_copy=target.local_copy if source is target.primary else None)
                 tree, pack_yaml, _stats = _packdir.prepare_archive(
                     archive, stage.workdir("extract%d" % position), ref, target.version, pack=ref, **options.limits)
@@ -518,6 +518,13 @@ def archive_source(target):
     return None
 
 
+def from_local_registry(target):
+    """True when ``target`` was resolved from a file:// registry, whose index may name archives beside it as file://
+    URLs (the index reader checked them: archive sources under the index's directory only, see _index.validate_index)."""
+    url = target.registry_url
+    return target.origin == "registry" and isinstance(url, str) and url[:8].lower() == "file:///"
+
+
 def fetch_requests(steps):
     """``[{ref, source}]`` of the archives the controller must copy here before ``apply`` (fetch_on=controller)."""
     wanted = []
@@ -530,7 +537,10 @@ def fetch_requests(steps):
         if source is None:
             raise SourceError("fetch_on=controller needs an archive source, and %s has none (only %s)"
                               % (step.target.describe(), ", ".join(s.get("type", "?") for s in step.target.sources)), pack=step.ref)
-        wanted.append({"ref": step.ref, "source": source_for_result(source)})
+        request = {"ref": step.ref, "source": source_for_result(source)}
+        if from_local_registry(step.target):
+            request["registry_url"] = step.target.registry_url  # the controller reads file:// only for its own registries
+        wanted.append(request)
     return wanted
 
 

@@ -45,7 +45,8 @@ from ansible_collections.attune.packs.plugins.module_utils._base._errors import 
     InvalidPackStructure,
 )
 from ansible_collections.attune.packs.plugins.module_utils._base._fs import atomic_write, chown_like
-from ansible_collections.attune.packs.plugins.module_utils._registry._index import CONTENT_SECTIONS, INDEX_FORMAT_VERSION, decode_index, validate_index
+from ansible_collections.attune.packs.plugins.module_utils._registry._index import (
+    CONTENT_SECTIONS, INDEX_FORMAT_VERSION, decode_index, file_urls_as_https, validate_index)
 from ansible_collections.attune.packs.plugins.module_utils._registry._version import REF_PATTERN, VERSION_PATTERN, Version
 
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}\Z")
@@ -521,33 +522,13 @@ def entry_problems(pack, allow_branch=False, allow_file=False):
     return problems
 
 
-def _file_urls_as_https(index):
-    """A copy of ``index`` whose file:// URLs (registry_url, install sources) read https://file.invalid/..., for the
-    format validator, which knows only https; the file:// URLs themselves are checked by :func:`check_source_url`."""
-    if not isinstance(index, dict):
-        return index
-    index = copy.deepcopy(index)
-
-    def swap(value):
-        if isinstance(value, str) and value[:7].lower() == "file://":
-            return "https://file.invalid" + value[7:]
-        return value
-
-    index["registry_url"] = swap(index.get("registry_url"))
-    for pack in index.get("packs") if isinstance(index.get("packs"), list) else []:
-        for source in pack.get("install_sources") or [] if isinstance(pack, dict) else []:
-            if isinstance(source, dict) and "url" in source:
-                source["url"] = swap(source["url"])
-    return index
-
-
 def validate_publishable(index, allow_branch=False, label="index", allow_file=False):
     """Raise :class:`IndexFormatError` unless ``index`` passes the v1.0 format in strict mode and the publishing rules.
 
     Every error names the entry (position and ref) and the field.  ``allow_file``: ``registry_url`` and install
     sources may be file:// URLs (an index read by this collection only, see :func:`check_source_url`).
     """
-    validate_index(_file_urls_as_https(index) if allow_file else index, registry=label, strict=True)
+    validate_index(file_urls_as_https(index)[0] if allow_file else index, registry=label, strict=True)
     problems = []
     if not index["registry_name"].strip():
         problems.append("registry_name: must not be empty")

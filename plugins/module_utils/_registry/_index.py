@@ -13,6 +13,7 @@ returns it.  Errors name the registry and the path of the bad field, e.g.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import parse_checksum
@@ -334,11 +335,77 @@ def _errors_of(exc):
     return list(exc.errors) if isinstance(exc, vol.MultipleInvalid) else [exc]
 
 
-def validate_index(data, registry=None, strict=False):
+FILE_URL_HOST = "https://file.invalid"
+
+
+def file_url_path(url):
+    """The absolute path of a ``file:///absolute/path`` URL; None for any other URL.
+
+    ValueError for a file URL with a host, a relative path, a query or a fragment."""
+    if not isinstance(url, str) or url[:7].lower() != "file://":
+        return None
+    path = url[7:]
+    if not path.startswith("/") or path.startswith("//") or "?" in path or "#" in path or re.search(r"\s", path):
+        raise ValueError("must be file:///absolute/path (no host, query, fragment or whitespace)")
+    return path
+
+
+def file_urls_as_https(index, local_root=None):
+    """``(copy of index, problems)``: the file:// URLs of ``registry_url`` and of the archive sources read
+    ``https://file.invalid/<path>``, for the format validator, which knows only https (as Attune's does).
+
+    ``local_root``: each archive file must lie under this directory (the directory of a file:// registry's index),
+    so a local index names only files beside it.  Only the dicts holding a file:// URL are copied."""
+    problems = []
+
+    def swap(value, where, root=None):
+        try:
+            path = file_url_path(value)
+        except ValueError as exc:
+            problems.append("%s: %s" % (where, exc))
+            return value
+        if path is None:
+            return value
+        if root is not None and not os.path.normpath(path).startswith(root.rstrip("/") + "/"):
+            problems.append("%s: %s is outside %s, the directory of this file:// registry" % (where, path, root))
+        return FILE_URL_HOST + path
+
+    def is_file(value):
+        return isinstance(value, str) and value[:7].lower() == "file://"
+
+    if not isinstance(index, dict):
+        return index, problems
+    index = dict(index, registry_url=swap(index.get("registry_url"), "registry_url"))
+    if not isinstance(index.get("packs"), list):
+        return index, problems
+    packs = []
+    for position, pack in enumerate(index["packs"]):
+        sources = pack.get("install_sources") if isinstance(pack, dict) else None
+        if isinstance(sources, list) and any(isinstance(s, dict) and is_file(s.get("url")) for s in sources):
+            copied = []
+            for number, source in enumerate(sources):
+                if isinstance(source, dict) and is_file(source.get("url")):
+                    where = "packs[%d].install_sources[%d].url" % (position, number)
+                    if source.get("type") != "archive":
+                        problems.append("%s: file:// is only for archive sources (git sources are https)" % where)
+                    source = dict(source, url=swap(source["url"], where, local_root))
+                copied.append(source)
+            pack = dict(pack, install_sources=copied)
+        packs.append(pack)
+    index["packs"] = packs
+    return index, problems
+
+
+def validate_index(data, registry=None, strict=False, local_root=None):
     """Validate a decoded index and return it (same object).
 
     Raises :class:`IndexFormatError` naming the registry, the field path and,
     where known, the pack ref.
+
+    ``local_root``: the index was read from a ``file://`` registry in this directory; its ``registry_url`` and
+    archive sources may then be ``file:///absolute/path`` URLs, archives under ``local_root`` only (a mirror
+    built by attune_pack_mirror with a file:// base_url).  Attune itself accepts only https in an index: such an
+    index is for this collection on the controller.  Never set for an index fetched over the network.
     """
     schemas = _schemas()
     if schemas is None:
@@ -346,7 +413,10 @@ def validate_index(data, registry=None, strict=False):
     top_schema, pack_schema = schemas[bool(strict)]
     if not isinstance(data, dict):
         raise IndexFormatError("invalid index format: the document must be a JSON object, not %s" % type(data).__name__, registry=registry)
+    original = data
     problems = []
+    if local_root is not None:
+        data, problems = file_urls_as_https(data, local_root)
     try:
         top_schema(data)
     except vol.Invalid as exc:
@@ -370,7 +440,7 @@ def validate_index(data, registry=None, strict=False):
     if problems:
         more = " (further errors not shown)" if len(problems) >= MAX_REPORTED_ERRORS else ""
         raise IndexFormatError("invalid index format: " + "; ".join(problems[:MAX_REPORTED_ERRORS]) + more, registry=registry)
-    return data
+    return original
 
 
 def preferred_source(entry, prefer="git"):

@@ -17,6 +17,7 @@ Rules (attune-format.md section 3):
 from __future__ import annotations
 
 import copy
+import os
 import time
 
 from ansible_collections.attune.packs.plugins.module_utils._registry import _fetch
@@ -29,7 +30,8 @@ from ansible_collections.attune.packs.plugins.module_utils._base._errors import 
     RegistryDisabled,
     suggestion,
 )
-from ansible_collections.attune.packs.plugins.module_utils._registry._index import decode_index, fallback_source, preferred_source, validate_index
+from ansible_collections.attune.packs.plugins.module_utils._registry._index import (
+    decode_index, fallback_source, file_url_path, preferred_source, validate_index)
 from ansible_collections.attune.packs.plugins.module_utils._registry._version import PackSpec, try_parse_version
 
 SOURCE_KEYS = ("type", "url", "ref", "checksum")
@@ -146,7 +148,10 @@ class RegistryClient(object):
 
     def _decode(self, registry, body):
         data = decode_index(body, registry=registry.label)
-        return validate_index(data, registry=registry.label, strict=self.settings.strict)
+        # a file:// registry's index may name archives beside it as file:// URLs (a mirror read on the controller)
+        local = file_url_path(registry.url)
+        return validate_index(data, registry=registry.label, strict=self.settings.strict,
+                              local_root=os.path.dirname(os.path.normpath(local)) if local else None)
 
     def _load(self, registry):
         cache = self.cache

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import CacheUnsafe, SourceError
-from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache
+from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache, local_archive
 from support.registry_server import RegistryServer
 
 BODY = b"not really an archive, the cache only hashes it\n" * 100
@@ -118,3 +118,27 @@ def test_http_is_refused_unless_allowed(tmp_path):
         assert "allow_http" in str(info.value)
         assert plain.count("/a.tar.gz") == 0
         assert os.path.isfile(cache.get(source, "demo", allow_http=True))
+
+
+# -- issue 19 item 3: file:// archives of the task's own file:// registry, nothing else ----------------------------
+
+def test_the_controller_reads_a_local_archive_only_beside_its_own_file_registry(tmp_path):
+    mirror = tmp_path / "mirror"
+    (mirror / "packs").mkdir(parents=True)
+    (mirror / "packs" / "a.tar.gz").write_bytes(BODY)
+    registry = "file://%s/index.json" % mirror
+    request = {"ref": "demo", "registry_url": registry,
+               "source": {"type": "archive", "url": "file://%s/packs/a.tar.gz" % mirror, "checksum": CHECKSUM}}
+    assert local_archive(request, [registry]) is True
+    path = ArchiveCache(str(tmp_path / "cache")).get(request["source"], "demo", allow_file=True)
+    with open(path, "rb") as handle:
+        assert handle.read() == BODY
+    # a host naming a registry the controller was not given, or a file outside the registry's directory
+    assert local_archive(request, ["https://registry.example/index.json"]) is False
+    assert local_archive(dict(request, registry_url=None), [registry]) is False
+    outside = dict(request, source=dict(request["source"], url="file://%s/../secret" % mirror))
+    assert local_archive(outside, [registry]) is False
+    # and without the permission the cache refuses file:// (as without allow_http before)
+    with pytest.raises(SourceError) as info:
+        ArchiveCache(str(tmp_path / "cache2")).get(request["source"], "demo")
+    assert "file://" in str(info.value)

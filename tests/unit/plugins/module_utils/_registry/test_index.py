@@ -148,3 +148,44 @@ def test_strict_refuses_unknown_fields_everywhere_but_meta(where):
     assert validate_index(index, "corp", strict=False) is index  # tolerated outside strict mode (documented leniency)
     assert target["surprise"] == 1
     expect_error(index, "surprise: unknown key (refused in strict mode)", strict=True)
+
+
+# -- issue 19 item 3: a file:// registry (a mirror read on the controller) may name archives beside it -------------
+
+def local_index(archive_url, git_url="https://git.example/net.git"):
+    entry = make_entry("net", "1.0.0")
+    entry["install_sources"][0]["url"] = git_url
+    entry["install_sources"][1]["url"] = archive_url
+    index = make_index("mirror", [entry])
+    index["registry_url"] = "file:///srv/mirror/index.json"
+    return index
+
+
+def test_a_local_registry_may_name_archives_under_its_directory():
+    index = local_index("file:///srv/mirror/packs/net/net-1.0.0.tar.gz")
+    assert validate_index(index, "mirror", strict=True, local_root="/srv/mirror") is index
+    # the returned index is the one given, its URLs untouched
+    assert index["packs"][0]["install_sources"][1]["url"].startswith("file:///srv/mirror/")
+
+
+def test_file_urls_are_refused_in_an_index_read_over_the_network():
+    # no local_root: the index came from https (or a file:// URL in a remote index would read the host's files)
+    expect_error(local_index("file:///srv/mirror/packs/net/net-1.0.0.tar.gz"), "registry_url")
+    index = local_index("file:///srv/mirror/packs/net/net-1.0.0.tar.gz")
+    index["registry_url"] = "https://mirror.example/index.json"
+    expect_error(index, "packs[0].install_sources[1].url")
+
+
+@pytest.mark.parametrize("archive_url, git_url, fragment", [
+    ("file:///etc/shadow", None, "/etc/shadow is outside /srv/mirror"),
+    ("file:///srv/mirror/../../etc/shadow", None, "is outside /srv/mirror"),
+    ("file:///srv/mirror-evil/x.tar.gz", None, "is outside /srv/mirror"),
+    ("file://host/srv/mirror/x.tar.gz", None, "must be file:///absolute/path"),
+    ("file:///srv/mirror/x.tar.gz?x=1", None, "must be file:///absolute/path"),
+    ("file:///srv/mirror/x.tar.gz", "file:///srv/mirror/net.git", "file:// is only for archive sources"),
+])
+def test_a_local_registry_cannot_reach_beyond_its_directory(archive_url, git_url, fragment):
+    index = local_index(archive_url, git_url or "https://git.example/net.git")
+    with pytest.raises(IndexFormatError) as info:
+        validate_index(index, registry="mirror", local_root="/srv/mirror")
+    assert fragment in str(info.value), str(info.value)
