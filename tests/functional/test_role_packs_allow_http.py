@@ -45,3 +45,13 @@ def test_http_api_url_needs_packs_api_allow_http(tmp_path, site):  # pylint: dis
             dict((ref, pins[ref]["version"]) for ref in EXPECTED) == dict((ref, v) for ref, (_r, v) in EXPECTED.items())
         for secret in secrets:
             assert secret not in accepted.output
+
+        # drift_report.yml reads that Attune through the same opt-in: in sync, nothing leaked
+        report = run_playbook(tmp_path, "drift_report.yml", fleet.write_inventory(host_vars=host_vars), verbosity=1)
+        assert report.returncode == 0, report
+        drifts = report.by_host("attune.packs.attune_pack_installed")
+        drift = drifts["worker01"]["result"]["drift"]
+        assert drift["deviates"] is False and drift["missing"] == [], drift
+        assert any(r.path.startswith("/api/v1/packs") and r.method == "GET" for r in front.requests)
+        for secret in secrets:
+            assert secret not in report.output
