@@ -52,7 +52,7 @@ options:
         mirror is read from, usually O(dest) itself (or where it is carried to). Then no web server is needed. Give
         V(file:///absolute/dir/index.json) as the registry of M(attune.packs.attune_pack_lock) and of
         M(attune.packs.attune_pack) with O(attune.packs.attune_pack#module:fetch_on=controller) (no C(allow_http)
-        needed: a C(file://) index may name C(file://) archives in its own directory); the hosts receive the archives
+        needed, since a C(file://) index may name C(file://) archives in its own directory); the hosts receive the archives
         from the controller. Such an index cannot be given to Attune, nor read by M(attune.packs.attune_pack) with
         C(fetch_on=host) on another machine.
       - An HTTPS mirror can also be read as C(file://) by this collection on the controller; use

@@ -37,10 +37,6 @@ FILE_ONLY_OPTIONS = ("registries", "config_path", "environment")
 STANDARD_INDEX_PATTERN = r"^https://raw\.githubusercontent\.com/attune-system/index/[^/]+/index\.json$"
 
 
-def api_mode(params):
-    return bool(params.get("api_url"))
-
-
 def client(params, environ=None):
     """An :class:`_api.AttuneApi` from query parameters; refuses options that only make sense for file registries."""
     given = [name for name in FILE_ONLY_OPTIONS if params.get(name)]
@@ -303,34 +299,3 @@ def _kept_id(item):
         return int(item)
     except (TypeError, ValueError):
         raise ConfigError("kept: expected Attune ids or attune_registry results, got %r" % (item,))
-
-
-# ---------------------------------------------------------------------------
-# module entry (duck-typed AnsibleModule: this file imports nothing from Ansible)
-
-
-def run_module(module, operation):
-    """Answer ``operation`` from Attune's registries and exit the module (exit_json / fail_json)."""
-    from ansible_collections.attune.packs.plugins.module_utils._base import _lazy
-
-    error = _lazy.REQUESTS.import_error()
-    if error:
-        module.fail_json(msg="Failed to import the required Python library (requests>=2.25) on %s's Python %s. "
-                             "It is needed to talk to Attune's API (api_url)." % (_hostname(), _python()), exception=error)
-    try:
-        result = answer(operation, module.params, module.warn)
-    except _api.AttuneError as exc:
-        module.fail_json(msg=str(exc), changed=False, error=exc.to_dict(), api_url=module.params.get("api_url"))
-    module.exit_json(**result)
-
-
-def _hostname():
-    import platform
-
-    return platform.node()
-
-
-def _python():
-    import sys
-
-    return sys.executable
