@@ -59,10 +59,18 @@ class ActionModule(RegistryActionBase):
         module_args = _install.controller_handoff(params, args, lambda specs: resolve_all(self.client(params), specs, params, self.warn))
         result = self.run_module(module_args, task_vars)
         if result.get("fetch_requests") and not result.get("failed"):
-            result = self.fetch_and_rerun(params, module_args, result["fetch_requests"], task_vars)
+            result = self.fetch_and_rerun(params, module_args, result, task_vars)
         return result
 
-    def fetch_and_rerun(self, params, module_args, wanted, task_vars):
+    def fetch_and_rerun(self, params, module_args, first, task_vars):
+        """Fetch the archives the module's first run asked for, then run it again with them.
+
+        The second run plans with the first run's resolutions (``_resolved``), so each pack is resolved once per task
+        (issue 17); the first run's warnings (a skipped registry) are kept in the result.
+        """
+        wanted = first["fetch_requests"]
+        if first.get("resolutions"):
+            module_args = dict(module_args, _resolved=first["resolutions"])
         try:
             local, scratch = self.fetch_archives(params, wanted)
         except AttuneError as exc:
@@ -76,6 +84,8 @@ class ActionModule(RegistryActionBase):
             self._fixup_perms2([tmpdir] + list(remote.values()))
             result = self.run_module(dict(module_args, _local_copies=remote), task_vars)
             result["fetched_on_controller"] = sorted(remote)
+            if first.get("warnings"):
+                result["warnings"] = list(first["warnings"]) + [w for w in result.get("warnings") or () if w not in first["warnings"]]
             return result
         finally:
             self._remove_tmp_path(tmpdir)
@@ -121,8 +131,11 @@ class ActionModule(RegistryActionBase):
                     # by the core before its tree is archived and uploaded
                     local, scratch = self.fetch_archives(params, outcome.fetch_requests)
                     try:
-                        outcome = _install.run(dict(run_params, _local_copies=local), settings_for, check_mode=check_mode,
-                                               warn=self.warn, backend=backend)
+                        # planned with the first run's resolutions: each pack resolved once per task (issue 17)
+                        rerun = dict(run_params, _local_copies=local)
+                        if outcome.resolutions:
+                            rerun["_resolved"] = outcome.resolutions
+                        outcome = _install.run(rerun, settings_for, check_mode=check_mode, warn=self.warn, backend=backend)
                     finally:
                         if scratch:
                             shutil.rmtree(scratch, ignore_errors=True)
@@ -186,7 +199,7 @@ class ActionModule(RegistryActionBase):
             for request in wanted:
                 local[request["ref"]] = cache.get(request["source"], request["ref"], verify=options.verify, timeout=options.timeout,
                                                   connect_timeout=options.connect_timeout, max_bytes=options.archive_max_bytes,
-                                                  allow_http=bool(params.get("allow_http")),
+                                                  allow_http=settings.allow_http,
                                                   allow_file=local_archive(request, registry_urls))
         except BaseException:
             if scratch:

@@ -697,16 +697,20 @@ def options_of(params, settings, packs_dir):
 class Outcome(object):
     """What :func:`run` did (or would do): the steps, and the archives to fetch on the controller first."""
 
-    def __init__(self, steps, location, fetch=None, skipped_registries=None):
+    def __init__(self, steps, location, fetch=None, skipped_registries=None, resolutions=None):
         self.steps = steps
         self.location = location
         self.fetch_requests = fetch
         self.skipped_registries = skipped_registries or []
+        # the registry resolutions this run made: the run after the controller's fetch plans with them (_resolved)
+        # instead of resolving again, so each pack is resolved once per task (issue 17)
+        self.resolutions = resolutions or []
 
     def result(self, check_mode=False, diff=False):
         """The module result (``changed``, ``packs``, ``pack``/``previous`` for one pack, ``msg``, ``diff``)."""
         if self.fetch_requests:
             return {"changed": False, "fetch_requests": self.fetch_requests, "packs_dir": self.location,
+                    "resolutions": self.resolutions,
                     "msg": "archives to be copied from the controller: %s" % ", ".join(r["ref"] for r in self.fetch_requests)}
         steps = self.steps
         items = []
@@ -819,9 +823,9 @@ def _run(params, settings, registry_needed, check_mode, warn, backend, checkpoin
         from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # pylint: disable=import-outside-toplevel
 
         resolve = resolver_for(RegistryClient(settings), params, warn)
-    skipped = []
+    skipped, resolutions = [], []
     if resolve is not None:
-        resolve = _noting_skipped(resolve, skipped)
+        resolve = _noting_skipped(resolve, skipped, resolutions)
     steps = plan(params, backend, options, resolve, check_mode)
     if check_mode or not any(step.changed for step in steps):
         return Outcome(steps, backend.location, skipped_registries=skipped)
@@ -831,15 +835,17 @@ def _run(params, settings, registry_needed, check_mode, warn, backend, checkpoin
         wanted = fetch_requests(steps)
         if wanted:
             # the action plugin downloads these once on the controller, copies them here and runs us again
-            return Outcome(steps, backend.location, fetch=wanted)
+            return Outcome(steps, backend.location, fetch=wanted, resolutions=resolutions)
     apply(steps, options, warn=warn, checkpoint=checkpoint, backend=backend)
     return Outcome(steps, backend.location, skipped_registries=skipped)
 
 
-def _noting_skipped(resolve, skipped):
-    """``resolve`` that also adds the registries each resolution skipped (on_registry_error=skip) to ``skipped``, once."""
+def _noting_skipped(resolve, skipped, resolutions):
+    """``resolve`` that also adds the registries each resolution skipped (on_registry_error=skip) to ``skipped``, once,
+    and each resolution to ``resolutions``."""
     def noting(spec_text):
         resolution = resolve(spec_text)
+        resolutions.append(resolution)
         for item in resolution.get("skipped_registries") or ():
             if item not in skipped:
                 skipped.append(item)
