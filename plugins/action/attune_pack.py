@@ -98,8 +98,7 @@ class ActionModule(RegistryActionBase):
         """Manage the packs of the Attune at ``api_url`` from the controller (module_utils._attune_packs)."""
         from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_packs
         from ansible_collections.attune.packs.plugins.module_utils._pack import _install
-        from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names, registry_options
-        from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names, settings_from_params
 
         check_mode = bool(self._task.check_mode)
         diff = bool(self._task.diff)
@@ -111,7 +110,7 @@ class ActionModule(RegistryActionBase):
         api = _api.client_from_params(params)  # one client per task and Attune: at most one login
         backend = None
         try:
-            settings = load_settings(registry_options(params), require_registries=False)
+            settings = settings_from_params(params, require_registries=False)
             records = _attune_packs.UploadRecords(settings.cache_dir, api.api_url)
             # more than one pack (or remove_unlisted): one paged GET /api/v1/packs, not one GET per pack (issue 17)
             list_all = bool(params["remove_unlisted"]) or len(normalise_names(params["name"])) != 1
@@ -121,7 +120,7 @@ class ActionModule(RegistryActionBase):
                 outcome = _attune_packs.run_on_attune(params, backend, check_mode=check_mode)
             else:
                 def settings_for(required):
-                    return load_settings(registry_options(params), require_registries=required)
+                    return settings_from_params(params, require_registries=required)
 
                 _attune_packs.refuse_standard_removals(backend, params)
                 run_params = dict(params, fetch_on="controller")
@@ -182,12 +181,11 @@ class ActionModule(RegistryActionBase):
         With the cache on, into the controller's content-addressed archive cache (shared by the forks); with
         ``cache_enabled: false``, into a private temporary directory the caller removes (no archive is kept).
         """
-        from ansible_collections.attune.packs.plugins.module_utils._base._common import registry_options
-        from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._base._common import settings_from_params
         from ansible_collections.attune.packs.plugins.module_utils._pack._install import Options
         from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache, local_archive
 
-        settings = load_settings(registry_options(params), require_registries=False)
+        settings = settings_from_params(params, require_registries=False)
         options = Options(None, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
                           connect_timeout=settings.connect_timeout,
                           archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes)

@@ -398,7 +398,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, registry_options
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, settings_from_params
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 from ansible_collections.attune.packs.plugins.module_utils._registry._queries import PACK_CONSTRAINTS, pack_argument_spec
 
@@ -409,7 +409,6 @@ def main():
     # imported here, before the library check (which asks _install what it needs): these modules import no third-party
     # library at import time; the lock file and registry code are imported by _install only when used
     from ansible_collections.attune.packs.plugins.module_utils._pack import _install
-    from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
 
     # Installing a resolution made elsewhere (source, lock_file, the controller's), a direct src, or removing needs
     # only PyYAML here; downloads need requests and fail with a clear message without it.  Resolving here needs all three.
@@ -418,7 +417,7 @@ def main():
                              "run the task through it (not with the module alone)")
     check_libraries(module, names=None if _install.needs_registry(params) else ("PyYAML",))
     try:
-        outcome = _install.run(params, lambda required: load_settings(registry_options(params), require_registries=required),
+        outcome = _install.run(params, lambda required: settings_from_params(params, require_registries=required),
                                check_mode=module.check_mode, warn=module.warn)
     except AttuneError as exc:
         fail(module, exc, changed=False, packs_dir=getattr(exc, "location", params["packs_dir"]))

@@ -334,9 +334,10 @@ msg:
 import contextlib
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.attune.packs.plugins.module_utils._pack import _packdir
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 from ansible_collections.attune.packs.plugins.module_utils._pack._installed_spec import installed_argument_spec
 
@@ -422,8 +423,7 @@ def main():
     )
     if module.params["api_url"]:
         module.fail_json(msg="api_url is handled on the controller by the attune.packs.attune_pack_installed action plugin")
-    if not _packdir.HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML>=5.1"), exception=_packdir.YAML_IMPORT_ERROR)
+    check_libraries(module, ["PyYAML"])
 
     names = unique_names(module.params["name"])
     verify = module.params["verify"]

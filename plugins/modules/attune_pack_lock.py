@@ -246,16 +246,16 @@ msg:
   sample: "lock file /srv/playbooks/packs.lock.yml: added github 3.0.0; updated slack 2.0.0 -> 2.1.0; kept 1"
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
 from ansible_collections.attune.packs.plugins.module_utils._base._common import (
     check_libraries,
     fail,
-    load_settings,
     normalise_names,
     registry_argument_spec,
     resolve_argument_spec,
+    settings_from_params,
 )
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
@@ -269,8 +269,7 @@ def main():
         update=dict(type="raw"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if _lockfile.YAML_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyYAML>=5.1"), exception=_lockfile.YAML_IMPORT_ERROR)
+    check_libraries(module, ["PyYAML"])
     params = module.params
     path = params["path"]
     result = dict(changed=False, path=path)
@@ -283,7 +282,7 @@ def main():
             check_libraries(module)
             from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # after the library check
 
-            clients.append(RegistryClient(load_settings(params)))
+            clients.append(RegistryClient(settings_from_params(params)))
         from ansible_collections.attune.packs.plugins.module_utils._registry._queries import resolve_one
 
         resolution = resolve_one(clients[0], spec, params, module.warn)

@@ -214,9 +214,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.attune.packs.plugins.module_utils._base._common import (
     check_libraries,
     fail,
-    load_settings,
     normalise_names,
     registry_argument_spec,
+    settings_from_params,
 )
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidArguments
 
@@ -269,7 +269,7 @@ def main():
     index_path = os.path.join(dest, _mirror.INDEX_FILE)
     result = dict(changed=False, index_path=index_path)
     try:
-        settings = load_settings(params)
+        settings = settings_from_params(params)
         client = RegistryClient(settings)
         options = _mirror.MirrorOptions(
             verify=settings.verify_for(None), validate_certs=params["validate_certs"], ca_path=params["ca_path"],

@@ -228,11 +228,10 @@ api_url:
   sample: https://attune.example.com
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.attune.packs.plugins.module_utils._attune import _api
-from ansible_collections.attune.packs.plugins.module_utils._base import _lazy
-from ansible_collections.attune.packs.plugins.module_utils._base._common import api_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._base._common import api_argument_spec, check_libraries
 
 
 def argument_spec():
@@ -272,9 +271,7 @@ def main():
         required_one_of=[("id", "url", "name")],
         required_together=[("api_username", "api_password")],
     )
-    error = _lazy.REQUESTS.import_error()
-    if error:
-        module.fail_json(msg=missing_required_lib("requests>=2.25"), exception=error)
+    check_libraries(module, ["requests"])
     params = module.params
     for part in _url_secrets(params["url"]) + _api.url_secrets(params.get("api_url")):
         module.no_log_values.add(part)  # a token put in the URL by mistake: refused below, and masked in the output

@@ -314,10 +314,11 @@ import pwd
 import re
 import stat
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.attune.packs.plugins.module_utils._registry import _config, _config_file
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError
 from ansible_collections.attune.packs.plugins.module_utils._base._fs import atomic_write, chown_like
 
@@ -490,8 +491,7 @@ def count_message(section):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
-    if _config_file.YAML_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyYAML>=5.1"), exception=_config_file.YAML_IMPORT_ERROR)
+    check_libraries(module, ["PyYAML"])
     path = module.params["path"]
     if os.path.islink(path):
         path = os.path.realpath(path)  # write through a symlink to the file it names

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.attune.packs.plugins.module_utils._base._common import REGISTRY_OPTION_NAMES, check_target_options, missing_libraries
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_target_options, missing_libraries
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, suggestion
 
 
@@ -109,11 +109,10 @@ class RegistryActionBase(ActionBase):
         return validated.validated_parameters
 
     def client(self, params):
-        from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
+        from ansible_collections.attune.packs.plugins.module_utils._base._common import settings_from_params
         from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient
 
-        options = dict((name, params.get(name)) for name in REGISTRY_OPTION_NAMES)
-        return RegistryClient(load_settings(options))
+        return RegistryClient(settings_from_params(params))
 
     def on_controller(self, params, args, task_vars):
         raise NotImplementedError

@@ -278,3 +278,23 @@ def test_missing_libraries_are_named(tmp_path):
     assert result["failed"]
     for name in ("requests", "PyYAML", "voluptuous"):
         assert name in result["msg"], result["msg"]
+
+
+def test_every_module_names_a_missing_library_the_same_way(tmp_path):
+    """Issue 17 (write each rule once): one missing-library message (``_common.check_libraries``) for every module."""
+    python = target_python("3.10", with_requirements=False)
+    if python is None:
+        pytest.skip("pyenv has no Python 3.10")
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % python)
+    tasks = [
+        {"attune.packs.attune_registry_config": {"path": str(tmp_path / "config.yaml"), "pack_registry": {"indices": []}}},
+        {"attune.packs.attune_pack_installed": {"packs_dir": str(tmp_path / "packs")}},
+        {"attune.packs.attune_pack_lock": {"path": str(tmp_path / "packs.lock.yml"), "name": []}},
+        {"attune.packs.attune_registry": {"api_url": "https://attune.invalid", "api_token": "attune_it_x", "url": "https://r.invalid/index.json"}},
+    ]
+    results = run_tasks(tmp_path, tasks, inventory=str(inventory)).host()
+    for task, result, library in zip(tasks, results, ("PyYAML>=5.1", "PyYAML>=5.1", "PyYAML>=5.1", "requests>=2.25")):
+        assert result.get("failed") and result["changed"] is False, (task, result)
+        assert result["msg"].startswith("Failed to import the required Python library (%s) on " % library), (task, result["msg"])
+    assert not (tmp_path / "config.yaml").exists() and not (tmp_path / "packs.lock.yml").exists()

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.attune.packs.plugins.module_utils._base import _lazy
 from ansible_collections.attune.packs.plugins.module_utils._base._common import DEFAULT_API_TIMEOUT, MAX_API_TIMEOUT
-from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
+from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url, tls_verify
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidArguments
 
 # Installs block while Attune runs the pack's tests on a worker (routes/packs.rs wait_for_pack_test): the read
@@ -339,9 +339,7 @@ class AttuneApi(object):
         return self._session
 
     def _verify(self):
-        if not self.validate_certs:
-            return False
-        return self.ca_path or True
+        return tls_verify(self.validate_certs, self.ca_path)
 
     def _send(self, method, path, pack=None, json_body=None, params=None, files=None, auth=True, what=None, until=None):
         """One request under a total deadline (``api_timeout``, or less when ``until`` ends first): returns an

@@ -153,8 +153,9 @@ def registry_options(params):
     return dict((name, params.get(name)) for name in REGISTRY_OPTION_NAMES)
 
 
-def load_settings(params):
-    return _config.load_settings(registry_options(params))
+def settings_from_params(params, require_registries=True):
+    """The registry :class:`_config.Settings` of a plugin's parameters (the registry options, then the config file)."""
+    return _config.load_settings(registry_options(params), require_registries=require_registries)
 
 
 def refuse_api_url(module):
@@ -184,7 +185,7 @@ def run(module, body):
     from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # after the library check
 
     try:
-        client = RegistryClient(load_settings(module.params))
+        client = RegistryClient(settings_from_params(module.params))
         result = body(client)
     except AttuneError as exc:
         fail(module, exc, changed=False)

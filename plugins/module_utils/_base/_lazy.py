@@ -51,3 +51,26 @@ class LazyLibrary(object):
 REQUESTS = LazyLibrary("requests")
 VOLUPTUOUS = LazyLibrary("voluptuous")
 YAML = LazyLibrary("yaml")  # PyYAML: Attune config files, pack.yaml; a converged install reads neither
+
+
+def yaml_or_raise(error_class, what):
+    """PyYAML, imported now if needed; ``error_class`` naming ``what`` needs it when it cannot be imported."""
+    module = YAML.load()
+    if module is None:
+        raise error_class("the PyYAML Python library is required to %s" % what)
+    return module
+
+
+_BLOCK_DUMPER = []
+
+
+def dump_block_yaml(data):
+    """YAML text of ``data`` as this collection writes files (lock files, Attune config blocks): block style, keys in
+    the given order, block sequences indented under their key (``indices:\n  - url: ...``), no line wrapping."""
+    yaml = YAML.load()
+    if not _BLOCK_DUMPER:
+        class BlockDumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+            def increase_indent(self, flow=False, indentless=False):
+                return super(BlockDumper, self).increase_indent(flow, False)
+        _BLOCK_DUMPER.append(BlockDumper)
+    return yaml.dump(data, Dumper=_BLOCK_DUMPER[0], default_flow_style=False, sort_keys=False, allow_unicode=True, width=4096)

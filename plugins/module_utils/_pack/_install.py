@@ -36,7 +36,7 @@ import os
 from ansible_collections.attune.packs.plugins.module_utils._pack import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names
 from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import framed_dir_checksum, parse_checksum
-from ansible_collections.attune.packs.plugins.module_utils._registry._config import SECTION_KEYS, redact_url
+from ansible_collections.attune.packs.plugins.module_utils._registry._config import SECTION_KEYS, redact_url, tls_verify
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import (
     AttuneError, ChecksumError, InvalidArguments, InvalidPackStructure, SourceError,
 )
@@ -77,9 +77,7 @@ class Options(object):
 
     @property
     def verify(self):
-        if not self.validate_certs:
-            return False
-        return self.ca_path or True
+        return tls_verify(self.validate_certs, self.ca_path)
 
 
 class Target(object):

@@ -59,16 +59,8 @@ import re
 import shutil
 import stat
 import tempfile
-import traceback
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
-    yaml = None
-    YAML_IMPORT_ERROR = traceback.format_exc()
-else:
-    YAML_IMPORT_ERROR = None
-
+from ansible_collections.attune.packs.plugins.module_utils._base._lazy import dump_block_yaml, yaml_or_raise
 from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, LockFileError
 from ansible_collections.attune.packs.plugins.module_utils._base._fs import atomic_write, chown_like
@@ -101,9 +93,9 @@ def _error(message, pack=None):
     return exc
 
 
-def _require_yaml():
-    if yaml is None:
-        raise LockFileError("the PyYAML Python library is required to read and write the lock file")
+def _yaml():
+    """PyYAML (through _lazy, the one loader of it): LockFileError when it is missing."""
+    return yaml_or_raise(LockFileError, "read and write the lock file")
 
 
 class Lock(object):
@@ -238,7 +230,7 @@ def parse(text, path=None):
 
     Empty text (or only comments) is an empty lock.
     """
-    _require_yaml()
+    yaml = _yaml()
     label = path or "(lock file)"
     try:
         # the C loader when PyYAML has it: the action plugin of attune_pack parses the lock once per host
@@ -302,18 +294,11 @@ def load(path, missing_ok=False):
     return parse(text, path)
 
 
-class _Dumper(yaml.SafeDumper if yaml is not None else object):
-    """SafeDumper that indents block sequences under their key."""
-
-    def increase_indent(self, flow=False, indentless=False):
-        return super(_Dumper, self).increase_indent(flow, False)
-
-
 def dump(lock):
     """The text of ``lock``: header comment, then ``version`` and the entries sorted by ref, in fixed key order."""
-    _require_yaml()
+    _yaml()
     document = {"version": FORMAT_VERSION, "packs": lock.entries()}
-    body = yaml.dump(document, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=4096)
+    body = dump_block_yaml(document)
     return HEADER + body
 
 

@@ -91,9 +91,7 @@ from ansible_collections.attune.packs.plugins.module_utils._base._fs import atom
 from ansible_collections.attune.packs.plugins.module_utils._base._lazy import YAML
 from ansible_collections.attune.packs.plugins.module_utils._registry._version import REF_PATTERN
 
-# PyYAML is imported when a pack.yaml is read (an install), not by a converged run; looked up, not imported, here
-YAML_IMPORT_ERROR = YAML.import_error()
-HAS_YAML = YAML_IMPORT_ERROR is None
+# PyYAML is imported when a pack.yaml is read (an install), not by a converged run (_lazy.YAML)
 
 PACK_FILE = "pack.yaml"
 META_DIR = ".attune"  # packs_dir/.attune/<ref>.json; in a tree installed by 0.1.0: <ref>/.attune/metadata.json

@@ -400,6 +400,14 @@ def env_overrides(environ):
     return result
 
 
+def tls_verify(validate_certs=True, ca_path=None):
+    """The ``verify`` argument of requests for every HTTPS connection of this collection (registries, sources,
+    Attune's API): False without certificate validation, else the CA bundle ``ca_path``, else the system store."""
+    if validate_certs is False:
+        return False
+    return ca_path or True
+
+
 class Settings(object):
     """Effective registry settings for one plugin run.
 
@@ -432,10 +440,8 @@ class Settings(object):
         self.registry = runtime.get("registry")
 
     def verify_for(self, registry_ca_path=None):
-        """The ``verify`` argument for requests."""
-        if not self.validate_certs:
-            return False
-        return registry_ca_path or self.ca_path or True
+        """The ``verify`` argument for requests (a registry's own ``ca_path`` first)."""
+        return tls_verify(self.validate_certs, registry_ca_path or self.ca_path)
 
 
 def default_cache_dir(environ=None):

@@ -25,16 +25,8 @@ imports, no file system access):
 from __future__ import annotations
 
 import copy
-import traceback
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
-    yaml = None
-    YAML_IMPORT_ERROR = traceback.format_exc()
-else:
-    YAML_IMPORT_ERROR = None
-
+from ansible_collections.attune.packs.plugins.module_utils._base._lazy import dump_block_yaml, yaml_or_raise
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import INDEX_KEYS, SECTION_KEYS, describe_yaml_error, redact_url
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError
 
@@ -68,21 +60,14 @@ class UpdatePlan(object):
         self.created = created
 
 
-def _require_yaml():
-    if yaml is None:
-        raise ConfigError("the PyYAML Python library is required to read and write the Attune config file")
-
-
-class _IndentedDumper(yaml.SafeDumper if yaml is not None else object):
-    """SafeDumper that indents block sequences under their key (``indices:\\n  - url: ...``)."""
-
-    def increase_indent(self, flow=False, indentless=False):
-        return super(_IndentedDumper, self).increase_indent(flow, False)
+def _yaml():
+    """PyYAML (through _lazy, the one loader of it): ConfigError when it is missing."""
+    return yaml_or_raise(ConfigError, "read and write the Attune config file")
 
 
 def _dump(data):
-    _require_yaml()
-    return yaml.dump(data, Dumper=_IndentedDumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=4096)
+    _yaml()
+    return dump_block_yaml(data)
 
 
 def file_form(normalised):
@@ -122,7 +107,7 @@ def render_block(section, newline="\n"):
 
 def parse_config_text(text, path="the Attune config file"):
     """Parse a whole config file; ConfigError naming ``path`` when it is not a YAML mapping."""
-    _require_yaml()
+    yaml = _yaml()
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -158,7 +143,7 @@ def block_spans(text):
     the blank lines and column-0 comments just before that key (they belong to it).  None when the top level is not a
     block mapping (a flow mapping cannot be spliced line by line).
     """
-    _require_yaml()
+    yaml = _yaml()
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     if node is None:
         return []
@@ -181,6 +166,7 @@ def block_spans(text):
 def splice(text, block):
     """Replace the top-level ``pack_registry`` block(s) of ``text`` by ``block``, or append it."""
     newline = _newline_of(text)
+    yaml = _yaml()
     try:
         spans = block_spans(text)
     except yaml.YAMLError:
@@ -216,6 +202,7 @@ def _newline_of(text):
 def _same(left, right):
     if left == right:
         return True
+    yaml = _yaml()
     try:  # values such as .nan are never equal to themselves; compare their canonical dumps
         return yaml.safe_dump(left, sort_keys=True) == yaml.safe_dump(right, sort_keys=True)
     except yaml.YAMLError:  # pragma: no cover - data that came from safe_load always dumps
@@ -224,6 +211,7 @@ def _same(left, right):
 
 def _count_sections(text):
     """How many top-level ``pack_registry`` keys ``text`` has (PyYAML keeps the last one of duplicates silently)."""
+    yaml = _yaml()
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(node, yaml.MappingNode):
         return 0
@@ -241,7 +229,7 @@ def plan_update(text, desired, path="the Attune config file"):
     ``text`` is ``None`` when the file does not exist.  Raises ConfigError when
     the current file cannot be parsed (it is then never rewritten).
     """
-    _require_yaml()
+    yaml = _yaml()
     if text is None:
         block = render_block(desired)
         return UpdatePlan(block, True, None, desired, True, True)
