@@ -40,6 +40,7 @@ import shutil
 import tempfile
 
 from ansible_collections.attune.packs.plugins.module_utils._attune import _api
+from ansible_collections.attune.packs.plugins.module_utils._pack import _install
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidArguments, PackNotFound
 from ansible_collections.attune.packs.plugins.module_utils._registry._version import PackSpec, try_parse_version
@@ -135,8 +136,8 @@ def _ours(record, pack):
         and record.get("version") == pack.get("version")
 
 
-class AttuneApiBackend(object):
-    """Install target: the packs of one running Attune (see ``_install.PacksDirBackend`` for the interface).
+class AttuneApiBackend(_install.Backend):
+    """Install target: the packs of one running Attune (the contract: ``_install.Backend``).
 
     ``same_version_installed``: an installed version equal to the wanted one is kept (the issue's rule for Attune:
     replace with force only when the wanted version differs), whoever installed it.
@@ -379,7 +380,6 @@ def attune_target(api, spec_text, version=None, lock_entry=None):
     install source Attune may pick carries a checksum the lock pins; else :class:`ApiProvenanceMismatch`, before
     anything changes.
     """
-    from ansible_collections.attune.packs.plugins.module_utils._pack._install import Target  # pylint: disable=import-outside-toplevel
 
     spec = PackSpec.parse(spec_text)
     found = api.get_indexed_pack(spec.ref)
@@ -415,7 +415,7 @@ def attune_target(api, spec_text, version=None, lock_entry=None):
                 "Attune's registries hold the locked entry, re-run attune_pack_lock, or use fetch_on=controller)"
                 % (spec.ref, offered, "; ".join(problems)), api_url=api.api_url, pack=spec.ref)
     source = {"type": "attune-registry", "url": registry.get("url")}
-    target = Target(spec.ref, wanted, [source], spec=(lock_entry or {}).get("spec") or spec.text,
+    target = _install.Target(spec.ref, wanted, [source], spec=(lock_entry or {}).get("spec") or spec.text,
                     registry=registry.get("name"), registry_url=registry.get("url"), origin="attune")
     if lock_entry is not None:
         target.expected = {"registry_url": lock_entry.get("registry_url"), "checksums": locked_sums,
@@ -464,7 +464,6 @@ def run_on_attune(params, backend, check_mode=False):
     Every pack is planned (and, with ``lock_file``, checked against Attune's indexed entry) before the first install;
     after each install the provenance Attune returns is checked and recorded as Attune gives it.
     """
-    from ansible_collections.attune.packs.plugins.module_utils._pack import _install  # pylint: disable=import-outside-toplevel
     from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names  # pylint: disable=import-outside-toplevel
 
     _install.check_params(params)

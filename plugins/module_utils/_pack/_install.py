@@ -28,6 +28,7 @@ is the packs directory on this host; see its docstring for the interface).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import os
@@ -151,28 +152,51 @@ def src_target(ref, src, version=None, checksum=None, options=None):
 # -- the install target backend -------------------------------------------------------
 
 
-class PacksDirBackend(object):
-    """Install target: a packs directory on this host (``_packdir``).
+class Backend(abc.ABC):
+    """The install target contract of the orchestrator (:func:`plan` … :func:`apply`).
 
-    The interface :func:`plan_present` … :func:`apply` use, which another target
-    (packs in a running Attune, through its API) implements the same way:
+    Implemented by :class:`PacksDirBackend` (a packs directory on this host) and
+    ``_attune._attune_packs.AttuneApiBackend`` (a running Attune, through its API).
 
-    * ``location``: where the packs go, for messages and the ``packs_dir`` result;
-    * ``recover(refs)``: finish or undo what a killed run left for these refs
-      (called before planning, never in check mode);
-    * ``installed(ref)``: the installed state of one pack, None when it is not
-      installed, else a dict ``{ref, version, managed, error, path, metadata}``:
-      ``managed`` is true when provenance is recorded, ``metadata`` is that
-      record (``version``, ``checksum``, ``installed_from``, ``tree_checksum``,
-      ``registry``), ``error`` says why the provenance or the version could not be read;
-    * ``managed_refs()``: refs of every managed pack (``remove_unlisted``);
-    * ``staging(ref, checkpoint)``: a context manager yielding a work area with
-      ``workdir(name)`` (a path for downloads and extraction), ``activate(tree,
-      metadata, durable)`` → ``{path, metadata, previous}`` and ``rollback()``
-      (undo ``activate`` while the area is open; False when it cannot);
-      ``copy_in(tree, checkpoint)`` copies a local tree into the work area;
-    * ``remove(ref, checkpoint)``: remove one pack, return its state before (or None).
+    * ``location``: where the packs go, for messages and the ``packs_dir``/``api_url`` result;
+    * ``same_version_installed``: True when an installed pack of the wanted version is kept whoever installed it
+      (Attune: replaced only with ``force`` or another version); False when provenance must match too.
     """
+
+    location = None
+    same_version_installed = False
+
+    @abc.abstractmethod
+    def recover(self, refs):
+        """Finish or undo what a killed run left for these refs (before planning, never in check mode); returns notes."""
+
+    @abc.abstractmethod
+    def installed(self, ref):
+        """The installed state of one pack: None when it is not installed, else ``{ref, version, managed, error, path,
+        metadata}``: ``managed`` when provenance is recorded, ``metadata`` that record (``version``, ``checksum``,
+        ``installed_from``, ``tree_checksum``, ``registry``), ``error`` why provenance or version could not be read."""
+
+    @abc.abstractmethod
+    def managed_refs(self):
+        """Refs of every pack this collection manages there (``remove_unlisted``)."""
+
+    @abc.abstractmethod
+    def staging(self, ref, checkpoint=None):
+        """A context manager yielding a work area with ``workdir(name)`` (a path for downloads and extraction),
+        ``activate(tree, metadata, durable)`` → ``{path, metadata, previous}`` and ``rollback()`` (undo ``activate``
+        while the area is open; False when it cannot)."""
+
+    @abc.abstractmethod
+    def remove(self, ref, checkpoint=None):
+        """Remove one pack; return its state before (or None)."""
+
+    def modified(self, ref):
+        """``verify``: why the files of a managed pack differ from its record, else None (None: cannot tell)."""
+        return None
+
+
+class PacksDirBackend(Backend):
+    """Install target: a packs directory on this host (``_packdir``); see :class:`Backend`."""
 
     def __init__(self, packs_dir):
         self.location = packs_dir
@@ -333,7 +357,7 @@ def decide(backend, target, current, force, verify=False):
     ``verify`` (issue 18): a pack that is otherwise converged is reinstalled when its files no longer match the
     ``tree_checksum`` recorded at install time (drift ``modified``); nothing is downloaded to find out.
     """
-    if (getattr(backend, "same_version_installed", False) and current is not None and not force and target.version
+    if (backend.same_version_installed and current is not None and not force and target.version
             and current.get("version") == target.version):
         # a running Attune (issue 11): the installed version is kept when it is the wanted one; force replaces it
         return Step(target.ref, "none", target, current, "installed version %s is the target version" % target.version)

@@ -59,3 +59,24 @@ def test_one_listing_gives_what_one_get_per_pack_gives(tmp_path):
         assert expected[0]["is_standard"] and expected[2]["version"] == "1.119.0"
         assert [(r.method, r.path) for r in server.requests] == [("GET", "/api/v1/packs")] * 2
         assert listed.managed_refs() == [] and len(server.requests) == 2  # standard packs are never removed
+
+
+def test_both_backends_implement_the_declared_contract():
+    """Issue 17: the orchestrator's backend contract is an abstract base class; a backend missing a method cannot be
+    made, and both real backends are instances of it."""
+    import pytest
+    from ansible_collections.attune.packs.plugins.module_utils._pack import _install
+
+    assert issubclass(_install.PacksDirBackend, _install.Backend)
+    assert issubclass(_attune_packs.AttuneApiBackend, _install.Backend)
+    assert _attune_packs.AttuneApiBackend.same_version_installed is True
+    assert _install.PacksDirBackend("/nonexistent").same_version_installed is False
+
+    class Incomplete(_install.Backend):
+        def installed(self, ref):
+            return None
+
+    with pytest.raises(TypeError) as info:
+        Incomplete()  # pylint: disable=abstract-class-instantiated
+    for method in ("recover", "managed_refs", "staging", "remove"):
+        assert method in str(info.value), info.value
