@@ -29,16 +29,15 @@ import json
 import math
 import os
 import re
-import socket
 import stat
 import tarfile
-import threading
 import time
 from urllib.parse import urlsplit
 
 from ansible_collections.attune.packs.plugins.module_utils._base import _lazy
 from ansible_collections.attune.packs.plugins.module_utils._base._common import DEFAULT_API_TIMEOUT, MAX_API_TIMEOUT
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url, tls_verify
+from ansible_collections.attune.packs.plugins.module_utils._registry._fetch import Deadline, watch_socket
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidArguments
 
 # Installs block while Attune runs the pack's tests on a worker (routes/packs.rs wait_for_pack_test): the read
@@ -353,7 +352,7 @@ class AttuneApi(object):
         seconds = self.timeout
         if until is not None:
             seconds = max(0.001, min(seconds, until - time.monotonic()))
-        with _Deadline(seconds) as deadline:
+        with Deadline(seconds) as deadline:
             try:
                 resp = self._get_session().request(method, url, json=json_body, params=params, files=files,
                                                    headers=headers, verify=self._verify(),
@@ -909,62 +908,10 @@ class _Answer(object):
             raise ValueError(str(exc)[:120])
 
 
-# The total deadline of one request (issue 16, item 3), as ``timeout`` is for registries (_fetch._Deadline): when it
-# is up, every socket the request uses is shut down, so a server trickling bytes (every read succeeding) cannot keep
-# the request alive.  New connections are watched from their creation (handshake included), reused keep-alive ones
-# when the request is sent on them.
-_ACTIVE = threading.local()
-
-
-class _Deadline(object):
-    def __init__(self, seconds):
-        self.expired = False
-        self._watched = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self):
-        _ACTIVE.deadline = self
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._timer.cancel()
-        _ACTIVE.deadline = None
-        with self._lock:
-            watched, self._watched = self._watched, []
-        for sock in watched:
-            sock.close()
-
-    def attach(self, sock):
-        try:  # a descriptor of our own for the connection (an SSLSocket cannot be dup()ed)
-            watcher = socket.fromfd(sock.fileno(), sock.family, sock.type)
-        except (OSError, ValueError, AttributeError):
-            return
-        with self._lock:
-            self._watched.append(watcher)
-            if self.expired:
-                _shutdown(watcher)
-
-    def _expire(self):
-        with self._lock:
-            self.expired = True
-            for sock in self._watched:
-                _shutdown(sock)
-
-
-def _shutdown(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _watch(sock):
-    deadline = getattr(_ACTIVE, "deadline", None)
-    if deadline is not None and sock is not None:
-        deadline.attach(sock)
+# The total deadline of one request (issue 16, item 3) is the registries' one (_fetch.Deadline): when it is up, every
+# socket the request uses is shut down, so a server trickling bytes (every read succeeding) cannot keep the request
+# alive.  New connections are watched from their creation (handshake included), reused keep-alive ones when the
+# request is sent on them.
 
 
 _ADAPTER_CLASS = []
@@ -979,11 +926,11 @@ def _deadline_adapter(requests):
             class DeadlineConnection(connection_class):
                 def _new_conn(self):
                     sock = super(DeadlineConnection, self)._new_conn()
-                    _watch(sock)
+                    watch_socket(sock)
                     return sock
 
                 def request(self, *args, **kwargs):  # pylint: disable=arguments-differ,signature-differs
-                    _watch(getattr(self, "sock", None))  # a reused keep-alive connection
+                    watch_socket(getattr(self, "sock", None))  # a reused keep-alive connection
                     return super(DeadlineConnection, self).request(*args, **kwargs)
 
             return type("ApiDeadline" + pool_class.__name__, (pool_class,), {"ConnectionCls": DeadlineConnection})

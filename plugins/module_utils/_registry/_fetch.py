@@ -71,7 +71,7 @@ def _load_requests():
     return requests is not None
 
 
-class _Deadline(object):
+class Deadline(object):
     """The total time of one request: when it is up, every connection the request opened is shut down.
 
     A blocked read then returns at once (end of stream), whatever the server
@@ -104,9 +104,11 @@ class _Deadline(object):
                 sock.close()
 
     def attach(self, sock):
+        # a descriptor of our own for the connection (shutdown() acts on the connection, whichever descriptor names
+        # it); fromfd, not dup(): an SSLSocket (a reused keep-alive connection of the API client) cannot be dup()ed
         try:
-            watcher = sock.dup()  # shutdown() acts on the connection, whichever descriptor names it
-        except OSError:
+            watcher = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except (OSError, ValueError, AttributeError):
             return
         with self._lock:
             self._watched.append(watcher)
@@ -127,6 +129,13 @@ def _shutdown(sock):
         pass
 
 
+def watch_socket(sock):
+    """Put ``sock`` under the deadline of the request running in this thread (none: nothing to do)."""
+    deadline = getattr(_ACTIVE, "deadline", None)
+    if deadline is not None and sock is not None:
+        deadline.attach(sock)
+
+
 def _pool_classes(checked=None):
     """urllib3 pool classes whose new connections hand their socket to the running request's deadline; with
     ``checked`` (the outbound policy applies) they also connect only to the checked addresses."""
@@ -145,9 +154,7 @@ def _pool_classes(checked=None):
         class DeadlineConnection(connection_class):
             def _new_conn(self):
                 sock = super(DeadlineConnection, self)._new_conn()
-                deadline = getattr(_ACTIVE, "deadline", None)
-                if deadline is not None:
-                    deadline.attach(sock)
+                watch_socket(sock)
                 return sock
 
         return type("Deadline" + pool_class.__name__, (pool_class,), {"ConnectionCls": DeadlineConnection})
@@ -350,7 +357,7 @@ def _request(url, headers, verify, connect_timeout, timeout, conditional, what, 
                 setattr(exc, key, value)
         exc.args = (exc.format(),)
         raise
-    with new_session as session, _Deadline(timeout) as deadline:
+    with new_session as session, Deadline(timeout) as deadline:
         try:
             response = _open_http(session, url, headers, verify, connect_timeout, timeout, conditional)
             with response:
