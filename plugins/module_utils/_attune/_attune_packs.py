@@ -416,7 +416,7 @@ def attune_target(api, spec_text, version=None, lock_entry=None):
                 % (spec.ref, offered, "; ".join(problems)), api_url=api.api_url, pack=spec.ref)
     source = {"type": "attune-registry", "url": registry.get("url")}
     target = _install.Target(spec.ref, wanted, [source], spec=(lock_entry or {}).get("spec") or spec.text,
-                    registry=registry.get("name"), registry_url=registry.get("url"), origin="attune")
+                             registry=registry.get("name"), registry_url=registry.get("url"), origin="attune")
     if lock_entry is not None:
         target.expected = {"registry_url": lock_entry.get("registry_url"), "checksums": locked_sums,
                            "registry": lock_entry.get("registry")}
