@@ -5,7 +5,7 @@ routes a test chooses.
 - :func:`trickle`: the answer's bytes one by one, each after a pause: every read succeeds, so only a total deadline
   stops the client;
 - :func:`huge_body`: an endless (or very long) answer streamed without Content-Length; the server notes how many
-  bytes it managed to write before the client hung up (``server.written[path]``);
+  bytes it managed to write before the client hung up (:func:`bytes_written`);
 - :func:`endless_pages`: a pack listing that always says ``has_next`` and repeats page 1 (or lies about the page);
 - :func:`answer`: any JSON text (deep nesting, a list where Attune sends an object, ``data`` as a string ...).
 
@@ -32,7 +32,7 @@ def hostile_attune(tls=True):
     """A started server (use ``with hostile_attune() as server``) whose /auth routes log anyone in."""
     server = RegistryServer(tls=tls)
     server.written = {}
-    server.written_lock = threading.Lock()
+    server.written_lock = threading.Condition()
     for path in ("/auth/token-login", "/auth/login", "/auth/refresh"):
         server.add_json(path, _login_body(), etag=False, last_modified=False)
     return server
@@ -45,8 +45,8 @@ def trickle(server, path, seconds_per_byte=0.5, body=None, content_type="applica
 
 
 def huge_body(server, path, status=500, total_bytes=400 * 1024 * 1024, chunk=b"x" * 65536, content_length=False):
-    """``path`` answers ``status`` with ``total_bytes`` (streamed, nothing held in memory); ``server.written[path]``
-    is how many bytes the client accepted before it stopped reading."""
+    """``path`` answers ``status`` with ``total_bytes`` (streamed, nothing held in memory); :func:`bytes_written`
+    tells how many bytes the client accepted before it stopped reading."""
 
     def handler(h):
         h.send_response(status)
@@ -67,8 +67,18 @@ def huge_body(server, path, status=500, total_bytes=400 * 1024 * 1024, chunk=b"x
         finally:
             with server.written_lock:
                 server.written[path] = sent
+                server.written_lock.notify_all()
 
     server.add_handler(path, handler)
+
+
+def bytes_written(server, path, timeout=30):
+    """What :func:`huge_body` wrote on ``path`` before the client hung up.  The handler thread notes it only once
+    its last write fails, which can come a moment after the client has already raised; so this waits for it."""
+    with server.written_lock:
+        if not server.written_lock.wait_for(lambda: path in server.written, timeout):
+            raise AssertionError("the server never finished answering %s" % path)
+        return server.written[path]
 
 
 def page(items, number, has_next=True, total_pages=None):
