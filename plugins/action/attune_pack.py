@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -114,30 +115,21 @@ class ActionModule(RegistryActionBase):
             records = _attune_packs.UploadRecords(settings.cache_dir, api.api_url)
             # more than one pack (or remove_unlisted): one paged GET /api/v1/packs, not one GET per pack (issue 17)
             list_all = bool(params["remove_unlisted"]) or len(normalise_names(params["name"])) != 1
-            backend = _attune_packs.AttuneApiBackend(api, records, skip_tests=params["skip_tests"], force=params["force"],
-                                                     list_all=list_all)
             if params["fetch_on"] == "attune":
-                outcome = _attune_packs.run_on_attune(params, backend, check_mode=check_mode)
+                # Attune installs from its own registries: nothing is fetched here
+                backend = _attune_packs.AttuneInstallBackend(api, records, skip_tests=params["skip_tests"], force=params["force"],
+                                                             list_all=list_all, skip_deps=params["skip_deps"])
+                run_params = params
             else:
-                def settings_for(required):
-                    return settings_from_params(params, require_registries=required)
-
-                _attune_packs.refuse_standard_removals(backend, params)
+                backend = _attune_packs.AttuneApiBackend(api, records, skip_tests=params["skip_tests"], force=params["force"],
+                                                         list_all=list_all)
                 run_params = dict(params, fetch_on="controller")
-                outcome = _install.run(run_params, settings_for, check_mode=check_mode, warn=self.warn, backend=backend)
-                if outcome.fetch_requests:
-                    # each archive once per controller (content-addressed cache shared by the forks), verified again
-                    # by the core before its tree is archived and uploaded
-                    local, scratch = self.fetch_archives(params, outcome.fetch_requests)
-                    try:
-                        # planned with the first run's resolutions: each pack resolved once per task (issue 17)
-                        rerun = dict(run_params, _local_copies=local)
-                        if outcome.resolutions:
-                            rerun["_resolved"] = outcome.resolutions
-                        outcome = _install.run(rerun, settings_for, check_mode=check_mode, warn=self.warn, backend=backend)
-                    finally:
-                        if scratch:
-                            shutil.rmtree(scratch, ignore_errors=True)
+            _attune_packs.refuse_standard_removals(backend, params)
+            with self.archive_fetcher(params) as fetch:
+                # one run: planned once; the archives it needs are fetched between planning and applying, each once per
+                # controller (content-addressed cache shared by the forks) and verified again by the core (issue 17)
+                outcome = _install.run(run_params, lambda required: settings_from_params(params, require_registries=required),
+                                       check_mode=check_mode, warn=self.warn, backend=backend, fetch=fetch)
             result = outcome.result(check_mode, diff)
         except _api.ApiError as exc:
             self._notes(backend)
@@ -174,6 +166,24 @@ class ActionModule(RegistryActionBase):
         if failed and self.warnings:
             out["warnings"] = list(self.warnings)
         return out
+
+    @contextlib.contextmanager
+    def archive_fetcher(self, params):
+        """A ``fetch(fetch_requests)`` → ``{ref: local path}`` callback for ``_install.run`` on the controller; the
+        private scratch directories it makes (``cache_enabled: false``) are removed on exit."""
+        scratches = []
+
+        def fetch(wanted):
+            local, scratch = self.fetch_archives(params, wanted)
+            if scratch:
+                scratches.append(scratch)
+            return local
+
+        try:
+            yield fetch
+        finally:
+            for scratch in scratches:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def fetch_archives(self, params, wanted):
         """Download each wanted archive once: ``({ref: local path}, scratch directory or None)``.

@@ -106,11 +106,13 @@ def read_metadata(tree):
 
 
 def _record_bytes(packs_dir):
-    """The provenance record of ``demo`` but its ``tree_inode``: each case runs on a copy of the pristine packs_dir
-    (another directory inode), whose record the module re-links after checking the tree's checksum."""
+    """The provenance record of ``demo`` but its ``tree_inode`` and ``tree_generation``: each case runs on a copy of
+    the pristine packs_dir (another directory inode), whose record the module re-links after checking the tree's
+    checksum."""
     with open(synth.provenance_path(packs_dir, REF), "rb") as handle:
         record = json.load(handle)
     record.pop("tree_inode", None)
+    record.pop("tree_generation", None)
     return record
 
 

@@ -15,8 +15,9 @@
   otherwise; routes/packs.rs register_pack_internal), waiting for the test run Attune tracks;
 * remove           = ``DELETE /api/v1/packs/{ref}``.
 
-``fetch_on: attune`` asks Attune to install from its own registries (``POST /api/v1/packs/install`` with
-``ref_spec``), see :func:`run_on_attune`.
+``fetch_on: attune`` is the same orchestrator over :class:`AttuneInstallBackend` (``fetches`` False): specs and lock
+entries are planned against Attune's indexed entries, and activate asks Attune to install from its own registries
+(``POST /api/v1/packs/install`` with ``ref_spec``), then checks the provenance it returns.
 
 What the collection installed (``remove_unlisted``, drift): Attune's pack record has no field the collection can
 set at upload (``meta`` is pack.yaml's ``metadata``, routes/packs.rs CreatePackInput), and changing the pack's
@@ -435,9 +436,9 @@ def _is_locked(current, lock_entry):
             and _same_registry(meta.get("registry_url"), lock_entry.get("registry_url")))
 
 
-def _check_provenance(api, step, provenance):
+def _check_provenance(api, ref, target, provenance):
     """After ``POST /packs/install``: Attune's provenance must be the source the plan checked (issue 16 item 7)."""
-    expected = getattr(step.target, "expected", None) or {}
+    expected = getattr(target, "expected", None) or {}
     problems = []
     if not isinstance(provenance, dict):
         problems.append("Attune returned no provenance")
@@ -449,91 +450,93 @@ def _check_provenance(api, step, provenance):
             problems.append("registry %s, expected %s" % (redact_url(provenance.get("registry_url") or "?"),
                                                           redact_url(expected["registry_url"])))
         resolved = provenance.get("resolved_pack")
-        if resolved and step.target.version and resolved != "%s@%s" % (step.ref, step.target.version):
-            problems.append("resolved %s, expected %s@%s" % (resolved, step.ref, step.target.version))
+        if resolved and target.version and resolved != "%s@%s" % (ref, target.version):
+            problems.append("resolved %s, expected %s@%s" % (resolved, ref, target.version))
     if problems:
         raise ApiProvenanceMismatch(
             "Attune installed %s from another source than the one checked before the install: %s; Attune was changed "
             "and keeps that pack, which this collection does not count as the locked one"
-            % (step.ref, "; ".join(problems)), api_url=api.api_url, pack=step.ref)
+            % (ref, "; ".join(problems)), api_url=api.api_url, pack=ref)
 
 
-def run_on_attune(params, backend, check_mode=False):
-    """``fetch_on: attune``: plan with the core's rules, install through ``POST /api/v1/packs/install``.
+class AttuneInstallBackend(AttuneApiBackend):
+    """``fetch_on: attune``: the running Attune installs each pack from its own registries (``POST /api/v1/packs/install``),
+    planned by the core's rules (``_install.run``) against what Attune's registries offer.
 
-    Every pack is planned (and, with ``lock_file``, checked against Attune's indexed entry) before the first install;
-    after each install the provenance Attune returns is checked and recorded as Attune gives it.
+    * a spec becomes Attune's indexed entry (:func:`attune_target`);
+    * a lock entry must be that entry (same registry and checksums, checked before anything changes,
+      :meth:`plan_locked`); after each install the provenance Attune returns is checked and recorded as Attune gives it;
+    * an install Attune did is not undone by this collection when a later pack of the list fails (Attune has no
+      undo for it); the task's ``installs`` and the error say what was changed.
     """
-    from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names  # pylint: disable=import-outside-toplevel
 
-    _install.check_params(params)
-    if params["src"] or params["source"] is not None:
-        raise InvalidArguments("fetch_on=attune installs from Attune's registries: give name (specs) or lock_file, not src or source")
-    api = backend.api
-    names = normalise_names(params["name"])
-    state = params["state"]
-    refs = [PackSpec.parse(name).ref for name in names]
-    if not check_mode:
-        backend.recover(refs)
-    refuse_standard_removals(backend, params)
-    steps = []
-    if state == "absent":
-        steps = [_install.plan_absent(backend, ref) for ref in refs]
-    else:
-        pinned = {}
-        if params["lock_file"]:
-            from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile  # pylint: disable=import-outside-toplevel
+    fetches = False
 
-            lock = _lockfile.load(params["lock_file"])
-            for name in names:
-                entry = _lockfile.entry_for(lock, name)
-                pinned[entry["ref"]] = entry
-        for name in names:
-            spec = PackSpec.parse(name)
-            current = backend.installed(spec.ref)
-            entry = pinned.get(spec.ref)
-            if entry is not None:
-                if not params["force"] and _is_locked(current, entry):
-                    steps.append(_install.Step(spec.ref, "none", current=current,
-                                               reason="installed %s is the locked one" % entry["version"]))
-                    continue
-                target = attune_target(api, spec.ref, entry["version"], lock_entry=entry)
-                step = _install.decide(backend, target, current, params["force"])
-                if step.action == "none":
-                    # the version is the locked one, but nothing proves its source: put the locked pack back
-                    step = _install.Step(spec.ref, "reinstall", target, current,
-                                         "installed %s is not provably the locked one (another source, or not "
-                                         "installed by this collection)" % current.get("version"))
-                steps.append(step)
-                continue
-            if state == "present" and not params["force"] and _install.satisfies(current, spec):
-                steps.append(_install.Step(spec.ref, "none", current=current,
-                                           reason="installed version %s satisfies %s" % (current["version"], spec.text)))
-                continue
-            target = attune_target(api, name)
-            steps.append(_install.decide(backend, target, current, params["force"]))
-    if params["remove_unlisted"]:
-        steps.extend(_install.plan_unlisted(backend, set(step.ref for step in steps), finish_killed_runs=False))
-    if not check_mode:
-        for step in steps:
-            if step.action in _install.INSTALL_ACTIONS:
-                data = api.install_pack(step.ref, ref_spec=step.target.version, force=step.current is not None or params["force"],
-                                        skip_tests=params["skip_tests"], skip_deps=params["skip_deps"], pack=step.ref) or {}
-                backend.installs.append(step.ref)
-                pack = data.get("pack") or {}
-                provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
-                # recorded as Attune says it installed it: a later run compares this with the lock
-                metadata = {"pack_ref": step.ref, "version": pack.get("version") or step.target.version,
-                            "installed_from": {"type": "attune-registry", "url": redact_url(provenance.get("artifact_url") or "") or None},
-                            "checksum": provenance.get("checksum"), "registry": step.target.registry,
-                            "registry_url": provenance.get("registry_url"), "spec": step.target.spec}
-                backend.remember(step.ref, metadata, pack)
-                step.result = {"path": None, "metadata": metadata, "previous": step.current}
-                _check_provenance(api, step, data.get("provenance"))
-        for step in steps:
-            if step.action == "remove":
-                step.result = {"previous": backend.remove(step.ref)}
-    return _install.Outcome(steps, backend.location)
+    def __init__(self, api, records=None, skip_tests=False, force=False, list_all=False, skip_deps=False):
+        super(AttuneInstallBackend, self).__init__(api, records, skip_tests=skip_tests, force=force, list_all=list_all)
+        self.skip_deps = skip_deps
+        # the planned target of each pack, for InstallStage: every install step of this backend gets its target from
+        # target_for or plan_locked (check_params refuses src and source with fetch_on=attune)
+        self.targets = {}
+
+    def target_for(self, spec_text, resolve):
+        target = attune_target(self.api, spec_text)
+        self.targets[target.ref] = target
+        return target
+
+    def plan_locked(self, entry, force):
+        ref = entry["ref"]
+        current = self.installed(ref)
+        if not force and _is_locked(current, entry):
+            return _install.Step(ref, "none", current=current, reason="installed %s is the locked one" % entry["version"])
+        target = attune_target(self.api, ref, entry["version"], lock_entry=entry)
+        self.targets[ref] = target
+        step = _install.decide(self, target, current, force)
+        if step.action == "none":
+            # the version is the locked one, but nothing proves its source: put the locked pack back
+            step = _install.Step(ref, "reinstall", target, current,
+                                 "installed %s is not provably the locked one (another source, or not installed by this "
+                                 "collection)" % current.get("version"))
+        return step
+
+    @contextlib.contextmanager
+    def staging(self, ref, checkpoint=None):
+        yield InstallStage(self, ref)
+
+
+class InstallStage(object):
+    """One pack that Attune installs from its own registries (nothing is staged on the controller)."""
+
+    def __init__(self, backend, ref):
+        self.backend = backend
+        self.ref = ref
+        self.changed = False  # did Attune install it (whatever the provenance check says next)?
+
+    def activate(self, tree, metadata, durable=True):
+        backend = self.backend
+        api = backend.api
+        step_target = backend.targets[self.ref]  # planned by target_for / plan_locked
+        current = backend.installed(self.ref, pending_check=False)
+        data = api.install_pack(self.ref, ref_spec=step_target.version, force=current is not None or backend.force,
+                                skip_tests=backend.skip_tests, skip_deps=backend.skip_deps, pack=self.ref) or {}
+        backend.installs.append(self.ref)
+        self.changed = True
+        pack = data.get("pack") or {}
+        provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+        # recorded as Attune says it installed it: a later run compares this with the lock
+        metadata = {"pack_ref": self.ref, "version": pack.get("version") or step_target.version,
+                    "installed_from": {"type": "attune-registry", "url": redact_url(provenance.get("artifact_url") or "") or None},
+                    "checksum": provenance.get("checksum"), "registry": step_target.registry,
+                    "registry_url": provenance.get("registry_url"), "spec": step_target.spec}
+        backend.remember(self.ref, metadata, pack)
+        _check_provenance(api, self.ref, step_target, data.get("provenance"))
+        return {"path": None, "metadata": metadata, "previous": current}
+
+    def rollback(self):
+        if not self.changed:
+            return True
+        raise _api.ApiError("Attune installed it from its registries; this collection does not undo Attune's installs",
+                            api_url=self.backend.location, pack=self.ref)
 
 
 # ---------------------------------------------------------------------------

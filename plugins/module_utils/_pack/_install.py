@@ -7,9 +7,10 @@ The module and its action plugin are thin over this file:
 
 * :func:`check_params` refuses option combinations that make no sense (the
   action plugin calls it before its controller-side work, the module in :func:`run`);
-* :func:`run` is the task on the host: it builds :class:`Options`, plans a
-  :class:`Step` per pack and applies them, and returns an :class:`Outcome`
-  whose :meth:`Outcome.result` is the module result;
+* :func:`run` is the one orchestrator of every install target: it builds
+  :class:`Options`, plans a :class:`Step` per pack and applies them through a
+  :class:`Backend`, and returns an :class:`Outcome` whose :meth:`Outcome.result`
+  is the module result (on the host, and on the controller for a running Attune);
 * :func:`controller_handoff` is the controller side (``lock_file``,
   ``resolve_on``/``fetch_on: controller``): it turns the task into module
   arguments for the host, using the private arguments ``_resolved`` and ``_local_copies``.
@@ -22,8 +23,11 @@ and validated in its own staging area first; only when all of them succeeded
 are they activated, and a failing activation rolls back the packs this run
 already activated.  Removals (``state: absent``, ``remove_unlisted``) come last.
 
-The backend is the seam for other install targets (:class:`PacksDirBackend`
-is the packs directory on this host; see its docstring for the interface).
+The backend is the seam for the install targets (:class:`Backend` declares the
+contract): :class:`PacksDirBackend` is the packs directory on this host;
+``_attune._attune_packs.AttuneApiBackend`` uploads the verified trees to a running
+Attune and ``AttuneInstallBackend`` asks that Attune to install from its own
+registries (``fetch_on: attune``: nothing is fetched here, ``fetches`` is False).
 """
 
 from __future__ import annotations
@@ -155,16 +159,21 @@ def src_target(ref, src, version=None, checksum=None, options=None):
 class Backend(abc.ABC):
     """The install target contract of the orchestrator (:func:`plan` … :func:`apply`).
 
-    Implemented by :class:`PacksDirBackend` (a packs directory on this host) and
-    ``_attune._attune_packs.AttuneApiBackend`` (a running Attune, through its API).
+    Implemented by :class:`PacksDirBackend` (a packs directory on this host),
+    ``_attune._attune_packs.AttuneApiBackend`` (a running Attune: verified trees uploaded through its API) and
+    ``_attune._attune_packs.AttuneInstallBackend`` (a running Attune installing from its own registries).
 
     * ``location``: where the packs go, for messages and the ``packs_dir``/``api_url`` result;
     * ``same_version_installed``: True when an installed pack of the wanted version is kept whoever installed it
-      (Attune: replaced only with ``force`` or another version); False when provenance must match too.
+      (Attune: replaced only with ``force`` or another version); False when provenance must match too;
+    * ``fetches``: True when the core fetches, verifies and extracts each source into the staging area and hands the
+      tree to ``activate``; False when the target installs from its own registries (``activate(None, None)``), and
+      then specs and lock entries are planned against what the target offers (:meth:`target_for`, :meth:`plan_locked`).
     """
 
     location = None
     same_version_installed = False
+    fetches = True
 
     @abc.abstractmethod
     def recover(self, refs):
@@ -193,6 +202,16 @@ class Backend(abc.ABC):
     def modified(self, ref):
         """``verify``: why the files of a managed pack differ from its record, else None (None: cannot tell)."""
         return None
+
+    def target_for(self, spec_text, resolve):
+        """The :class:`Target` of a spec that is not satisfied by what is installed: by default the registry resolution
+        ``resolve(spec_text)`` (on this host, or the controller's ``_resolved``)."""
+        return Target.from_resolution(resolve(spec_text))
+
+    def plan_locked(self, entry, force):
+        """The step of one lock entry for a backend that does not fetch (``fetches`` False); the others never get
+        one: the core turns each entry into the exact source it pins (``source``)."""
+        raise NotImplementedError("%s fetches its sources: lock entries are planned as sources" % type(self).__name__)
 
 
 class PacksDirBackend(Backend):
@@ -328,8 +347,7 @@ def plan_present(where, spec_text, resolve, state="present", force=False, verify
     current = backend.installed(spec.ref)
     if state == "present" and not force and satisfies(current, spec) and not (verify and _modified(backend, current)):
         return Step(spec.ref, "none", current=current, reason="installed version %s satisfies %s" % (current["version"], spec.text))
-    target = Target.from_resolution(resolve(spec.text))
-    return decide(backend, target, current, force, verify)
+    return decide(backend, backend.target_for(spec.text, resolve), current, force, verify)
 
 
 def plan_target(where, target, force=False, verify=False):
@@ -593,7 +611,8 @@ def apply(steps, options, warn=lambda message: None, checkpoint=None, backend=No
         prepared = []
         for step in installs:
             stage = stack.enter_context(backend.staging(step.ref, checkpoint=checkpoint))
-            tree, metadata = _prepare(stage, step.target, options, warn)
+            # a target installing from its own registries gets no tree: it fetches (and is checked after) itself
+            tree, metadata = _prepare(stage, step.target, options, warn) if backend.fetches else (None, None)
             prepared.append((step, stage, tree, metadata))
         activated = []
         for step, stage, tree, metadata in prepared:
@@ -681,6 +700,8 @@ def check_params(params):
         resolutions_of(params["source"])
     if params.get("fetch_on") == "attune" and not params.get("api_url"):
         raise InvalidArguments("fetch_on=attune needs api_url: it asks that Attune to install from its own registries")
+    if params.get("fetch_on") == "attune" and (params["src"] or params["source"] is not None):
+        raise InvalidArguments("fetch_on=attune installs from Attune's registries: give name (specs) or lock_file, not src or source")
     if params.get("api_url") and params.get("packs_dir"):
         raise InvalidArguments("packs_dir does not go with api_url: with api_url the packs go into that Attune, through its API")
     if params.get("api_url") and params.get("verify"):
@@ -696,9 +717,10 @@ def check_params(params):
 
 
 def needs_registry(params):
-    """Must this host consult the registries (its pack_registry section is then required)?"""
+    """Must this host consult the registries (its pack_registry section is then required)?  Not with ``fetch_on:
+    attune``: that Attune resolves against its own registries."""
     return not (params["src"] or params["source"] is not None or params["lock_file"] or params.get("_resolved") is not None
-                or params["state"] == "absent")
+                or params["state"] == "absent" or params.get("fetch_on") == "attune")
 
 
 def options_of(params, settings, packs_dir):
@@ -779,17 +801,25 @@ def plan(params, backend, options, resolve=None, check_mode=False):
     state = params["state"]
     verify = bool(params.get("verify"))
     resolutions = resolutions_of(params["source"]) if params["source"] is not None else None
+    locked = None
     if params["lock_file"]:
         from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile  # pylint: disable=import-outside-toplevel
 
         lock = _lockfile.load(params["lock_file"])
-        resolutions = [_lockfile.source_of(_lockfile.entry_for(lock, name)) for name in names]
-        names = []
+        entries = [_lockfile.entry_for(lock, name) for name in names]
+        if backend.fetches:
+            # the exact source each entry pins
+            resolutions = [_lockfile.source_of(entry) for entry in entries]
+            names = []
+        else:
+            locked = entries  # checked against what the target itself would install (Backend.plan_locked)
     if not check_mode:
         # a run killed after its swap left staging/old trees behind: clean them before looking at the state
         backend.recover([item["ref"] for item in resolutions] if resolutions is not None else [PackSpec.parse(name).ref for name in names])
     if state == "absent":
         steps = [plan_absent(backend, PackSpec.parse(name).ref) for name in names]
+    elif locked is not None:
+        steps = [backend.plan_locked(entry, params["force"]) for entry in locked]
     elif resolutions is not None:
         refs = [item["ref"] for item in resolutions]
         if names and sorted(PackSpec.parse(name).ref for name in names) != sorted(refs):
@@ -811,15 +841,19 @@ def plan(params, backend, options, resolve=None, check_mode=False):
     return steps
 
 
-def run(params, settings_for, check_mode=False, warn=lambda message: None, backend=None, checkpoint=None):
-    """The ``attune_pack`` task on the host; returns an :class:`Outcome`, raises core errors.
+def run(params, settings_for, check_mode=False, warn=lambda message: None, backend=None, checkpoint=None, fetch=None):
+    """The ``attune_pack`` task, planned once and applied through ``backend``; returns an :class:`Outcome`, raises core
+    errors.
 
     ``params``: the validated parameters of ``attune_pack`` (``_queries.pack_argument_spec``), including the private
     hand-off arguments of the action plugin: ``_resolved`` (the controller's resolutions of the specs in ``name``,
     used instead of asking a registry here) and ``_local_copies`` (``{ref: path}`` of archives the controller copied
     to this host).  ``settings_for(require_registries)`` returns the registry :class:`_config.Settings`.
-    ``backend``: the install target, default the packs directory (``packs_dir`` or the config's ``packs_base_dir``).
-    With ``fetch_on: controller`` and archives to download, nothing is applied: the outcome carries ``fetch_requests``.
+    ``backend``: the install target (:class:`Backend`), default the packs directory (``packs_dir`` or the config's
+    ``packs_base_dir``).  ``fetch``: with ``fetch_on: controller``, a callback ``fetch(fetch_requests)`` →
+    ``{ref: local archive path}`` that the run calls between planning and applying (on the controller, where the
+    archives are fetched).  Without it (the module on a host), nothing is applied: the outcome carries
+    ``fetch_requests`` and ``resolutions`` for the action plugin, which runs the module again with ``_local_copies``.
     """
     check_params(params)
     registry_needed = needs_registry(params)
@@ -827,15 +861,15 @@ def run(params, settings_for, check_mode=False, warn=lambda message: None, backe
     if backend is None:
         backend = PacksDirBackend(params["packs_dir"] or settings.packs_base_dir)
     try:
-        return _run(params, settings, registry_needed, check_mode, warn, backend, checkpoint)
+        return _run(params, settings, registry_needed, check_mode, warn, backend, checkpoint, fetch)
     except AttuneError as exc:
         exc.location = backend.location  # for the failed result (packs_dir)
         raise
 
 
-def _run(params, settings, registry_needed, check_mode, warn, backend, checkpoint):
+def _run(params, settings, registry_needed, check_mode, warn, backend, checkpoint, fetch):
     options = options_of(params, settings, backend.location)
-    if not options.verify_checksums:
+    if not options.verify_checksums and backend.fetches:
         warn("verify_checksums is false: pack checksums are not verified")
     resolve = None
     if params.get("_resolved") is not None:
@@ -853,11 +887,14 @@ def _run(params, settings, registry_needed, check_mode, warn, backend, checkpoin
         return Outcome(steps, backend.location, skipped_registries=skipped)
     if params.get("_local_copies"):
         use_local_copies(steps, params["_local_copies"])
-    elif params["fetch_on"] == "controller":
+    elif params["fetch_on"] == "controller" and backend.fetches:
         wanted = fetch_requests(steps)
-        if wanted:
+        if wanted and fetch is None:
             # the action plugin downloads these once on the controller, copies them here and runs us again
             return Outcome(steps, backend.location, fetch=wanted, resolutions=resolutions)
+        if wanted:
+            # on the controller: fetched once into the archive cache, verified again by apply()
+            use_local_copies(steps, fetch(wanted))
     apply(steps, options, warn=warn, checkpoint=checkpoint, backend=backend)
     return Outcome(steps, backend.location, skipped_registries=skipped)
 

@@ -18,7 +18,10 @@ checksum (what Attune computes when it registers a pack from disk, storage.rs
 ``calculate_directory_checksum``) is the registry's checksum for a git
 source.  Each record holds ``tree_checksum`` (framed checksum of the whole
 installed tree) and ``tree_inode`` (inode of the ``<ref>`` directory, which a
-rename keeps), so a record can always be matched with the tree it describes.
+rename keeps) with ``tree_generation`` (the file system's generation of that
+inode, where it keeps one: a directory deleted and made again at once gets the
+same inode number but another generation), so a record can always be matched
+with the tree it describes.
 Packs installed by 0.1.0 kept the record in ``<ref>/.attune/metadata.json``;
 they are read as they are and migrated by :func:`recover` (record moved out,
 ``<ref>/.attune`` removed from the tree).
@@ -81,6 +84,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import sys
 import time
 
@@ -575,12 +579,48 @@ def _read_record(path, shown, ref):
     return content
 
 
-def _tree_inode(path):
+# _IOR('v', 1, long): the inode's generation number, which the file system changes when it reuses an inode number
+FS_IOC_GETVERSION = 0x80087601
+
+
+def _tree_identity(path):
+    """``(inode, generation)`` of the ``<ref>`` directory, or None when it is not a directory.
+
+    An inode number alone does not tell a tree from the one that replaced it: ext4 gives a directory created right
+    after ``rm -r`` the same number.  The generation (``FS_IOC_GETVERSION``: ext4, xfs, btrfs, ...) differs then; it is
+    None where the file system has none, and the inode number decides alone, as before.
+    """
     try:
-        st = os.lstat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
-        return None
-    return st.st_ino if stat.S_ISDIR(st.st_mode) else None
+        try:
+            st = os.lstat(path)  # a directory this user may not open (mode 0): still a tree, known by its inode
+        except OSError:
+            return None
+        return (st.st_ino, None) if stat.S_ISDIR(st.st_mode) else None
+    try:
+        try:
+            generation = struct.unpack("q", fcntl.ioctl(fd, FS_IOC_GETVERSION, b"\0" * 8))[0]
+        except (OSError, struct.error):
+            generation = None
+        return os.fstat(fd).st_ino, generation
+    finally:
+        os.close(fd)
+
+
+def _same_tree(record, identity):
+    """Does ``record`` describe the directory whose identity is ``identity`` (records without a generation, written
+    before it was recorded or where there is none: by inode number)?"""
+    if identity is None or record.get("tree_inode") != identity[0]:
+        return False
+    recorded = record.get("tree_generation")
+    return recorded is None or identity[1] is None or recorded == identity[1]
+
+
+def _stamp(record, identity):
+    record["tree_inode"] = identity[0] if identity else None
+    record["tree_generation"] = identity[1] if identity else None
+    return record
 
 
 def _read_pending(packs_dir, ref):
@@ -606,17 +646,17 @@ def provenance(packs_dir, ref):
     Raises :class:`InvalidPackStructure` when the record is unreadable or describes another tree.
     """
     tree = os.path.join(packs_dir, validate_ref(ref))
-    inode = _tree_inode(tree)
-    if inode is None:
+    identity = _tree_identity(tree)
+    if identity is None:
         return None, None
     if os.path.lexists(pending_metadata_path(packs_dir, ref)):
         pending = _read_pending(packs_dir, ref)
-        if pending is not None and pending.get("tree_inode") == inode:
+        if pending is not None and _same_tree(pending, identity):
             return pending, "pending"  # killed between the swap and the commit of the record
     shown = "%s/%s%s" % (META_DIR, ref, RECORD_SUFFIX)
     record = _read_record(metadata_path(packs_dir, ref), shown, ref)
     if record is not None:
-        if record.get("tree_inode") != inode and not _same_content(tree, record):
+        if not _same_tree(record, identity) and not _same_content(tree, record):
             raise InvalidPackStructure("provenance %s describes another tree than %s (the directory was replaced since it was installed)"
                                        % (shown, tree), pack=ref)
         return record, "outside"
@@ -842,10 +882,10 @@ def _reconcile(packs_dir, ref, actions):
     for name in os.listdir(directory):  # temporary files of a killed write
         if is_temp_of(name, ref + RECORD_SUFFIX) or is_temp_of(name, ref + PENDING_SUFFIX):
             _unlink(os.path.join(directory, name))
-    inode = _tree_inode(tree)
+    identity = _tree_identity(tree)
     if os.path.lexists(pending_path):
         pending = _read_pending(packs_dir, ref)
-        if inode is not None and pending is not None and pending.get("tree_inode") == inode:
+        if pending is not None and _same_tree(pending, identity):
             os.rename(pending_path, record_path)
             actions.append("committed the provenance of %s (the swap had happened)" % ref)
         else:
@@ -853,7 +893,7 @@ def _reconcile(packs_dir, ref, actions):
             actions.append("dropped the pending provenance of %s (the swap had not happened)" % ref)
         fsync_dir(directory)
     if os.path.lexists(record_path):
-        if inode is None:
+        if identity is None:
             _unlink(record_path)
             fsync_dir(directory)
             _remove_empty_records_dir(packs_dir)
@@ -863,9 +903,9 @@ def _reconcile(packs_dir, ref, actions):
             record = _read_record(record_path, record_path, ref)
         except AttuneError:
             return  # reported by readers; a reinstall replaces it
-        if record.get("tree_inode") != inode:
+        if not _same_tree(record, identity):
             if _same_content(tree, record):
-                record["tree_inode"] = inode
+                _stamp(record, identity)
                 _write_record(packs_dir, ref + RECORD_SUFFIX, record)
                 actions.append("re-linked the provenance of %s to its tree" % ref)
             else:
@@ -876,7 +916,7 @@ def _reconcile(packs_dir, ref, actions):
         if record.get("migrated_from") and os.path.lexists(legacy_metadata_path(packs_dir, ref)):
             _drop_legacy(packs_dir, ref, actions)  # a migration killed before it removed the old record
         return
-    if inode is not None and os.path.lexists(legacy_metadata_path(packs_dir, ref)):
+    if identity is not None and os.path.lexists(legacy_metadata_path(packs_dir, ref)):
         _migrate(packs_dir, ref, actions)
 
 
@@ -888,9 +928,7 @@ def _migrate(packs_dir, ref, actions):
         return  # unreadable: reported by readers, and the pack is reinstalled when named
     if not record or record.get("pack_ref") != ref:
         return
-    inode = _tree_inode(os.path.join(packs_dir, ref))
-    record = dict(record)
-    record["tree_inode"] = inode
+    record = _stamp(dict(record), _tree_identity(os.path.join(packs_dir, ref)))
     record["migrated_from"] = MIGRATED_FROM
     # 0.1.0's tree_checksum left the top-level .attune out: it is the checksum of the tree once that is removed
     _write_record(packs_dir, ref + RECORD_SUFFIX, record)
@@ -972,7 +1010,7 @@ class Staging(object):
         record.setdefault("installed_at", utc_now())
         record.pop("migrated_from", None)
         record["tree_checksum"] = "sha256:" + framed_dir_checksum(final)
-        record["tree_inode"] = _tree_inode(final)
+        _stamp(record, _tree_identity(final))
         _write_record(self.packs_dir, ref + PENDING_SUFFIX, record)  # journal: committed right after the swap
         checkpoint("metadata-written")
         if durable:

@@ -315,3 +315,43 @@ def test_controller_handoff_uses_private_arguments():
     assert handoff == {"name": ["a@^1", "b"], "fetch_on": "controller", "ca_path": "/ca.pem", "_resolved": [{"ref": "a"}, {"ref": "b"}]}
     with pytest.raises(InvalidArguments, match="name must name at least one pack spec"):
         _install.controller_handoff(params(resolve_on="controller", source=None), {"resolve_on": "controller"}, None)
+
+
+class CountingBackend(_install.PacksDirBackend):
+    """The real packs-directory backend, counting how often the plan asks for a pack's installed state."""
+
+    def __init__(self, packs_dir):
+        super(CountingBackend, self).__init__(packs_dir)
+        self.asked = []
+
+    def installed(self, ref):
+        self.asked.append(ref)
+        return super(CountingBackend, self).installed(ref)
+
+
+def test_fetch_callback_plans_once_and_installs_the_fetched_copy(tmp_path):
+    """issue 17: on the controller the fetch step is a callback inside one run (planned once), not a second run."""
+    archive, checksum = make_pack_archive(str(tmp_path / "src"), "cm", "1.0.0")
+    url = "https://files.invalid/cm-1.0.0.tar.gz"  # never contacted: the callback supplies the archive
+    resolution = {"ref": "cm", "version": "1.0.0", "source": {"type": "archive", "url": url, "checksum": checksum}}
+    task = params(source=[resolution], fetch_on="controller", packs_dir=str(tmp_path / "packs"))
+
+    # without a callback (the module on a host): nothing applied, the requests go to the action plugin
+    host = _install.run(task, no_registry, backend=CountingBackend(str(tmp_path / "packs")))
+    assert [r["ref"] for r in host.fetch_requests] == ["cm"] and not os.path.exists(str(tmp_path / "packs" / "cm"))
+
+    fetched = []
+    backend = CountingBackend(str(tmp_path / "packs"))
+    outcome = _install.run(task, no_registry, backend=backend, fetch=lambda wanted: fetched.append(wanted) or {"cm": archive})
+    result = outcome.result()
+    assert [[r["source"]["url"] for r in wanted] for wanted in fetched] == [[url]]
+    assert backend.asked == ["cm"], backend.asked  # one plan
+    assert result["changed"] is True and result["pack"]["version"] == "1.0.0" and not outcome.fetch_requests, result
+    assert installed_version(str(tmp_path / "packs"), "cm") == "1.0.0"
+
+    # the fetched copy is verified again: a callback handing over other bytes installs nothing
+    other, _sum = make_pack_archive(str(tmp_path / "other"), "cm", "1.0.1")
+    task2 = params(source=[dict(resolution, version="1.0.1")], fetch_on="controller", packs_dir=str(tmp_path / "packs"))
+    with pytest.raises(ChecksumMismatch):
+        _install.run(task2, no_registry, fetch=lambda wanted: {"cm": other})
+    assert installed_version(str(tmp_path / "packs"), "cm") == "1.0.0"

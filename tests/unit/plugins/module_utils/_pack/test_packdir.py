@@ -617,6 +617,40 @@ def test_record_of_a_replaced_tree_is_not_trusted_and_recover_drops_it(tmp_path,
     assert installed(packs_dir, "demo")["managed"] is False and installed(packs_dir, "demo")["error"] is None
 
 
+def test_a_tree_made_again_under_the_same_inode_number_is_not_the_recorded_one(tmp_path, packs_dir):
+    """Found in CI: ext4 gives a directory made right after ``rm -r`` the same inode number, so the record of the
+    deleted tree matched the hand-made one (0.5.0 reported as the managed 1.0.0, never repaired).  Here the reuse is
+    made certain: the record is pointed at the new directory's inode number, its generation stays the old tree's."""
+    _install(packs_dir, tmp_path, "1.0.0")
+    target = os.path.join(packs_dir, "demo")
+    old = _packdir._tree_identity(target)
+    if old[1] is None:
+        pytest.skip("this file system keeps no inode generation (FS_IOC_GETVERSION)")
+    shutil.rmtree(target)
+    make_pack_tree(target, "demo", "0.5.0")  # copied by hand over the managed pack
+    new = _packdir._tree_identity(target)
+    if new[1] == old[1]:
+        pytest.skip("the file system gave the new directory the old generation too")
+    path = provenance_path(packs_dir, "demo")
+    with open(path) as handle:
+        record = json.load(handle)
+    assert record["tree_inode"] == old[0] and record["tree_generation"] == old[1], record
+    record["tree_inode"] = new[0]  # what an inode number reused by the file system looks like
+    with open(path, "w") as handle:
+        json.dump(record, handle)
+    entry = installed(packs_dir, "demo")
+    assert not entry["managed"] and entry["version"] == "0.5.0" and "describes another tree" in entry["error"], entry
+    assert recover(packs_dir, "demo") == ["removed the provenance of demo: it describes another tree"]
+    # a record written before the generation was recorded still matches by inode number alone
+    _install(packs_dir, tmp_path, "1.0.0")
+    with open(path) as handle:
+        record = json.load(handle)
+    record.pop("tree_generation")
+    with open(path, "w") as handle:
+        json.dump(record, handle)
+    assert installed(packs_dir, "demo")["managed"] is True
+
+
 def test_record_of_a_tree_copied_back_unchanged_is_relinked(tmp_path, packs_dir):
     _install(packs_dir, tmp_path, "1.0.0")
     target = os.path.join(packs_dir, "demo")
