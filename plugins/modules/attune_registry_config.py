@@ -307,20 +307,10 @@ msg:
   sample: pack_registry written to /etc/attune/config.yaml (2 registries)
 """
 
-import errno
-import grp
-import os
-import pwd
-import re
-import stat
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.attune.packs.plugins.module_utils._registry import _config, _config_file
 from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError
-from ansible_collections.attune.packs.plugins.module_utils._base._fs import atomic_write, chown_like
 
 SECTION_OPTION_TYPES = {bool: "bool", int: "int"}
 
@@ -360,228 +350,15 @@ def argument_spec():
     )
 
 
-def _drop_none(value):
-    if isinstance(value, dict):
-        return dict((k, _drop_none(v)) for k, v in value.items() if v is not None)
-    if isinstance(value, list):
-        return [_drop_none(item) for item in value]
-    return value
-
-
-def validate(params):
-    """The normalised section; ConfigError named after the role variables when ``variable_prefix`` is set."""
-    section = _drop_none(params["pack_registry"] or {})
-    # header values are data, not structure: keep them exactly as given
-    for given, cleaned in zip((params["pack_registry"] or {}).get("indices") or [], section.get("indices") or []):
-        if isinstance(given, dict) and given.get("headers") is not None:
-            cleaned["headers"] = given["headers"]
-    try:
-        return _config.validate_section(section, origin=_config_file.SECTION_NAME)
-    except ConfigError as exc:
-        prefix = params["variable_prefix"]
-        message = str(exc)
-        if prefix:
-            # pack_registry.indices[1] (corp).headers -> registry_config_indices[1] (corp).headers, everywhere in the message
-            message = re.sub(r"\b%s\." % re.escape(_config_file.SECTION_NAME), lambda match: prefix, message)
-        raise ConfigError("invalid pack_registry configuration: %s" % message)
-
-
-def target_mode(module, requested, current_stat):
-    """The octal mode the new file gets: the requested one, else the current file's, else 0600."""
-    base = stat.S_IMODE(current_stat.st_mode) if current_stat else 0o600
-    if requested is None:
-        return base
-    if isinstance(requested, int):
-        return requested
-    try:
-        return int(requested, 8)
-    except ValueError:
-        pass
-
-    class _Stat(object):
-        st_mode = (current_stat.st_mode if current_stat else stat.S_IFREG | base)
-
-    try:
-        return module._symbolic_mode_to_octal(_Stat, requested)  # pylint: disable=protected-access
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="mode must be in octal or symbolic form: %s" % to_native(exc), path=module.params["path"])
-
-
-def read_current(module, path):
-    """``(text or None, stat or None)``; fails (changing nothing) when the file cannot be used."""
-    try:
-        current_stat = os.stat(path)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None, None
-        module.fail_json(msg="cannot access %s: %s" % (path, to_native(exc.strerror or exc)), path=path)
-    if not stat.S_ISREG(current_stat.st_mode):
-        module.fail_json(msg="%s exists and is not a regular file" % path, path=path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot read %s: %s" % (path, to_native(exc.strerror or exc)), path=path)
-    try:
-        return data.decode("utf-8"), current_stat
-    except UnicodeDecodeError:
-        module.fail_json(msg="%s is not UTF-8 text, refusing to rewrite it" % path, path=path)
-
-
-def check_owner_group(module, file_args):
-    """Fail before anything is written when the owner or group does not exist."""
-    for kind, value, lookup in (("owner", file_args["owner"], pwd.getpwnam), ("group", file_args["group"], grp.getgrnam)):
-        if value is None or str(value).isdigit():
-            continue
-        try:
-            lookup(value)
-        except KeyError:
-            module.fail_json(msg="%s %r does not exist on this host" % (kind, value), path=module.params["path"])
-
-
-def apply_owner_mode(module, path, file_args, mode):
-    """Owner, group and mode of ``path`` (the temporary file or the backup)."""
-    module.set_owner_if_different(path, file_args["owner"], False)
-    module.set_group_if_different(path, file_args["group"], False)
-    os.chmod(path, mode)
-
-
-def write_file(module, path, text, file_args, mode, current_stat):
-    """Atomically replace ``path``; owner, group and mode are on the temporary file before the rename."""
-
-    def prepare(tmp):
-        if current_stat is not None:
-            chown_like(tmp, current_stat)  # keep the current owner unless another one is requested (as root)
-        apply_owner_mode(module, tmp, file_args, mode)
-
-    def replace(tmp, target):
-        if current_stat is not None:
-            # keep_dest_attrs=False: atomic_move must not copy the old mode over the one set above
-            module.atomic_move(tmp, target, unsafe_writes=module.params["unsafe_writes"], keep_dest_attrs=False)
-        else:
-            # atomic_move() chmods a file it creates to 0666 & ~umask after the rename, which would expose the
-            # tokens until the mode is set again: rename in the same directory ourselves instead (atomic too).
-            os.rename(tmp, target)
-            if module.selinux_enabled():
-                module.set_context_if_different(target, module.selinux_default_context(target), False)
-
-    with atomic_write(path, prepare=prepare, replace=replace) as stream:  # the temporary file is 0600 until prepared
-        stream.write(to_bytes(text, errors="surrogate_or_strict"))
-
-
-def make_backup(module, path, file_args, mode):
-    """``module.backup_local`` under a private umask, then the new file's owner, group and mode."""
-    old_umask = os.umask(0o077)
-    try:
-        backup = module.backup_local(path)
-    finally:
-        os.umask(old_umask)
-    apply_owner_mode(module, backup, file_args, mode)
-    return backup
-
-
-def has_header_values(section):
-    return any(entry.get("headers") for entry in section.get("indices") or [])
-
-
-def count_message(section):
-    count = len(section["indices"])
-    return "%d registr%s" % (count, "y" if count == 1 else "ies")
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
     check_libraries(module, ["PyYAML"])
-    path = module.params["path"]
-    if os.path.islink(path):
-        path = os.path.realpath(path)  # write through a symlink to the file it names
-    result = dict(changed=False, path=path)
+    params = module.params
     try:
-        normalised = validate(module.params)
-    except ConfigError as exc:
-        module.fail_json(msg=str(exc), error=exc.to_dict(), **result)
-    desired = _config_file.file_form(normalised)
-
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory) and not module.params["create_dirs"]:
-        module.fail_json(msg="directory %s of the Attune config file does not exist (set create_dirs=true to create it)" % directory, **result)
-    text, current_stat = read_current(module, path)
-    try:
-        plan = _config_file.plan_update(text, desired, path)
-    except ConfigError as exc:
-        module.fail_json(msg=str(exc), error=exc.to_dict(), **result)
-
-    file_args = module.load_file_common_arguments(module.params, path=path)
-    check_owner_group(module, file_args)
-    mode = target_mode(module, file_args["mode"], current_stat)
-    tightened = None
-    if file_args["mode"] is None and current_stat is not None and has_header_values(desired) and mode & 0o007:
-        # a file that holds a header value is never left readable by others: 0644 -> 0600 (issue 8 item 13)
-        tightened = (mode, mode & ~0o077)
-        mode = tightened[1]
-    file_args["mode"] = mode
-    result.update(
-        pack_registry=_config_file.redact_section(desired),
-        content_changed=plan.changed,
-        created=plan.created,
-        comments_preserved=plan.comments_preserved,
-        mode_tightened=tightened is not None,
-    )
-    if tightened is not None:
-        module.warn("%s holds registry header values and was readable by others (mode 0%03o): its mode becomes 0%03o; "
-                    "set mode to choose another one" % (path, tightened[0], tightened[1]))
-    diffs = []
-    want_diff = module._diff  # pylint: disable=protected-access
-    if want_diff:
-        before_view = _config_file.redact_section(plan.before)
-        diffs.append(dict(
-            before_header="%s (pack_registry)" % path,
-            after_header="%s (pack_registry)" % path,
-            before=_config_file.diff_text(before_view),
-            after=_config_file.diff_text(_config_file.redact_section(desired, previous=plan.before)),
-        ))
-
-    if not plan.changed:
-        attr_diff = {}
-        result["changed"] = module.set_fs_attributes_if_different(file_args, False, diff=attr_diff if want_diff else None)
-        if attr_diff.get("before") or attr_diff.get("after"):
-            attr_diff.setdefault("before_header", path)
-            attr_diff.setdefault("after_header", path)
-            diffs.append(attr_diff)
-        result["msg"] = "pack_registry in %s is up to date (%s)%s" % (
-            path, count_message(desired), "; owner, group or mode changed" if result["changed"] else "")
-    else:
-        result["changed"] = True
-        if current_stat is not None:
-            attr_diff = {"before": {}, "after": {}}
-            if stat.S_IMODE(current_stat.st_mode) != mode:
-                attr_diff["before"]["mode"] = "0%03o" % stat.S_IMODE(current_stat.st_mode)
-                attr_diff["after"]["mode"] = "0%03o" % mode
-                diffs.append(attr_diff)
-        if module.params["backup"] and current_stat is not None:
-            if module.check_mode:
-                result["backup_file"] = module.backup_local(path)  # only computes the name in check mode
-            else:
-                result["backup_file"] = make_backup(module, path, file_args, mode)
-        if not module.check_mode:
-            try:
-                if not os.path.isdir(directory):
-                    os.makedirs(directory, 0o755)
-                write_file(module, path, plan.text, file_args, mode, current_stat)
-            except Exception as exc:  # pylint: disable=broad-except
-                if result.get("backup_file") and os.path.exists(result["backup_file"]):
-                    os.unlink(result["backup_file"])
-                    del result["backup_file"]
-                module.fail_json(msg="cannot write %s: %s" % (path, to_native(exc)), **result)
-            # SELinux context and file attributes, which cannot be set before the rename
-            module.set_fs_attributes_if_different(file_args, False)
-        verb = "would be written to" if module.check_mode else "written to"
-        result["msg"] = "pack_registry %s %s (%s)%s" % (
-            verb, path, count_message(desired), "" if plan.comments_preserved else "; the file was rewritten as a whole, comments were not kept")
-    if tightened is not None:
-        result["msg"] += "; mode tightened from 0%03o to 0%03o (the file holds header values)" % tightened
-    if diffs:
-        result["diff"] = diffs
+        result = _config_file.update_file(module, params["path"], params["pack_registry"], backup=params["backup"],
+                                          create_dirs=params["create_dirs"], variable_prefix=params["variable_prefix"])
+    except _config_file.UpdateFailed as exc:
+        module.fail_json(msg=exc.msg, **exc.result)
     module.exit_json(**result)
 
 

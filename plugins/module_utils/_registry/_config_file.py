@@ -3,12 +3,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private to this collection: rewrite the ``pack_registry`` section of an Attune config file (may change without notice).
 
-Pure text/YAML logic used by the ``attune_registry_config`` module (no Ansible
-imports, no file system access):
+Everything the ``attune_registry_config`` module does; the module itself is
+its documentation, its argument spec and one call to :func:`update_file`.
 
-* :func:`file_form` turns a section normalised by
-  :func:`~._config.validate_section` into what is written: every key with an
-  explicit value, in the order of attune-format.md section 2.
+Text/YAML logic (no Ansible, no file system access):
+
+* :func:`section_from_option` validates the module's ``pack_registry`` option
+  with :func:`~._config.validate_section`; :func:`file_form` turns the
+  normalised section into what is written: every key with an explicit value,
+  in the order of attune-format.md section 2.
 * :func:`plan_update` computes the new file text from the current one.  It owns
   the top-level ``pack_registry`` key only.  The text of the file outside the
   ``pack_registry`` block (other sections, comments, blank lines, quoting) is
@@ -20,14 +23,32 @@ imports, no file system access):
   the plan says so (``comments_preserved``).
 * :func:`redact_section` / :func:`diff_text` make a displayable copy where
   header values are ``<redacted>`` and URLs lose credentials and queries.
+
+The file (imports nothing from Ansible; the running module is passed in):
+
+* :func:`update_file` reads the current file, plans, decides the mode (a file
+  that holds header values is never left readable by others), computes the
+  result and the redacted diff, and, unless in check mode, makes the backup and
+  replaces the file atomically (owner, group and mode on the temporary file
+  before the rename).  It returns the module's result or raises
+  :class:`UpdateFailed` with the failed result; the file is then as it was.
 """
 
 from __future__ import annotations
 
 import copy
+import errno
+import grp
+import os
+import pwd
+import re
+import stat
 
+from ansible_collections.attune.packs.plugins.module_utils._base._fs import atomic_write, chown_like
 from ansible_collections.attune.packs.plugins.module_utils._base._lazy import dump_block_yaml, yaml_or_raise
-from ansible_collections.attune.packs.plugins.module_utils._registry._config import INDEX_KEYS, SECTION_KEYS, describe_yaml_error, redact_url
+from ansible_collections.attune.packs.plugins.module_utils._registry._config import (
+    INDEX_KEYS, SECTION_KEYS, describe_yaml_error, redact_url, validate_section,
+)
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError
 
 SECTION_NAME = "pack_registry"
@@ -68,6 +89,37 @@ def _yaml():
 def _dump(data):
     _yaml()
     return dump_block_yaml(data)
+
+
+def _drop_none(value):
+    if isinstance(value, dict):
+        return dict((k, _drop_none(v)) for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return [_drop_none(item) for item in value]
+    return value
+
+
+def section_from_option(given, variable_prefix=None):
+    """The normalised section of the module's ``pack_registry`` option (:func:`~._config.validate_section`).
+
+    Suboptions the argument spec left ``None`` get their defaults; header values
+    are kept exactly as given.  A ConfigError names the key
+    (``pack_registry.indices[1] (corp).headers``) or, with ``variable_prefix``,
+    the role variable (``registry_config_indices[1] (corp).headers``).
+    """
+    section = _drop_none(given or {})
+    # header values are data, not structure: keep them exactly as given
+    for original, cleaned in zip((given or {}).get("indices") or [], section.get("indices") or []):
+        if isinstance(original, dict) and original.get("headers") is not None:
+            cleaned["headers"] = original["headers"]
+    try:
+        return validate_section(section, origin=SECTION_NAME)
+    except ConfigError as exc:
+        message = str(exc)
+        if variable_prefix:
+            # pack_registry.indices[1] (corp).headers -> registry_config_indices[1] (corp).headers, everywhere in the message
+            message = re.sub(r"\b%s\." % re.escape(SECTION_NAME), lambda match: variable_prefix, message)
+        raise ConfigError("invalid pack_registry configuration: %s" % message)
 
 
 def file_form(normalised):
@@ -321,3 +373,246 @@ def diff_text(section):
     if section is None:
         return ""
     return _dump({SECTION_NAME: section})
+
+
+class UpdateFailed(Exception):
+    """:func:`update_file` failed; the file is as it was.
+
+    ``msg`` is the message and ``result`` every other field of the failed
+    result (``changed`` and ``path`` where the module's result has them, the
+    ``error`` of a ConfigError).  Neither holds a header value.
+    """
+
+    def __init__(self, msg, **result):
+        super(UpdateFailed, self).__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+def update_file(module, path, given, backup=False, create_dirs=True, variable_prefix=None):
+    """Write the ``pack_registry`` option ``given`` into the config file ``path``; the module's result.
+
+    ``module`` is the running AnsibleModule: its check mode, diff mode and file
+    arguments (owner, group, mode, SELinux, attributes, ``unsafe_writes``)
+    apply, and owners, moves and backups are made through it as in every
+    module.  A symlink ``path`` is written through to the file it names.  The
+    file is rewritten only when its section differs (:func:`plan_update`);
+    otherwise only owner, group and mode are corrected.  Without a requested
+    mode, an existing file that will hold header values and is readable by
+    others becomes 0600 (with a warning).  In check mode nothing is written,
+    not even a directory or a backup.  Header values are redacted in the
+    result and the diff.  Raises :class:`UpdateFailed`; failures of the
+    module's own helpers (owner change, backup) are its ``fail_json``.
+    """
+    requested_path = path
+    if os.path.islink(path):
+        path = os.path.realpath(path)  # write through a symlink to the file it names
+    result = dict(changed=False, path=path)
+    try:
+        normalised = section_from_option(given, variable_prefix)
+    except ConfigError as exc:
+        raise UpdateFailed(str(exc), error=exc.to_dict(), **result) from exc
+    desired = file_form(normalised)
+
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory) and not create_dirs:
+        raise UpdateFailed("directory %s of the Attune config file does not exist (set create_dirs=true to create it)" % directory, **result)
+    text, current_stat = read_current(path)
+    try:
+        plan = plan_update(text, desired, path)
+    except ConfigError as exc:
+        raise UpdateFailed(str(exc), error=exc.to_dict(), **result) from exc
+
+    file_args = module.load_file_common_arguments(module.params, path=path)
+    check_owner_group(file_args, requested_path)
+    mode = target_mode(module, file_args["mode"], current_stat, requested_path)
+    tightened = None
+    if file_args["mode"] is None and current_stat is not None and has_header_values(desired) and mode & 0o007:
+        # a file that holds a header value is never left readable by others: 0644 -> 0600 (issue 8 item 13)
+        tightened = (mode, mode & ~0o077)
+        mode = tightened[1]
+    file_args["mode"] = mode
+    result.update(
+        pack_registry=redact_section(desired),
+        content_changed=plan.changed,
+        created=plan.created,
+        comments_preserved=plan.comments_preserved,
+        mode_tightened=tightened is not None,
+    )
+    if tightened is not None:
+        module.warn("%s holds registry header values and was readable by others (mode 0%03o): its mode becomes 0%03o; "
+                    "set mode to choose another one" % (path, tightened[0], tightened[1]))
+    want_diff = module._diff  # pylint: disable=protected-access
+    diffs = [section_diff(path, plan)] if want_diff else []
+
+    if plan.changed:
+        diffs.extend(_replace_file(module, path, plan, file_args, current_stat, backup, result))
+    else:
+        diffs.extend(_correct_attributes(module, path, plan, file_args, want_diff, result))
+    if tightened is not None:
+        result["msg"] += "; mode tightened from 0%03o to 0%03o (the file holds header values)" % tightened
+    if diffs:
+        result["diff"] = diffs
+    return result
+
+
+def section_diff(path, plan):
+    """The diff of the ``pack_registry`` section, header values ``<redacted>`` (``<redacted, changed>`` when rotated)."""
+    return dict(
+        before_header="%s (pack_registry)" % path,
+        after_header="%s (pack_registry)" % path,
+        before=diff_text(redact_section(plan.before)),
+        after=diff_text(redact_section(plan.after, previous=plan.before)),
+    )
+
+
+def _correct_attributes(module, path, plan, file_args, want_diff, result):
+    """The section is up to date: owner, group and mode only.  Returns the attribute diffs."""
+    attr_diff = {}
+    result["changed"] = module.set_fs_attributes_if_different(file_args, False, diff=attr_diff if want_diff else None)
+    diffs = []
+    if attr_diff.get("before") or attr_diff.get("after"):
+        attr_diff.setdefault("before_header", path)
+        attr_diff.setdefault("after_header", path)
+        diffs.append(attr_diff)
+    result["msg"] = "pack_registry in %s is up to date (%s)%s" % (
+        path, count_message(plan.after), "; owner, group or mode changed" if result["changed"] else "")
+    return diffs
+
+
+def _replace_file(module, path, plan, file_args, current_stat, backup, result):
+    """The section changes: backup, then the new text atomically (neither in check mode).  Returns the mode diffs."""
+    result["changed"] = True
+    mode = file_args["mode"]
+    diffs = []
+    if current_stat is not None:
+        attr_diff = {"before": {}, "after": {}}
+        if stat.S_IMODE(current_stat.st_mode) != mode:
+            attr_diff["before"]["mode"] = "0%03o" % stat.S_IMODE(current_stat.st_mode)
+            attr_diff["after"]["mode"] = "0%03o" % mode
+            diffs.append(attr_diff)
+    if backup and current_stat is not None:
+        if module.check_mode:
+            result["backup_file"] = module.backup_local(path)  # only computes the name in check mode
+        else:
+            result["backup_file"] = make_backup(module, path, file_args, mode)
+    if not module.check_mode:
+        directory = os.path.dirname(path) or "."
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            write_file(module, path, plan.text, file_args, mode, current_stat)
+        except Exception as exc:  # pylint: disable=broad-except
+            if result.get("backup_file") and os.path.exists(result["backup_file"]):
+                os.unlink(result["backup_file"])
+                del result["backup_file"]
+            raise UpdateFailed("cannot write %s: %s" % (path, exc), **result) from exc
+        # SELinux context and file attributes, which cannot be set before the rename
+        module.set_fs_attributes_if_different(file_args, False)
+    verb = "would be written to" if module.check_mode else "written to"
+    result["msg"] = "pack_registry %s %s (%s)%s" % (
+        verb, path, count_message(plan.after), "" if plan.comments_preserved else "; the file was rewritten as a whole, comments were not kept")
+    return diffs
+
+
+def read_current(path):
+    """``(text or None, stat or None)`` of the config file; UpdateFailed (changing nothing) when it cannot be used."""
+    try:
+        current_stat = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None, None
+        raise UpdateFailed("cannot access %s: %s" % (path, exc.strerror or exc), path=path) from exc
+    if not stat.S_ISREG(current_stat.st_mode):
+        raise UpdateFailed("%s exists and is not a regular file" % path, path=path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        raise UpdateFailed("cannot read %s: %s" % (path, exc.strerror or exc), path=path) from exc
+    try:
+        return data.decode("utf-8"), current_stat
+    except UnicodeDecodeError:
+        raise UpdateFailed("%s is not UTF-8 text, refusing to rewrite it" % path, path=path) from None
+
+
+def check_owner_group(file_args, path):
+    """UpdateFailed before anything is written when the owner or group does not exist (``path``: for the result)."""
+    for kind, value, lookup in (("owner", file_args["owner"], pwd.getpwnam), ("group", file_args["group"], grp.getgrnam)):
+        if value is None or str(value).isdigit():
+            continue
+        try:
+            lookup(value)
+        except KeyError:
+            raise UpdateFailed("%s %r does not exist on this host" % (kind, value), path=path) from None
+
+
+def target_mode(module, requested, current_stat, path):
+    """The octal mode the new file gets: the requested one, else the current file's, else 0600 (``path``: for the result)."""
+    base = stat.S_IMODE(current_stat.st_mode) if current_stat else 0o600
+    if requested is None:
+        return base
+    if isinstance(requested, int):
+        return requested
+    try:
+        return int(requested, 8)
+    except ValueError:
+        pass
+
+    class _Stat(object):
+        st_mode = (current_stat.st_mode if current_stat else stat.S_IFREG | base)
+
+    try:
+        return module._symbolic_mode_to_octal(_Stat, requested)  # pylint: disable=protected-access
+    except Exception as exc:  # pylint: disable=broad-except
+        raise UpdateFailed("mode must be in octal or symbolic form: %s" % exc, path=path) from exc
+
+
+def _apply_owner_mode(module, path, file_args, mode):
+    """Owner, group and mode of ``path`` (the temporary file or the backup)."""
+    module.set_owner_if_different(path, file_args["owner"], False)
+    module.set_group_if_different(path, file_args["group"], False)
+    os.chmod(path, mode)
+
+
+def write_file(module, path, text, file_args, mode, current_stat):
+    """Atomically replace ``path``; owner, group and mode are on the temporary file before the rename."""
+
+    def prepare(tmp):
+        if current_stat is not None:
+            chown_like(tmp, current_stat)  # keep the current owner unless another one is requested (as root)
+        _apply_owner_mode(module, tmp, file_args, mode)
+
+    def replace(tmp, target):
+        if current_stat is not None:
+            # keep_dest_attrs=False: atomic_move must not copy the old mode over the one set above
+            module.atomic_move(tmp, target, unsafe_writes=module.params["unsafe_writes"], keep_dest_attrs=False)
+        else:
+            # atomic_move() chmods a file it creates to 0666 & ~umask after the rename, which would expose the
+            # tokens until the mode is set again: rename in the same directory ourselves instead (atomic too).
+            os.rename(tmp, target)
+            if module.selinux_enabled():
+                module.set_context_if_different(target, module.selinux_default_context(target), False)
+
+    with atomic_write(path, prepare=prepare, replace=replace) as stream:  # the temporary file is 0600 until prepared
+        stream.write(text.encode("utf-8", "surrogateescape"))  # = Ansible's to_bytes(text, errors="surrogate_or_strict")
+
+
+def make_backup(module, path, file_args, mode):
+    """``module.backup_local`` under a private umask, then the new file's owner, group and mode."""
+    old_umask = os.umask(0o077)
+    try:
+        backup = module.backup_local(path)
+    finally:
+        os.umask(old_umask)
+    _apply_owner_mode(module, backup, file_args, mode)
+    return backup
+
+
+def has_header_values(section):
+    return any(entry.get("headers") for entry in section.get("indices") or [])
+
+
+def count_message(section):
+    count = len(section["indices"])
+    return "%d registr%s" % (count, "y" if count == 1 else "ies")

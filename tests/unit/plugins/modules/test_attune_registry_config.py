@@ -95,6 +95,27 @@ def test_failed_rename_leaves_the_file_and_nothing_else(tmp_path, capsys, monkey
     assert path.read_bytes() == before and stat.S_IMODE(path.stat().st_mode) == 0o644
     assert sorted(os.listdir(str(tmp_path))) == ["config.yaml"]  # no temporary file, no backup left behind
     assert "backup_file" not in result
+    # the failed result still says what the run would have changed (the file is as it was)
+    assert result["changed"] is True and result["content_changed"] is True and result["path"] == str(path)
+    assert result["pack_registry"]["indices"][0]["headers"] == {"Authorization": "<redacted>"} and "diff" not in result
+
+
+def test_failures_before_writing_keep_their_result_fields(tmp_path, capsys):
+    # as before the file logic moved into _config_file.update_file: changed=false with the path where the section or
+    # the file's YAML is refused, the path alone where the file cannot be used or an owner does not exist
+    path = tmp_path / "config.yaml"
+    write(path, "- a list\n")
+    code, result = run(capsys, path=str(path))
+    assert code == 1 and result["changed"] is False and result["error"]["kind"] == "invalid_config"
+    assert "must contain a mapping at the top level" in result["msg"]
+    write(path, EXISTING)
+    code, result = run(capsys, path=str(path), owner="no-such-user-s22")
+    assert code == 1 and "changed" not in result and result["path"] == str(path)
+    assert result["msg"] == "owner 'no-such-user-s22' does not exist on this host"
+    path.unlink()
+    path.mkdir()
+    code, result = run(capsys, path=str(path))
+    assert code == 1 and "changed" not in result and result["msg"] == "%s exists and is not a regular file" % path
 
 
 def test_check_mode_changes_nothing_and_diff_is_redacted(tmp_path, capsys):

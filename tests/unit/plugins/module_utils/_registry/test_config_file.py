@@ -1,11 +1,19 @@
 """Unit tests of plugins/module_utils/_registry/_config_file.py (splicing the pack_registry block into a config file)."""
+import errno
+import io
+import json
+import os
+import stat
+
 import pytest
 import yaml
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import SECTION_KEYS, validate_section
 from ansible_collections.attune.packs.plugins.module_utils._registry._config_file import (
-    MANAGED_COMMENT, REDACTED, REDACTED_CHANGED, block_spans, diff_text, file_form, plan_update, redact_section,
-    render_block, splice,
+    MANAGED_COMMENT, REDACTED, REDACTED_CHANGED, UpdateFailed, block_spans, diff_text, file_form, plan_update, redact_section,
+    render_block, splice, update_file,
 )
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError
 
@@ -294,3 +302,152 @@ def test_a_duplicate_whose_last_copy_is_already_right_is_still_removed():
         OLD_TOKEN, current)
     plan = plan_update(text, desired())
     assert plan.changed and _top_level_keys(plan.text) == ["pack_registry"] and "OLD-token" not in plan.text
+
+
+# -- update_file: the whole run of attune_registry_config, on real files ------------------------------------------------
+SECTION = {"indices": [{"name": "corp", "url": "https://packs.example.com/index.json", "priority": 1,
+                        "headers": {"Authorization": TOKEN}}]}
+FILE = "# keep me\ndatabase:\n  url: postgres://db/attune\npack_registry:\n  enabled: true\n"
+
+
+def ansible_module(check_mode=False, diff=False, **file_args):
+    """A real AnsibleModule with the file arguments (mode, owner, ...) given, as attune_registry_config runs it."""
+    args = dict(file_args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    with patch_module_args(args):
+        return AnsibleModule(argument_spec={}, supports_check_mode=True, add_file_common_args=True)
+
+
+def existing(path, text=FILE, mode=0o644):
+    path.write_text(text)
+    os.chmod(str(path), mode)
+    return path.read_bytes()
+
+
+class FullDisk(io.FileIO):
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def no_secret_in(result):
+    shown = json.dumps(result)
+    assert TOKEN.split()[-1] not in shown and OLD_TOKEN.split()[-1] not in shown, shown
+
+
+def test_update_file_creates_a_private_file_with_its_directory(tmp_path):
+    path = tmp_path / "etc" / "attune" / "config.yaml"
+    result = update_file(ansible_module(), str(path), SECTION)
+    no_secret_in(result)
+    assert result["changed"] and result["created"] and result["content_changed"] and result["comments_preserved"]
+    assert result["msg"] == "pack_registry written to %s (1 registry)" % path
+    assert yaml.safe_load(path.read_text()) == {"pack_registry": desired()}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+    assert result["pack_registry"]["indices"][0]["headers"] == {"Authorization": REDACTED}
+    assert "diff" not in result and "backup_file" not in result
+
+
+def test_update_file_in_check_mode_writes_nothing(tmp_path):
+    path = tmp_path / "config.yaml"
+    before = existing(path)
+    result = update_file(ansible_module(check_mode=True, diff=True, mode="0640"), str(path), SECTION, backup=True)
+    no_secret_in(result)
+    assert result["changed"] and result["content_changed"]
+    assert result["msg"] == "pack_registry would be written to %s (1 registry)" % path
+    assert path.read_bytes() == before and stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(os.listdir(str(tmp_path))) == ["config.yaml"] and not os.path.exists(result["backup_file"])
+    assert result["diff"][1] == {"before": {"mode": "0644"}, "after": {"mode": "0640"}}
+    # a new file: neither the file nor its directory is created
+    result = update_file(ansible_module(check_mode=True), str(tmp_path / "new" / "config.yaml"), SECTION)
+    assert result["changed"] and result["created"] and not (tmp_path / "new").exists()
+
+
+def test_update_file_with_unchanged_content_writes_nothing(tmp_path):
+    path = tmp_path / "config.yaml"
+    existing(path, mode=0o600)
+    assert update_file(ansible_module(), str(path), SECTION)["changed"]
+    written = path.read_bytes()
+    os.utime(str(path), ns=(1000000000, 1000000000))
+    inode = path.stat().st_ino
+    result = update_file(ansible_module(diff=True), str(path), SECTION)
+    assert not result["changed"] and not result["content_changed"]
+    assert result["msg"] == "pack_registry in %s is up to date (1 registry)" % path
+    assert path.read_bytes() == written and path.stat().st_mtime_ns == 1000000000 and path.stat().st_ino == inode
+    assert len(result["diff"]) == 1 and result["diff"][0]["before"] == result["diff"][0]["after"]  # the section only
+    assert sorted(os.listdir(str(tmp_path))) == ["config.yaml"]
+    # only the mode differs: corrected in place, the content is not rewritten
+    result = update_file(ansible_module(diff=True, mode="0640"), str(path), SECTION)
+    assert result["changed"] and not result["content_changed"] and result["msg"].endswith("; owner, group or mode changed")
+    assert path.read_bytes() == written and path.stat().st_mtime_ns == 1000000000 and path.stat().st_ino == inode
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("step", ["write", "fsync", "rename"])
+def test_update_file_failing_mid_write_leaves_the_old_file(tmp_path, monkeypatch, step):
+    path = tmp_path / "config.yaml"
+    before = existing(path)
+    module = ansible_module(mode="0600")
+
+    def failing(*_args, **_kwargs):
+        raise OSError(errno.EIO, "simulated I/O error")
+
+    if step == "write":  # the disk fills up while the temporary file is written
+        monkeypatch.setattr(os, "fdopen", lambda fd, *_args, **_kwargs: FullDisk(fd, "wb"))
+    else:
+        monkeypatch.setattr(os, step, failing)
+    with pytest.raises(UpdateFailed) as info:
+        update_file(module, str(path), SECTION, backup=True)
+    failure = info.value
+    no_secret_in(failure.result)
+    assert TOKEN.split()[-1] not in failure.msg and failure.msg.startswith("cannot write %s: " % path)
+    if step == "write":
+        assert failure.msg.endswith("No space left on device")
+    assert failure.result["changed"] is True and failure.result["content_changed"] is True
+    assert "backup_file" not in failure.result and "msg" not in failure.result
+    assert path.read_bytes() == before and stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(os.listdir(str(tmp_path))) == ["config.yaml"]  # no temporary file, no backup left behind
+
+
+def test_update_file_diff_never_shows_header_values(tmp_path):
+    path = tmp_path / "config.yaml"
+    existing(path, "pack_registry:\n  indices:\n    - name: corp\n      url: https://packs.example.com/index.json\n"
+                   "      headers: {Authorization: '%s', X-Other: same}\n" % OLD_TOKEN, mode=0o600)
+    section = {"indices": [dict(SECTION["indices"][0], headers={"Authorization": TOKEN, "X-Other": "same"})]}
+    result = update_file(ansible_module(diff=True), str(path), section)
+    no_secret_in(result)
+    content = result["diff"][0]
+    assert "Authorization: <redacted>" in content["before"] and "X-Other: <redacted>" in content["before"]
+    assert "Authorization: <redacted, changed>" in content["after"] and "X-Other: <redacted>" in content["after"]
+    assert TOKEN in path.read_text()
+
+
+def test_update_file_tightens_a_file_readable_by_others(tmp_path):
+    path = tmp_path / "config.yaml"
+    existing(path, mode=0o644)
+    result = update_file(ansible_module(), str(path), SECTION)
+    assert result["mode_tightened"] and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert result["msg"].endswith("; mode tightened from 0644 to 0600 (the file holds header values)")
+    # without header values the mode is kept
+    existing(path, mode=0o644)
+    result = update_file(ansible_module(), str(path), {"indices": [{"url": "https://packs.example.com/index.json"}]})
+    assert not result["mode_tightened"] and stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_update_file_failures_carry_the_result_fields(tmp_path):
+    path = tmp_path / "config.yaml"
+    bad = {"indices": [{"name": "corp", "url": "http://packs.example.com/index.json", "headers": {"Authorization": TOKEN}}]}
+    with pytest.raises(UpdateFailed) as info:
+        update_file(ansible_module(), str(path), bad, variable_prefix="registry_config_")
+    assert info.value.msg.startswith("invalid pack_registry configuration: registry_config_indices[0] (corp).url:")
+    assert set(info.value.result) == {"error", "changed", "path"} and info.value.result["changed"] is False
+    assert info.value.result["error"]["kind"] == "invalid_config"
+    path.mkdir()
+    with pytest.raises(UpdateFailed) as info:
+        update_file(ansible_module(), str(path), SECTION)
+    assert info.value.msg == "%s exists and is not a regular file" % path and info.value.result == {"path": str(path)}
+    with pytest.raises(UpdateFailed) as info:
+        update_file(ansible_module(), str(tmp_path / "absent" / "c.yaml"), SECTION, create_dirs=False)
+    assert "does not exist (set create_dirs=true" in info.value.msg and info.value.result["changed"] is False
+    assert not (tmp_path / "absent").exists()
