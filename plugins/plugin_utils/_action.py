@@ -44,9 +44,13 @@ class RegistryActionBase(ActionBase):
     def run_module(self, module_args, task_vars):
         return self._execute_module(module_name=self.MODULE, module_args=module_args, task_vars=task_vars)
 
+    def task_args(self):
+        """The task's arguments as this action works with them (a plugin drops private ones a task may not set)."""
+        return dict(self._task.args)
+
     def run(self, tmp=None, task_vars=None):
         result = super(RegistryActionBase, self).run(tmp, task_vars)
-        args = dict(self._task.args)
+        args = self.task_args()
         try:
             self.check_option_names(args)
             check_target_options(args)  # before anything else: an empty api_url is not "the host" (issue 16 item 1)
@@ -105,7 +109,7 @@ class RegistryActionBase(ActionBase):
                                 ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)))
         validated = ArgumentSpecValidator(self.argument_spec(), **self.validator_kwargs()).validate(args)
         if validated.error_messages:
-            raise TaskFailed("; ".join(validated.error_messages))
+            raise TaskFailed("; ".join(validated.error_messages), changed=False)
         return validated.validated_parameters
 
     def client(self, params):
