@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
-from ansible_collections.attune.packs.plugins.module_utils._pack._drift import Listing
+from ansible_collections.attune.packs.plugins.module_utils._pack import _drift
 from ansible_collections.attune.packs.plugins.plugin_utils._action import RegistryActionBase, TaskFailed
 
 
@@ -30,7 +30,8 @@ class ActionModule(RegistryActionBase):
         return args
 
     def check_option_names(self, args):
-        """Unknown options are reported by the module (on a host) or by the argument spec validation (api_url)."""
+        """Not here: unknown options are reported by the module (on a host) or by the argument spec validation
+        (api_url), with the messages this plugin has always given."""
 
     def wants_controller(self, args):
         return bool(args.get("api_url"))  # a running Attune: answered here, the module never carries the API client
@@ -48,7 +49,6 @@ class ActionModule(RegistryActionBase):
     def on_controller(self, params, args, task_vars):
         """The packs of the Attune at ``api_url``, with drift from ``lock_file``."""
         from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_packs
-        from ansible_collections.attune.packs.plugins.module_utils._pack import _drift
         from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
 
         if params["packs_dir"] or params["verify"]:
@@ -60,10 +60,10 @@ class ActionModule(RegistryActionBase):
             listing = AttunePacks(api, _attune_packs.UploadRecords(settings.cache_dir, api.api_url), _attune_packs.installed_packs)
             return _drift.installed_report(listing, params["name"], False, lambda: _drift.read_lock(params), self.warn)
         except AttuneError as exc:
-            raise TaskFailed(api.redact(str(exc)), changed=False, error=exc.to_dict(), api_url=api.api_url)
+            raise TaskFailed.from_error(exc, redact=api.redact, changed=False, api_url=api.api_url)
 
 
-class AttunePacks(Listing):
+class AttunePacks(_drift.Listing):
     """The packs of a running Attune as ``attune_pack_installed`` items (``_attune_packs.installed_packs``)."""
 
     def __init__(self, api, records, installed_packs):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.attune.packs.plugins.module_utils._base._common import check_target_options, missing_libraries
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_target_options, error_result, missing_libraries
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, suggestion
 
 
@@ -27,6 +27,12 @@ class TaskFailed(Exception):
     def __init__(self, msg, **extra):
         super(TaskFailed, self).__init__(msg)
         self.result = dict(extra, failed=True, msg=msg)
+
+    @classmethod
+    def from_error(cls, exc, redact=None, msg=None, **extra):
+        """Stop with the failed result of a core error (``_common.error_result``; ``redact``: the API client's)."""
+        result = error_result(exc, redact=redact, msg=msg, **extra)
+        return cls(result.pop("msg"), **result)
 
 
 class RegistryActionBase(ActionBase):
@@ -65,7 +71,7 @@ class RegistryActionBase(ActionBase):
         except TaskFailed as exc:
             result.update(exc.result)
         except AttuneError as exc:
-            result.update(failed=True, changed=False, msg=str(exc), error=exc.to_dict())
+            result.update(error_result(exc, changed=False))
         return result
 
     def warn(self, message):
@@ -151,5 +157,5 @@ class QueryAction(RegistryActionBase):
             try:
                 return _attune_registries.answer(self.OPERATION.__name__, params, self.warn)
             except AttuneError as exc:
-                raise TaskFailed(str(exc), changed=False, error=exc.to_dict(), api_url=params.get("api_url"))
+                raise TaskFailed.from_error(exc, changed=False, api_url=params.get("api_url"))
         return self.OPERATION(self.client(params), params, self.warn)

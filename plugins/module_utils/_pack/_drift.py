@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ansible_collections.attune.packs.plugins.module_utils._base._common import error_result
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 # the status of one locked pack, in the order they are checked
@@ -285,7 +286,7 @@ def on_host(params, warn):
         packs_dir = packs_dir_of(params)
         return installed_report(PacksDirListing(packs_dir), params["name"], params["verify"], lambda: read_lock(params), warn)
     except AttuneError as exc:
-        return dict(failed=True, msg=str(exc), error=exc.to_dict(), changed=False, packs_dir=packs_dir)
+        return error_result(exc, changed=False, packs_dir=packs_dir)
     except OSError as exc:
         return dict(failed=True, msg="cannot read packs_dir %s: %s" % (packs_dir, exc.strerror or exc), changed=False,
                     packs_dir=packs_dir)

@@ -135,3 +135,16 @@ def test_attune_errors_name_the_api_and_keep_secrets_out(attune):
     assert result["failed"] is True and result["changed"] is False and result["api_url"] == attune.url(), result
     assert result["error"]["kind"] == "api_unauthorized", result
     assert "wrong-token-5678" not in json.dumps(result)
+
+
+def test_an_error_that_quotes_a_secret_is_redacted_in_msg_and_error(attune, monkeypatch):
+    """One converter (_common.error_result with the API client's redact): msg and every string of error."""
+    def leaky(api, names=None, records=None):
+        raise _api.ApiError("Attune echoed the header Authorization: Bearer %s" % attune.token, api_url=api.api_url, pack=attune.token)
+
+    monkeypatch.setattr(_attune_packs, "installed_packs", leaky)
+    result = action(conn(attune)).run(task_vars={})
+    assert result["failed"] is True and result["changed"] is False and result["api_url"] == attune.url(), result
+    assert attune.token not in json.dumps(result), result
+    assert result["error"]["kind"] == "api_error" and result["error"]["api_url"] == attune.url()
+    assert "Attune echoed the header Authorization: Bearer " in result["msg"] and result["msg"] == result["error"]["message"]
