@@ -331,89 +331,11 @@ msg:
   sample: "3 packs in /opt/attune/packs (2 managed); verified: 1 modified (slack)"
 """
 
-import contextlib
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._pack import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._pack import _drift
 from ansible_collections.attune.packs.plugins.module_utils._pack._installed_spec import installed_argument_spec
-
-PROVENANCE_FIELDS = ("installed_at", "installed_from", "checksum", "registry", "registry_url", "spec", "tree_checksum")
-
-
-def report(packs_dir, ref, entry):
-    """One item of ``packs`` from a ``_packdir.installed`` entry (None: not installed)."""
-    item = {"ref": ref, "installed": entry is not None, "path": None, "managed": False, "version": None}
-    item.update((field, None) for field in PROVENANCE_FIELDS)
-    item.update(current_tree_checksum=None, verified=None, verify_reason=None, error=None)
-    if entry is not None:
-        metadata = entry["metadata"] or {}
-        item.update(path=entry["path"], managed=entry["managed"], version=entry["version"], error=entry["error"])
-        item.update((field, metadata.get(field)) for field in PROVENANCE_FIELDS)
-    return item
-
-
-def unique_names(names):
-    result = []
-    for name in names or []:
-        name = name.strip()
-        if name and name not in result:
-            result.append(name)
-    return result
-
-
-def packs_dir_of(params):
-    if params["packs_dir"]:
-        return params["packs_dir"]
-    from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings
-
-    options = {"config_path": params["config_path"], "environment": params["environment"]}
-    return load_settings(options, require_registries=False).packs_base_dir
-
-
-def summary(packs, packs_dir, missing, modified, exists):
-    installed = [p for p in packs if p["installed"]]
-    if exists:
-        text = "%d pack%s in %s (%d managed)" % (len(installed), "" if len(installed) == 1 else "s", packs_dir,
-                                                 sum(1 for p in installed if p["managed"]))
-    else:
-        text = "no packs: %s does not exist" % packs_dir
-    if missing:
-        text += "; not installed: %s" % ", ".join(missing)
-    if modified is not None:
-        text += "; verified: %s" % ("%d modified (%s)" % (len(modified), ", ".join(modified)) if modified else "no modified pack")
-    return text
-
-
-def read_lock(params):
-    """The lock of O(lock_file) (its text comes from the controller when the action plugin ran), or None."""
-    if not params["lock_file"] and params["_lock_text"] is None:
-        return None
-    from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
-
-    if params["_lock_text"] is not None:
-        return _lockfile.parse(params["_lock_text"], params["lock_file"])
-    return _lockfile.load(params["lock_file"])
-
-
-def lock_drift(lock, packs, packs_dir, verify):
-    """Drift of ``packs_dir`` from ``lock`` (the locked packs are verified here unless ``verify`` already did)."""
-    from ansible_collections.attune.packs.plugins.module_utils._pack import _drift
-
-    by_ref = dict((item["ref"], item) for item in packs)
-    items = list(packs)
-    verified = {}
-    for ref in lock.refs():
-        item = by_ref.get(ref)
-        if item is None:
-            item = report(packs_dir, ref, _packdir.installed(packs_dir, ref))
-            items.append(item)
-        if item["installed"]:
-            verified[ref] = item["verified"] if verify else _packdir.verify_installed(packs_dir, ref)["ok"]
-    return _drift.compare(lock.entries(), items, verified, lock.label)
 
 
 def main():
@@ -425,50 +347,9 @@ def main():
         module.fail_json(msg="api_url is handled on the controller by the attune.packs.attune_pack_installed action plugin")
     check_libraries(module, ["PyYAML"])
 
-    names = unique_names(module.params["name"])
-    verify = module.params["verify"]
-    packs_dir = None
-    try:
-        packs_dir = packs_dir_of(module.params)
-        for ref in names:
-            _packdir.validate_ref(ref)
-        exists = os.path.isdir(packs_dir)
-        lock = read_lock(module.params)
-        drift = None
-        # Verification holds the packs_dir lock, so that no tree is compared while attune_pack replaces it.
-        with _packdir.locked(packs_dir) if (verify or lock is not None) and exists else contextlib.nullcontext():
-            if names:
-                packs = [report(packs_dir, ref, _packdir.installed(packs_dir, ref)) for ref in names]
-            else:
-                packs = [report(packs_dir, entry["ref"], entry) for entry in _packdir.list_installed(packs_dir)]
-            if verify:
-                for item in packs:
-                    if item["installed"]:
-                        check = _packdir.verify_installed(packs_dir, item["ref"])
-                        item.update(verified=check["ok"], verify_reason=check["reason"], current_tree_checksum=check["actual"])
-            if lock is not None:
-                drift = lock_drift(lock, packs, packs_dir, verify)
-    except AttuneError as exc:
-        module.fail_json(msg=str(exc), error=exc.to_dict(), changed=False, packs_dir=packs_dir)
-    except OSError as exc:
-        module.fail_json(msg="cannot read packs_dir %s: %s" % (packs_dir, exc.strerror or exc), changed=False, packs_dir=packs_dir)
-
-    for item in packs:
-        if item["error"]:
-            module.warn("pack %s in %s: %s" % (item["ref"], packs_dir, item["error"]))
-        elif verify and item["managed"] and item["verified"] is None:
-            module.warn("pack %s could not be verified: %s" % (item["ref"], item["verify_reason"]))
-
-    missing = [item["ref"] for item in packs if not item["installed"]]
-    result = dict(changed=False, packs=packs, missing=missing, packs_dir=packs_dir)
-    modified = None
-    if verify:
-        modified = sorted(item["ref"] for item in packs if item["verified"] is False)
-        result["modified"] = modified
-    result["msg"] = summary(packs, packs_dir, missing, modified, exists)
-    if drift is not None:
-        result["drift"] = drift
-        result["msg"] += "; " + drift["msg"]
+    result = _drift.on_host(module.params, module.warn)  # the same report as with api_url, from the packs_dir
+    if result.get("failed"):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.attune.packs.plugins.module_utils._base._common import check_target_options, missing_libraries
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_target_options, error_result, missing_libraries
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, suggestion
 
 
@@ -27,6 +27,12 @@ class TaskFailed(Exception):
     def __init__(self, msg, **extra):
         super(TaskFailed, self).__init__(msg)
         self.result = dict(extra, failed=True, msg=msg)
+
+    @classmethod
+    def from_error(cls, exc, redact=None, msg=None, **extra):
+        """Stop with the failed result of a core error (``_common.error_result``; ``redact``: the API client's)."""
+        result = error_result(exc, redact=redact, msg=msg, **extra)
+        return cls(result.pop("msg"), **result)
 
 
 class RegistryActionBase(ActionBase):
@@ -44,9 +50,13 @@ class RegistryActionBase(ActionBase):
     def run_module(self, module_args, task_vars):
         return self._execute_module(module_name=self.MODULE, module_args=module_args, task_vars=task_vars)
 
+    def task_args(self):
+        """The task's arguments as this action works with them (a plugin drops private ones a task may not set)."""
+        return dict(self._task.args)
+
     def run(self, tmp=None, task_vars=None):
         result = super(RegistryActionBase, self).run(tmp, task_vars)
-        args = dict(self._task.args)
+        args = self.task_args()
         try:
             self.check_option_names(args)
             check_target_options(args)  # before anything else: an empty api_url is not "the host" (issue 16 item 1)
@@ -61,7 +71,7 @@ class RegistryActionBase(ActionBase):
         except TaskFailed as exc:
             result.update(exc.result)
         except AttuneError as exc:
-            result.update(failed=True, changed=False, msg=str(exc), error=exc.to_dict())
+            result.update(error_result(exc, changed=False))
         return result
 
     def warn(self, message):
@@ -105,7 +115,7 @@ class RegistryActionBase(ActionBase):
                                 ", ".join("%s>=%s" % (name, minimum) for name, minimum, _tb in missing)))
         validated = ArgumentSpecValidator(self.argument_spec(), **self.validator_kwargs()).validate(args)
         if validated.error_messages:
-            raise TaskFailed("; ".join(validated.error_messages))
+            raise TaskFailed("; ".join(validated.error_messages), changed=False)
         return validated.validated_parameters
 
     def client(self, params):
@@ -147,5 +157,5 @@ class QueryAction(RegistryActionBase):
             try:
                 return _attune_registries.answer(self.OPERATION.__name__, params, self.warn)
             except AttuneError as exc:
-                raise TaskFailed(str(exc), changed=False, error=exc.to_dict(), api_url=params.get("api_url"))
+                raise TaskFailed.from_error(exc, changed=False, api_url=params.get("api_url"))
         return self.OPERATION(self.client(params), params, self.warn)

@@ -7,8 +7,9 @@ Imports nothing from Ansible at module level (only where a module is failed), so
 
 One argument-spec builder for the options every registry plugin shares (the
 doc fragment ``attune.packs.registry`` documents the same options; a unit test
-keeps them equal), the library check, and the conversion of core errors into
-``fail_json`` results.
+keeps them equal), the library check, and the one conversion of core errors into
+failed results (:func:`error_result`, used by ``fail_json`` here and by the action
+plugins), which redacts secrets when given the redactor.
 """
 
 from __future__ import annotations
@@ -173,10 +174,34 @@ def refuse_api_url(module):
         "api_url out to query the host's registries"), changed=False)
 
 
+def redact_strings(value, redact):
+    """``value`` with every string in it (in dicts, lists and tuples too) passed through ``redact``."""
+    if isinstance(value, dict):
+        return dict((key, redact_strings(item, redact)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [redact_strings(item, redact) for item in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+def error_result(exc, redact=None, msg=None, **extra):
+    """The failed result of a core error: the one converter of modules (:func:`fail`) and action plugins.
+
+    ``extra`` (``changed``, ``packs_dir``, ``api_url``, ...), then ``failed``, ``msg`` (``str(exc)`` unless given)
+    and ``error`` (``exc.to_dict()``: kind, registry, pack, ...).  With ``redact`` (text -> text, such as the API
+    client's ``redact``, which knows the task's secrets) every string of ``msg`` and ``error`` goes through it.
+    """
+    result = dict(extra)
+    result.update(failed=True, msg=str(exc) if msg is None else msg, error=exc.to_dict())
+    if redact is not None:
+        result.update(msg=redact(result["msg"]), error=redact_strings(result["error"], redact))
+    return result
+
+
 def fail(module, exc, **result):
-    """fail_json with the message of a core error and its kind/registry/pack."""
-    result["error"] = exc.to_dict()
-    module.fail_json(msg=str(exc), **result)
+    """fail_json with the message of a core error and its kind/registry/pack (:func:`error_result`)."""
+    module.fail_json(**error_result(exc, **result))
 
 
 def run(module, body):

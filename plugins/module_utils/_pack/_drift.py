@@ -1,13 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, attune.packs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private to this collection: drift of installed packs from a lock file (may change without notice).
+"""Private to this collection: the report of ``attune_pack_installed`` and the drift of installed packs from a lock
+file (may change without notice).
 
-``attune_pack_installed`` with ``lock_file`` returns :func:`compare`'s result;
-``playbooks/drift_report.yml`` only prints it.
+:func:`installed_report` builds the module's whole result, for the packs of a packs_dir on a host (:func:`on_host`)
+and for the packs of a running Attune (the action plugin, on the controller); with ``lock_file`` its ``drift`` is
+:func:`compare`'s result, which ``playbooks/drift_report.yml`` only prints.
 """
 
 from __future__ import annotations
+
+import contextlib
+import os
+
+from ansible_collections.attune.packs.plugins.module_utils._base._common import error_result
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 # the status of one locked pack, in the order they are checked
 MISSING = "missing"
@@ -89,3 +97,196 @@ def _message(result):
     if result["unlisted"]:
         text += "; unlisted packs: " + ", ".join(result["unlisted"])
     return text
+
+
+# -- the report of attune_pack_installed: one builder (installed_report) over a Listing of the target, a packs_dir
+# (PacksDirListing, on the host) or a running Attune (the action plugin's listing, on the controller) -----------------
+
+PROVENANCE_FIELDS = ("installed_at", "installed_from", "checksum", "registry", "registry_url", "spec", "tree_checksum")
+
+
+def unique_names(names):
+    """``name`` without blanks and repeats, stripped, in the order given."""
+    result = []
+    for name in names or []:
+        name = name.strip()
+        if name and name not in result:
+            result.append(name)
+    return result
+
+
+def pack_item(ref, entry):
+    """One item of ``packs`` from a ``_packdir.installed`` entry (None: not installed)."""
+    item = {"ref": ref, "installed": entry is not None, "path": None, "managed": False, "version": None}
+    item.update((field, None) for field in PROVENANCE_FIELDS)
+    item.update(current_tree_checksum=None, verified=None, verify_reason=None, error=None)
+    if entry is not None:
+        metadata = entry["metadata"] or {}
+        item.update(path=entry["path"], managed=entry["managed"], version=entry["version"], error=entry["error"])
+        item.update((field, metadata.get(field)) for field in PROVENANCE_FIELDS)
+    return item
+
+
+def read_lock(params):
+    """The lock of ``lock_file`` (its text, ``_lock_text``, comes from the controller when the action plugin ran), or None."""
+    if not params["lock_file"] and params["_lock_text"] is None:
+        return None
+    from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile  # pylint: disable=import-outside-toplevel
+
+    if params["_lock_text"] is not None:
+        return _lockfile.parse(params["_lock_text"], params["lock_file"])
+    return _lockfile.load(params["lock_file"])
+
+
+class Listing(object):
+    """Where ``attune_pack_installed`` reads the installed packs (subclassed per target)."""
+
+    where = None  # named in warnings
+
+    def check_names(self, names):
+        """Refuse requested refs this target cannot look up (AttuneError)."""
+
+    def holding(self, reads_trees):
+        """Context held while packs are listed, verified and compared (``reads_trees``: files are checksummed)."""
+        return contextlib.nullcontext()
+
+    def items(self, names):
+        """Items of ``packs``: one per ref of ``names`` in that order, else one per installed pack sorted by ref."""
+        raise NotImplementedError
+
+    def item(self, ref):
+        return self.items([ref])[0]
+
+    def verify(self, ref):
+        """``{ok, reason, actual}`` of an installed pack's files, or None where files cannot be verified."""
+        return None
+
+    def headline(self, installed):
+        """The first part of ``msg`` (``installed``: the installed items)."""
+        raise NotImplementedError
+
+    def fields(self, installed):
+        """The target's own result fields."""
+        return {}
+
+
+class PacksDirListing(Listing):
+    """The packs of a packs_dir (``_packdir``: one directory per pack, provenance in ``.attune/``)."""
+
+    def __init__(self, packs_dir):
+        from ansible_collections.attune.packs.plugins.module_utils._pack import _packdir  # pylint: disable=import-outside-toplevel
+
+        self.store = _packdir  # imported here: the action plugin (controller) imports this file for its Attune listing
+        self.where = self.packs_dir = packs_dir
+        self.exists = os.path.isdir(packs_dir)
+
+    def check_names(self, names):
+        for ref in names:
+            self.store.validate_ref(ref)
+
+    def holding(self, reads_trees):
+        # verification holds the packs_dir lock, so that no tree is compared while attune_pack replaces it
+        if reads_trees and self.exists:
+            return self.store.locked(self.packs_dir)
+        return contextlib.nullcontext()
+
+    def items(self, names):
+        if names:
+            return [pack_item(ref, self.store.installed(self.packs_dir, ref)) for ref in names]
+        return [pack_item(entry["ref"], entry) for entry in self.store.list_installed(self.packs_dir)]
+
+    def verify(self, ref):
+        return self.store.verify_installed(self.packs_dir, ref)
+
+    def headline(self, installed):
+        if not self.exists:
+            return "no packs: %s does not exist" % self.packs_dir
+        return "%d pack%s in %s (%d managed)" % (len(installed), "" if len(installed) == 1 else "s", self.packs_dir,
+                                                 sum(1 for item in installed if item["managed"]))
+
+    def fields(self, installed):
+        return {"packs_dir": self.packs_dir}
+
+
+def lock_drift(listing, lock, packs, verify):
+    """Drift from ``lock``; the locked packs that are installed are verified here unless ``verify`` already did."""
+    by_ref = dict((item["ref"], item) for item in packs)
+    items = list(packs)
+    verified = {}
+    for ref in lock.refs():
+        item = by_ref.get(ref)
+        if item is None:
+            item = listing.item(ref)
+            items.append(item)
+        if item["installed"]:
+            if verify:
+                verified[ref] = item["verified"]
+            else:
+                check = listing.verify(ref)
+                verified[ref] = check["ok"] if check is not None else None
+    return compare(lock.entries(), items, verified, lock.label)
+
+
+def installed_report(listing, names, verify, load_lock, warn):
+    """The result of ``attune_pack_installed`` on ``listing`` (``load_lock()``: the lock or None).
+
+    Core errors (AttuneError, OSError) propagate: the callers turn them into a failed result.
+    """
+    names = unique_names(names)
+    listing.check_names(names)
+    lock = load_lock()
+    drift = None
+    with listing.holding(verify or lock is not None):
+        packs = listing.items(names)
+        if verify:
+            for item in packs:
+                if item["installed"]:
+                    check = listing.verify(item["ref"])
+                    item.update(verified=check["ok"], verify_reason=check["reason"], current_tree_checksum=check["actual"])
+        if lock is not None:
+            drift = lock_drift(listing, lock, packs, verify)
+
+    for item in packs:
+        if item["error"]:
+            warn("pack %s in %s: %s" % (item["ref"], listing.where, item["error"]))
+        elif verify and item["managed"] and item["verified"] is None:
+            warn("pack %s could not be verified: %s" % (item["ref"], item["verify_reason"]))
+
+    installed = [item for item in packs if item["installed"]]
+    missing = [item["ref"] for item in packs if not item["installed"]]
+    result = dict(changed=False, packs=packs, missing=missing)
+    result.update(listing.fields(installed))
+    msg = listing.headline(installed)
+    if missing:
+        msg += "; not installed: %s" % ", ".join(missing)
+    if verify:
+        result["modified"] = modified = sorted(item["ref"] for item in packs if item["verified"] is False)
+        msg += "; verified: %s" % ("%d modified (%s)" % (len(modified), ", ".join(modified)) if modified else "no modified pack")
+    if drift is not None:
+        result["drift"] = drift
+        msg += "; " + drift["msg"]
+    result["msg"] = msg
+    return result
+
+
+def packs_dir_of(params):
+    """``packs_dir``, else ``packs_base_dir`` of the host's Attune config file (else Attune's default)."""
+    if params["packs_dir"]:
+        return params["packs_dir"]
+    from ansible_collections.attune.packs.plugins.module_utils._registry._config import load_settings  # pylint: disable=import-outside-toplevel
+
+    options = {"config_path": params["config_path"], "environment": params["environment"]}
+    return load_settings(options, require_registries=False).packs_base_dir
+
+
+def on_host(params, warn):
+    """``attune_pack_installed`` on a host (the packs of a packs_dir): its result, or a failed result."""
+    packs_dir = None
+    try:
+        packs_dir = packs_dir_of(params)
+        return installed_report(PacksDirListing(packs_dir), params["name"], params["verify"], lambda: read_lock(params), warn)
+    except AttuneError as exc:
+        return error_result(exc, changed=False, packs_dir=packs_dir)
+    except OSError as exc:
+        return dict(failed=True, msg="cannot read packs_dir %s: %s" % (packs_dir, exc.strerror or exc), changed=False,
+                    packs_dir=packs_dir)
