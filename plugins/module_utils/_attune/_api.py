@@ -37,7 +37,7 @@ from ansible_collections.attune.packs.plugins.module_utils._registry._config imp
 from ansible_collections.attune.packs.plugins.module_utils._registry._fetch import Deadline, watch_socket
 from ansible_collections.attune.packs.plugins.module_utils._attune._api_errors import (
     STATUS_ERRORS, TOKEN_RULE, ApiBadRequest, ApiError, ApiInvalidArchive, ApiInvalidArguments, ApiTestsFailed, ApiTimeout,
-    ApiTLSError, ApiUnauthorized, ApiUnreachable, describe_connection, describe_tls, permission_for, failed_test_counts)
+    ApiTLSError, ApiUnauthorized, ApiUnreachable, describe_connection, describe_tls, failed_test_counts, permission_for)
 
 # Installs block while Attune runs the pack's tests on a worker (routes/packs.rs wait_for_pack_test): the read
 # timeout must cover a whole test run, not just a round trip.  10 minutes fits typical pack test suites;

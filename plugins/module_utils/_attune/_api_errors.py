@@ -17,8 +17,7 @@ import re
 
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidArguments
 
-# Permission named in 403 errors, per route (routes/packs.rs authorize_pack_registry_action /
-# authorize_global_pack_registry_action / authorize_existing_pack_replacement).
+# Named in every 403 error, with the permission the route needs (permission_for).
 TOKEN_RULE = "Attune accepts only Access tokens (from /auth/login or /auth/token-login) on pack routes"
 
 
@@ -164,6 +163,7 @@ def describe_connection(exc):
 
 
 def failed_test_counts(details):
+    """`` (2 of 5 tests failed, 3 passed, 0 skipped)`` from Attune's ``test_result`` details, else ``''``."""
     result = details.get("test_result") if isinstance(details, dict) else None
     if not isinstance(result, dict):
         return ""
@@ -173,6 +173,8 @@ def failed_test_counts(details):
 
 
 def permission_for(what):
+    """The permission named in a 403 error while ``what``, per route (routes/packs.rs authorize_pack_registry_action /
+    authorize_global_pack_registry_action / authorize_existing_pack_replacement)."""
     what = what or ""
     if "index" in what or "indexed" in what:
         return "an unconstrained Packs grant (Read to list/browse, Configure to change pack indices)"
