@@ -453,4 +453,3 @@ def ensure_index(api, url=None, name=None, state="present", position=None, enabl
     if not check_mode:
         after = index_view(api.update_index(current["id"], **changes))
     return dict(changed=True, before=before, after=after, action="update", changed_fields=sorted(changes))
-

@@ -110,4 +110,3 @@ def _walk(root, excludes):
         if rel_dir != ".":
             out.append((rel_dir.replace(os.sep, "/"), dirpath, os.lstat(dirpath)))
     return sorted(out, key=lambda item: item[0])
-

@@ -1,5 +1,4 @@
 """plugins/module_utils/_attune/_api.py (and its errors, _api_errors.py) against the test Attune API (a real HTTPS server, tests/support/attune_server.py)."""
-import hashlib
 import os
 
 import pytest

@@ -46,9 +46,9 @@ def test_refused(args, words):
 
 def test_accepted():
     _attune_registries.check_index_options(url=GOOD, name="Corp packs", position=2 ** 31 - 1, enabled=False,
-                             headers={"Authorization": "Bearer t\tx"})
+                                           headers={"Authorization": "Bearer t\tx"})
     _attune_registries.check_index_options(url="http://packs.example/index.json", headers={"Authorization": "Bearer t"},
-                             allow_http=True)
+                                           allow_http=True)
     _attune_registries.check_index_options(index_id=7, state="absent")
     # absent by url: only identifies a row, nothing is sent
     _attune_registries.check_index_options(url="https://legacy.example/index.json?t=1", state="absent")
@@ -88,14 +88,14 @@ def test_ensure_index_plans_without_writing_in_check_mode():
     with AttuneServer() as api:
         client = _api.AttuneApi(api.url(), token=api.add_integration_token("ci"), ca_path=api.ca_path)
         out = _attune_registries.ensure_index(client, url="https://packs.example/index.json", name="x",
-                                             headers={"A": "v-secret"}, check_mode=True)
+                                              headers={"A": "v-secret"}, check_mode=True)
         assert out["changed"] and out["action"] == "create" and out["after"]["headers"] == {"A": "[REDACTED]"}
         assert api.count("/api/v1/pack-indices", "POST") == 0
         out = _attune_registries.ensure_index(client, url="https://PACKS.example:443/index.json", name="x",
-                                             headers={"A": "v-secret"})
+                                              headers={"A": "v-secret"})
         assert out["action"] == "create"
         out = _attune_registries.ensure_index(client, url="https://packs.example/index.json", name="x",
-                                             headers={"A": "other"})
+                                              headers={"A": "other"})
         assert not out["changed"]
         with pytest.raises(_api_errors.ApiError, match="url is required"):
             _attune_registries.ensure_index(client, name="unknown")
