@@ -75,7 +75,7 @@ class ActionModule(RegistryActionBase):
         try:
             local, scratch = self.fetch_archives(params, wanted)
         except AttuneError as exc:
-            raise TaskFailed(str(exc), changed=False, error=exc.to_dict())
+            raise TaskFailed.from_error(exc, changed=False)
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
         try:
             remote = {}
@@ -97,9 +97,9 @@ class ActionModule(RegistryActionBase):
 
     def on_attune(self, params):
         """Manage the packs of the Attune at ``api_url`` from the controller (module_utils._attune_packs)."""
-        from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_packs
+        from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _api_errors, _attune_packs
         from ansible_collections.attune.packs.plugins.module_utils._pack import _install
-        from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names, settings_from_params
+        from ansible_collections.attune.packs.plugins.module_utils._base._common import error_result, normalise_names, settings_from_params
 
         check_mode = bool(self._task.check_mode)
         diff = bool(self._task.diff)
@@ -107,7 +107,7 @@ class ActionModule(RegistryActionBase):
             # invalid arguments first, before any connection (packs_dir with api_url, fetch_on with src, ...)
             _install.check_params(params)
         except AttuneError as exc:
-            raise TaskFailed(str(exc), changed=False, error=exc.to_dict())
+            raise TaskFailed.from_error(exc, changed=False)
         api = _api.client_from_params(params)  # one client per task and Attune: at most one login
         backend = None
         try:
@@ -131,14 +131,15 @@ class ActionModule(RegistryActionBase):
                 outcome = _install.run(run_params, lambda required: settings_from_params(params, require_registries=required),
                                        check_mode=check_mode, warn=self.warn, backend=backend, fetch=fetch)
             result = outcome.result(check_mode, diff)
-        except _api.ApiError as exc:
+        except _api_errors.ApiError as exc:
             self._notes(backend)
-            raise TaskFailed(api.redact(str(exc)), changed=bool(backend is not None and backend.changed_attune),
-                             api_url=api.api_url, error=_redacted(api, exc.to_dict()), **self._changes(backend, True))
+            raise TaskFailed.from_error(exc, redact=api.redact, changed=bool(backend is not None and backend.changed_attune),
+                                        api_url=api.api_url, **self._changes(backend, True))
         except AttuneError as exc:
             self._notes(backend)
-            raise TaskFailed(api.redact("Attune %s: %s" % (api.api_url, exc)), changed=bool(backend is not None and backend.changed_attune),
-                             api_url=api.api_url, error=_redacted(api, exc.to_dict()), **self._changes(backend, True))
+            raise TaskFailed.from_error(exc, redact=api.redact, msg="Attune %s: %s" % (api.api_url, exc),
+                                        changed=bool(backend is not None and backend.changed_attune), api_url=api.api_url,
+                                        **self._changes(backend, True))
         self._notes(backend)
         result.pop("packs_dir", None)
         result["api_url"] = api.api_url
@@ -151,7 +152,7 @@ class ActionModule(RegistryActionBase):
                     ", ".join(sorted(backend.pending)), api.timeout,
                     ", ".join("%s: install %s" % item for item in sorted(backend.pending.items()))),
                 install_ids=backend.pending, api_url=api.api_url)
-            result.update(failed=True, changed=True, msg=api.redact(str(exc)), error=_redacted(api, exc.to_dict()))
+            result.update(error_result(exc, redact=api.redact, changed=True))
         return result
 
     def _notes(self, backend):
@@ -215,10 +216,3 @@ class ActionModule(RegistryActionBase):
             raise
         return local, scratch
 
-
-def _redacted(api, value):
-    if isinstance(value, dict):
-        return dict((key, _redacted(api, item)) for key, item in value.items())
-    if isinstance(value, str):
-        return api.redact(value)
-    return value

@@ -230,8 +230,10 @@ api_url:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.attune.packs.plugins.module_utils._attune import _api
+from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_registries
 from ansible_collections.attune.packs.plugins.module_utils._base._common import api_argument_spec, check_libraries
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
 
 
 def argument_spec():
@@ -275,16 +277,16 @@ def main():
     params = module.params
     for part in _url_secrets(params["url"]) + _api.url_secrets(params.get("api_url")):
         module.no_log_values.add(part)  # a token put in the URL by mistake: refused below, and masked in the output
-    result = dict(changed=False, api_url=_api.redact_url(params.get("api_url")))  # never credentials of a refused URL
+    result = dict(changed=False, api_url=redact_url(params.get("api_url")))  # never credentials of a refused URL
     index = dict(url=params["url"], name=params["name"], state=params["state"], position=params["position"],
                  enabled=params["enabled"], headers=params["headers"], index_id=params["id"],
                  allow_http=params["allow_http"])
     try:
-        _api.check_index_options(**index)  # invalid arguments first, before any connection
+        _attune_registries.check_index_options(**index)  # invalid arguments first, before any connection
         api = _api.client_from_params(params)
         result["api_url"] = api.api_url
-        outcome = _api.ensure_index(api, update_headers=params["update_headers"], check_mode=module.check_mode, **index)
-    except _api.AttuneError as exc:
+        outcome = _attune_registries.ensure_index(api, update_headers=params["update_headers"], check_mode=module.check_mode, **index)
+    except AttuneError as exc:
         result["error"] = exc.to_dict()
         module.fail_json(msg=str(exc), **result)
     result.update(changed=outcome["changed"], registry=outcome["after"], action=outcome["action"])

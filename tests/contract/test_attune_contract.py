@@ -40,7 +40,8 @@ from support.registry_server import RegistryServer  # noqa: E402
 from support.synth import make_pack_archive, make_pack_tree  # noqa: E402
 from testdata import make_entry, make_index  # noqa: E402
 
-from ansible_collections.attune.packs.plugins.module_utils._attune import _api  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _api_errors  # noqa: E402
+from ansible_collections.attune.packs.plugins.module_utils._pack import _archive  # noqa: E402
 
 
 # ---------------------------------------------------------------------------
@@ -488,7 +489,7 @@ def test_collection_requests_match_the_sdk(api, registry, tmp_path):
     assert_same_request(api, last(api, "GET", "/api/v1/pack-indices"), list_pack_indices._get_kwargs())
 
     tree = make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0", pack_yaml_extra={"testing": {"enabled": True}})
-    blob, _digest = _api.build_archive(tree)
+    blob, _digest = _archive.build_archive(tree)
     data = client.upload_pack(blob, ref="demo", force=True, skip_tests=False)
     form = PackUploadForm(pack=File(payload=io.BytesIO(blob), file_name="demo.tar.gz"), force="true", skip_tests="false")
     assert_same_request(api, last(api, "POST", "/api/v1/packs/upload"), upload_pack._get_kwargs(body=form))
@@ -520,7 +521,7 @@ def test_collection_requests_match_the_sdk(api, registry, tmp_path):
                         browse_indexed_packs._get_kwargs(registry_id=row["id"]))
     client.get_indexed_pack("slack")
     assert_same_request(api, last(api, "GET", "/api/v1/pack-indices/packs/slack"), get_indexed_pack._get_kwargs("slack"))
-    with pytest.raises(_api.ApiError):
+    with pytest.raises(_api_errors.ApiError):
         client.install_pack("slack", ref_spec="1.0.0", registry_id=row["id"], force=True, skip_tests=True, skip_deps=False)
     assert_same_request(api, last(api, "POST", "/api/v1/packs/install"), install_pack._get_kwargs(body=InstallPackRequest(
         source="slack", ref_spec="1.0.0", registry_id=row["id"], force=True, skip_tests=True, skip_deps=False)))

@@ -18,19 +18,16 @@ contain.  No Ansible imports here (``_common.api_argument_spec`` takes Ansible's
 Secrets (integration token, password, JWTs, registry header values) live only
 in this object's memory: never in errors, results, files or process
 arguments; :func:`redact` scrubs them from any text taken from a response.
+
+The client only: its errors are in ``_api_errors``, the archive it uploads is built by ``_pack._archive``, and
+the pack index that ``attune_registry`` manages is matched and changed by ``_attune_registries.ensure_index``.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
 import math
 import os
-import re
-import stat
-import tarfile
 import time
 from urllib.parse import urlsplit
 
@@ -38,7 +35,9 @@ from ansible_collections.attune.packs.plugins.module_utils._base import _lazy
 from ansible_collections.attune.packs.plugins.module_utils._base._common import DEFAULT_API_TIMEOUT, MAX_API_TIMEOUT
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url, tls_verify
 from ansible_collections.attune.packs.plugins.module_utils._registry._fetch import Deadline, watch_socket
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidArguments
+from ansible_collections.attune.packs.plugins.module_utils._attune._api_errors import (
+    STATUS_ERRORS, TOKEN_RULE, ApiBadRequest, ApiError, ApiInvalidArchive, ApiInvalidArguments, ApiTestsFailed, ApiTimeout,
+    ApiTLSError, ApiUnauthorized, ApiUnreachable, describe_connection, describe_tls, failed_test_counts, permission_for)
 
 # Installs block while Attune runs the pack's tests on a worker (routes/packs.rs wait_for_pack_test): the read
 # timeout must cover a whole test run, not just a round trip.  10 minutes fits typical pack test suites;
@@ -53,120 +52,11 @@ ANSWER_MAX_BYTES = 32 * 1024 * 1024
 ERROR_MAX_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
 REDACTED = "[REDACTED]"
-UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # routes/packs.rs PACK_UPLOAD_MAX_BYTES
-# Paths (relative, "/"-separated) left out of an upload besides ``.git`` (left out at any depth, as the framed
-# checksum leaves it out: _checksum._walk_sorted).  Nothing else: the upload is exactly the verified tree, a
-# top-level ``.attune/`` of the pack included (issue 16 item 10).
-DEFAULT_EXCLUDES = ()
+UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # routes/packs.rs PACK_UPLOAD_MAX_BYTES (also _pack._archive.UPLOAD_MAX_BYTES)
 TERMINAL_OK = ("succeeded",)
 TERMINAL_FAILED = ("failed", "rolled_back")
 POLL_FIRST = 0.2
 POLL_MAX = 5.0
-
-# Permission named in 403 errors, per route (routes/packs.rs authorize_pack_registry_action /
-# authorize_global_pack_registry_action / authorize_existing_pack_replacement).
-TOKEN_RULE = "Attune accepts only Access tokens (from /auth/login or /auth/token-login) on pack routes"
-
-
-# ---------------------------------------------------------------------------
-# Errors
-
-
-class ApiError(AttuneError):
-    """An Attune API call failed.  ``kind`` names the class of failure; ``status`` is the HTTP status if any."""
-
-    kind = "api_error"
-
-    def __init__(self, message, api_url=None, pack=None, status=None, cause=None, attune_message=None):
-        self.api_url = api_url
-        self.status = status
-        self.attune_message = attune_message
-        super(ApiError, self).__init__(message, registry=None, pack=pack, cause=cause)
-
-    def format(self):
-        parts = []
-        if self.api_url:
-            parts.append("Attune API %s" % self.api_url)
-        if self.pack:
-            parts.append("pack %s" % self.pack)
-        prefix = (", ".join(parts) + ": ") if parts else ""
-        return prefix + self.message
-
-    def to_dict(self):
-        out = super(ApiError, self).to_dict()
-        out.update(api_url=self.api_url, status=self.status)
-        return out
-
-
-class ApiUnreachable(ApiError):
-    kind = "api_unreachable"
-
-
-class ApiTLSError(ApiError):
-    kind = "api_tls_error"
-
-
-class ApiTimeout(ApiError):
-    kind = "api_timeout"
-
-
-class ApiUnauthorized(ApiError):
-    """401: bad integration token / password, or a token that stays rejected after one refresh."""
-
-    kind = "api_unauthorized"
-
-
-class ApiForbidden(ApiError):
-    """403: missing permission or a token type Attune refuses on the route."""
-
-    kind = "api_forbidden"
-
-
-class ApiNotFound(ApiError):
-    kind = "api_not_found"
-
-
-class ApiConflict(ApiError):
-    kind = "api_conflict"
-
-
-class ApiBadRequest(ApiError):
-    """400 (or 422): Attune refused the request; ``attune_message`` is its own text, ``details`` its details."""
-
-    kind = "api_bad_request"
-
-    def __init__(self, message, details=None, **kwargs):
-        self.details = details
-        super(ApiBadRequest, self).__init__(message, **kwargs)
-
-
-class ApiTestsFailed(ApiBadRequest):
-    """400 because the pack's tests failed; ``test_result`` carries Attune's counts when it sent them."""
-
-    kind = "api_tests_failed"
-
-
-class ApiBadGateway(ApiError):
-    """502: Attune could not fetch one of its registries' index (or an archive)."""
-
-    kind = "api_bad_gateway"
-
-
-class ApiInvalidArchive(ApiError):
-    """The pack tree cannot be archived as Attune accepts it (links, special files, size)."""
-
-    kind = "api_invalid_archive"
-
-
-class ApiInvalidArguments(ApiError, InvalidArguments):
-    """Connection options that cannot be used (api_url, credentials, api_timeout, ca_path), refused before any
-    request; ``api_url`` is the redacted URL."""
-
-    kind = "invalid_arguments"
-
-
-_STATUS_ERRORS = {400: ApiBadRequest, 401: ApiUnauthorized, 403: ApiForbidden, 404: ApiNotFound, 409: ApiConflict,
-                  422: ApiBadRequest, 502: ApiBadGateway, 503: ApiBadGateway, 504: ApiTimeout}
 
 
 # ---------------------------------------------------------------------------
@@ -372,8 +262,8 @@ class AttuneApi(object):
                     raise self._timed_out(what, pack, cause=type(exc).__name__)
                 if isinstance(exc, requests.exceptions.SSLError):
                     raise ApiTLSError("TLS verification failed (%s); set ca_path to the CA that signs Attune's certificate"
-                                      % _describe_tls(exc), api_url=self.api_url, pack=pack, cause=type(exc).__name__)
-                raise ApiUnreachable("cannot reach Attune's API while %s (%s)" % (what, _describe_connection(exc)),
+                                      % describe_tls(exc), api_url=self.api_url, pack=pack, cause=type(exc).__name__)
+                raise ApiUnreachable("cannot reach Attune's API while %s (%s)" % (what, describe_connection(exc)),
                                      api_url=self.api_url, pack=pack, cause=type(exc).__name__)
             if deadline.expired:
                 # a socket shut down by the deadline reads as end of stream: what was read is not Attune's answer
@@ -519,10 +409,10 @@ class AttuneApi(object):
             details = body.get("details") if isinstance(body, dict) else None
         except ValueError:
             pass
-        cls = _STATUS_ERRORS.get(status, ApiError)
+        cls = STATUS_ERRORS.get(status, ApiError)
         if status == 403:
             text = "permission denied while %s: %s (%s; the token's identity needs %s)" % (
-                what, message, TOKEN_RULE, permission or _permission_for(what))
+                what, message, TOKEN_RULE, permission or permission_for(what))
         elif status == 409:
             text = "conflict while %s: %s" % (what, message)
         elif status == 502:
@@ -530,7 +420,7 @@ class AttuneApi(object):
         elif status in (400, 422):
             if "tests did not pass" in message or "tests failed" in message:
                 cls = ApiTestsFailed
-                counts = _test_counts(details)
+                counts = failed_test_counts(details)
                 text = "Attune refused %s because the pack's tests failed: %s%s" % (what, message, counts)
             else:
                 text = "Attune refused %s: %s" % (what, message)
@@ -644,7 +534,7 @@ class AttuneApi(object):
                 message = self.redact(status.get("error_message") or "the worker reported a failed test run")
                 details = {"test_result": status.get("test_result")}
                 err = ApiTestsFailed("Attune's test run of the pack failed (install %s ended %s): %s%s" % (
-                    install_id, state, message, _test_counts(details)), details=details, api_url=self.api_url,
+                    install_id, state, message, failed_test_counts(details)), details=details, api_url=self.api_url,
                     pack=ref, attune_message=message)
                 err.test_result = status.get("test_result")
                 raise err
@@ -773,77 +663,6 @@ def index_update_body(url=None, name=None, position=None, enabled=None, headers=
 
 
 # ---------------------------------------------------------------------------
-# Archives
-
-
-def build_archive(pack_dir, excludes=DEFAULT_EXCLUDES, max_bytes=UPLOAD_MAX_BYTES):
-    """A deterministic tar.gz of ``pack_dir`` with pack.yaml at its root, as Attune's upload accepts it.
-
-    Exactly the tree the core verified: every entry but ``.git`` (at any depth, as the framed checksum) and the
-    relative paths in ``excludes`` (none by default; a top-level ``.attune/`` of the pack is uploaded).
-
-    Same tree → same bytes (sorted entries, mtime 0, uid/gid 0, no owner names, modes 0755/0644, gzip mtime 0),
-    so every deployment of a fleet receives identical archives.  Symlinks, hard-link duplicates are stored as
-    files only if regular; links and special files are refused (Attune's safe_unpack refuses them too).
-    Returns ``(bytes, 'sha256:<hex>')``.
-    """
-    root = os.path.abspath(pack_dir)
-    if not os.path.isfile(os.path.join(root, "pack.yaml")):
-        raise ApiInvalidArchive("%s has no pack.yaml at its root" % pack_dir)
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, full, st in _walk(root, excludes):
-            info = tarfile.TarInfo(rel)
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            if stat.S_ISDIR(st.st_mode):
-                info.type = tarfile.DIRTYPE
-                info.mode = 0o755
-                tar.addfile(info)
-            else:
-                info.type = tarfile.REGTYPE
-                info.mode = 0o755 if st.st_mode & 0o111 else 0o644
-                info.size = st.st_size
-                with open(full, "rb") as handle:
-                    tar.addfile(info, handle)
-    gz = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0, compresslevel=6) as handle:
-        handle.write(raw.getvalue())
-    data = gz.getvalue()
-    if len(data) > max_bytes:
-        raise ApiInvalidArchive("the pack archive of %s is %d bytes; Attune accepts at most %d" % (pack_dir, len(data), max_bytes))
-    return data, "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _walk(root, excludes):
-    excludes = set(excludes or ())
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        prefix = "" if rel_dir == "." else "/".join(rel_dir.split(os.sep)) + "/"
-        # .git is not part of the verified tree (framed_dir_checksum leaves it out at any depth); excludes are exact
-        # relative paths
-        dirnames[:] = [d for d in dirnames if d != ".git" and prefix + d not in excludes]
-        filenames = [f for f in filenames if f != ".git" and prefix + f not in excludes]
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            full = os.path.join(dirpath, name)
-            rel = prefix + name
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
-                raise ApiInvalidArchive("%s is a symbolic link; Attune refuses links in pack archives" % rel)
-            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-                raise ApiInvalidArchive("%s is not a regular file or directory; Attune refuses it in pack archives" % rel)
-            if name in dirnames:
-                continue  # directories are emitted when os.walk enters them (keeps a parent-first order)
-            out.append((rel, full, st))
-        if rel_dir != ".":
-            out.append((rel_dir.replace(os.sep, "/"), dirpath, os.lstat(dirpath)))
-    return sorted(out, key=lambda item: item[0])
-
-
-# ---------------------------------------------------------------------------
 # helpers
 
 
@@ -955,67 +774,8 @@ def _deadline_adapter(requests):
     return _ADAPTER_CLASS[0]()
 
 
-_TLS_REASON = re.compile(r"certificate verify failed: ([^()\]'\"]{1,120})")
-
-
-def _describe_tls(exc):
-    """A TLS failure in a few words (never urllib3's 'HTTPSConnectionPool(...): Max retries exceeded ...')."""
-    text = str(exc)
-    match = _TLS_REASON.search(text)
-    if match:
-        return "certificate verify failed: %s" % match.group(1).strip()
-    lowered = text.lower()
-    if "hostname mismatch" in lowered or "doesn't match" in lowered:
-        return "the certificate does not name the host"
-    if "wrong version number" in lowered or "record layer failure" in lowered:
-        return "the server does not speak TLS on this port"
-    return "TLS handshake failed"
-
-
-def _describe_connection(exc):
-    """A connection failure in a few words (never urllib3's 'Max retries exceeded with url: ...')."""
-    lowered = str(exc).lower()
-    if any(marker in lowered for marker in ("name or service not known", "nodename nor servname", "failed to resolve",
-                                            "temporary failure in name resolution", "no address associated",
-                                            "nameresolutionerror", "name resolution")):
-        return "host name does not resolve"
-    if "connection refused" in lowered or "errno 111" in lowered:
-        return "connection refused"
-    if "network is unreachable" in lowered or "no route to host" in lowered:
-        return "network is unreachable"
-    if any(word in lowered for word in ("connection reset", "connection aborted", "remotedisconnected",
-                                        "closed connection without response")):
-        return "the connection was closed before an answer"
-    if any(word in lowered for word in ("invalid url", "invalid header", "invalid leading whitespace",
-                                        "invalid return character")):
-        return "the request cannot be sent (an invalid character in the URL or a credential)"
-    if type(exc).__name__ in ("ChunkedEncodingError", "ContentDecodingError", "ProtocolError", "IncompleteRead"):
-        return "the connection broke while reading the answer"
-    return "connection failed (%s)" % type(exc).__name__
-
-
-def _test_counts(details):
-    result = details.get("test_result") if isinstance(details, dict) else None
-    if not isinstance(result, dict):
-        return ""
-    total = result.get("totalTests", result.get("total_tests"))  # PackTestResult is camelCase on the wire
-    counts = (result.get("failed"), total, result.get("passed"), result.get("skipped"))
-    return " (%s of %s tests failed, %s passed, %s skipped)" % counts
-
-
-def _permission_for(what):
-    what = what or ""
-    if "index" in what or "indexed" in what:
-        return "an unconstrained Packs grant (Read to list/browse, Configure to change pack indices)"
-    if "deleting" in what:
-        return "Packs:Delete"
-    if "upload" in what or "install" in what:
-        return "Packs:Install (and Packs:Configure to replace an installed pack)"
-    return "Packs:Read"
-
-
 # ---------------------------------------------------------------------------
-# One managed pack index (the attune_registry module)
+# Attune's URL identity of a registry (also used by _attune_packs and _attune_registries)
 
 
 def registry_url_key(url):
@@ -1033,151 +793,3 @@ def registry_url_key(url):
     default = {"https": 443, "http": 80}.get(parts.scheme.lower())
     netloc = host if port in (None, default) else "%s:%d" % (host, port)
     return "%s://%s%s%s" % (parts.scheme.lower(), netloc, parts.path or "/", ("?" + parts.query) if parts.query else "")
-
-
-def index_view(row):
-    """A pack-index row as the module returns it: header values are never shown (Attune returns them redacted)."""
-    if row is None:
-        return None
-    return {"id": row.get("id"), "name": row.get("name"), "url": row.get("url"), "position": row.get("position"),
-            "enabled": row.get("enabled"), "headers": dict((name, REDACTED) for name in sorted(row.get("headers") or {}))}
-
-
-def find_index(rows, url=None, name=None):
-    """The row of ``rows`` (Attune's order) with the same URL (Attune's URL identity) or, without ``url``, ``name``."""
-    if url:
-        key = registry_url_key(url)
-        matches = [row for row in rows if registry_url_key(row.get("url")) == key]
-    else:
-        matches = [row for row in rows if row.get("name") == name]
-        if len(matches) > 1:
-            raise ApiError("%d pack indices are named %r; identify the registry by url" % (len(matches), name))
-    return matches[0] if matches else None
-
-
-# Attune's CreatePackRegistryIndexRequest / UpdatePackRegistryIndexRequest (routes/packs.rs): position is an i32.
-INDEX_POSITION_MAX = 2 ** 31 - 1
-
-
-def check_index_options(url=None, name=None, state="present", position=None, enabled=None, headers=None,
-                        index_id=None, allow_http=False):
-    """Refuse option values of one pack index before any request (``InvalidArguments``, kind invalid_arguments).
-
-    The rules are attune_registry_config's (``_config``: check_registry_url, check_registry_name, check_header,
-    the integer check) and the outbound policy's structural URL checks (``_outbound.parse_target``, what Attune's
-    ``validate_managed_registry_url`` applies): https, or http:// only with ``allow_http``; no credentials, query
-    string or fragment; header names HTTP tokens not managed by the client, values strings without CR/LF/NUL or
-    other controls, latin-1; a name without control or invisible formatting characters; 0 <= position <= i32.
-    Header values are secret and never appear in the message.
-    """
-    from ansible_collections.attune.packs.plugins.module_utils._registry import _config, _outbound
-    from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError, InvalidArguments, OutboundRefused
-
-    def refuse(message):
-        raise InvalidArguments(message)
-
-    try:
-        if index_id is not None:
-            _config._check_type("id", index_id, int, _config.I64_MAX)  # pylint: disable=protected-access
-        if not url and not name and index_id is None:
-            refuse("give the registry's url, name or id")
-        if url is not None and not isinstance(url, str):
-            refuse("url must be a string")
-        if state == "absent":
-            return  # nothing is sent but the id of the row found
-        if url:
-            _config.check_registry_url("url", url, allow_http)
-            if url.lower().startswith("file:"):
-                refuse("url: a registry of a running Attune is fetched by Attune over https (or http:// with "
-                       "allow_http); file:// is only for the config file (%s)" % _config.redact_url(url))
-            _outbound.parse_target(url, allow_http=allow_http)
-        if name is not None:
-            _config.check_registry_name("name", name)
-        if position is not None:
-            _config._check_type("position", position, int, INDEX_POSITION_MAX)  # pylint: disable=protected-access
-        if enabled is not None and not isinstance(enabled, bool):
-            refuse("enabled: expected a boolean (true/false)")
-        if headers is not None:
-            if not isinstance(headers, dict):
-                refuse("headers: expected a mapping of header names to values")
-            seen = set()
-            for header, value in headers.items():
-                _config.check_header("headers", header, value)
-                if header.lower() in seen:
-                    refuse("headers: header %r given twice" % header)
-                seen.add(header.lower())
-    except (ConfigError, OutboundRefused) as exc:
-        raise InvalidArguments(str(exc))
-
-
-def ensure_index(api, url=None, name=None, state="present", position=None, enabled=None, headers=None,
-                 update_headers="on_create", check_mode=False, index_id=None, allow_http=False):
-    """Make one pack index of Attune match; returns ``dict(changed, before, after, action)`` (views, no secrets).
-
-    The index is found by ``index_id`` (Attune's id), else by ``url`` (Attune's URL identity), else by ``name``.
-    Only what is given changes: ``name``, ``position``, ``enabled`` and ``headers`` left at None keep the stored
-    values (on create, Attune's defaults apply: enabled, appended at the end, no name, no headers).
-
-    Header values cannot be read back from Attune, so they are compared by name only: with
-    ``update_headers='on_create'`` they are sent when the index is created or when the set of header names
-    differs; with ``'always'`` they are sent on every run (and the result is always changed).
-    """
-    check_index_options(url=url, name=name, state=state, position=position, enabled=enabled, headers=headers,
-                        index_id=index_id, allow_http=allow_http)
-    for value in (headers or {}).values():
-        api.add_secret(value)
-    rows = api.list_indices()
-    if index_id is not None:
-        matches = [row for row in rows if row.get("id") == index_id]
-        current = matches[0] if matches else None
-        label = "id %d" % index_id
-    else:
-        current = find_index(rows, url=url, name=name)
-        label = url or name
-    before = index_view(current)
-    if state == "absent":
-        if current is None:
-            return dict(changed=False, before=None, after=None, action="none")
-        if not check_mode:
-            try:
-                api.delete_index(current["id"])
-            except ApiConflict as exc:
-                raise ApiConflict("cannot remove pack index %s: %s (Attune refuses to delete the last non-standard index "
-                                  "while the config file's pack_registry.indices would come back into force)"
-                                  % (label, exc.attune_message), api_url=api.api_url, status=409,
-                                  attune_message=exc.attune_message)
-        return dict(changed=True, before=before, after=None, action="delete")
-    if current is None:
-        if index_id is not None:
-            raise ApiNotFound("Attune has no pack index with id %d; give url (without id) to create one" % index_id,
-                              api_url=api.api_url, status=404)
-        if not url:
-            raise ApiError("no pack index is named %r; url is required to create it" % name, api_url=api.api_url)
-        after = {"id": None, "name": name, "url": url,
-                 "position": position if position is not None else max([r.get("position", 0) for r in rows] + [-1]) + 1,
-                 "enabled": bool(enabled) if enabled is not None else True,
-                 "headers": dict((k, REDACTED) for k in sorted(headers or {}))}
-        if not check_mode:
-            after = index_view(api.create_index(url, name=name, position=position, enabled=enabled, headers=headers))
-        return dict(changed=True, before=None, after=after, action="create")
-    changes = {}
-    if url and current.get("url") != url and registry_url_key(current.get("url")) != registry_url_key(url):
-        changes["url"] = url
-    if name is not None and current.get("name") != name:
-        changes["name"] = name
-    if position is not None and current.get("position") != position:
-        changes["position"] = position
-    if enabled is not None and bool(current.get("enabled")) != bool(enabled):
-        changes["enabled"] = bool(enabled)
-    if headers is not None:
-        if update_headers == "always" or sorted(headers) != sorted(current.get("headers") or {}):
-            changes["headers"] = headers
-    if not changes:
-        return dict(changed=False, before=before, after=before, action="none")
-    after = dict(before)
-    after.update((k, v) for k, v in changes.items() if k != "headers")
-    if "headers" in changes:
-        after["headers"] = dict((k, REDACTED) for k in sorted(headers))
-    if not check_mode:
-        after = index_view(api.update_index(current["id"], **changes))
-    return dict(changed=True, before=before, after=after, action="update", changed_fields=sorted(changes))

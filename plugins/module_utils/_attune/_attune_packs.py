@@ -10,7 +10,7 @@
   updated, is_standard and label are all the converged decision needs) when the task names more than one pack or
   removes unlisted packs (``list_all``), else ``GET /api/v1/packs/{ref}`` (once per ref and task) (issue 17);
 * staging/activate = the tree verified by the core (downloaded, checksummed, extracted, pack.yaml checked) is
-  archived with ``_api.build_archive`` (deterministic: the same tree gives the same bytes in every deployment) and
+  archived with ``_archive.build_archive`` (deterministic: the same tree gives the same bytes in every deployment) and
   uploaded with ``POST /api/v1/packs/upload`` (``force`` only when Attune already has the ref: it answers 409
   otherwise; routes/packs.rs register_pack_internal), waiting for the test run Attune tracks;
 * remove           = ``DELETE /api/v1/packs/{ref}``.
@@ -40,8 +40,8 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.attune.packs.plugins.module_utils._attune import _api
-from ansible_collections.attune.packs.plugins.module_utils._pack import _install
+from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _api_errors
+from ansible_collections.attune.packs.plugins.module_utils._pack import _archive, _install
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidArguments, PackNotFound
 from ansible_collections.attune.packs.plugins.module_utils._registry._version import PackSpec, try_parse_version
@@ -50,14 +50,14 @@ RECORD_VERSION = 1
 PENDING = ("pending", "running", "activating")
 
 
-class ApiProvenanceMismatch(_api.ApiError):
+class ApiProvenanceMismatch(_api_errors.ApiError):
     """``fetch_on: attune``: what Attune would install, or says it installed, is not what the lock (or its own
     index) names: another registry or another checksum."""
 
     kind = "api_provenance_mismatch"
 
 
-class ApiInstallPending(_api.ApiError):
+class ApiInstallPending(_api_errors.ApiError):
     """An accepted upload whose test run Attune had not finished at the deadline (``install_ids``: {ref: id})."""
 
     kind = "api_install_pending"
@@ -290,13 +290,16 @@ class ApiStage(object):
         backend = self.backend
         api = backend.api
         previous = backend.installed(self.ref)
-        archive, digest = _api.build_archive(tree)
+        try:
+            archive, digest = _archive.build_archive(tree)
+        except _archive.InvalidArchive as exc:
+            raise _api_errors.ApiInvalidArchive(exc.message)  # the upload's error (kind api_invalid_archive), as before
         # Attune answers 409 to an upload of a ref it has unless force is set (register_pack_internal); replacing
         # also needs Packs:Configure (authorize_existing_pack_replacement)
         try:
             data = api.upload_pack(archive, ref=self.ref, force=previous is not None or backend.force,
                                    skip_tests=backend.skip_tests)
-        except _api.ApiTimeout as exc:
+        except _api_errors.ApiTimeout as exc:
             if getattr(exc, "install_id", None) is None or getattr(exc, "accepted", None) is None:
                 raise
             # accepted, tests still running at the deadline: recorded as pending (the next run finishes or reports
@@ -309,26 +312,26 @@ class ApiStage(object):
             backend.remember(self.ref, metadata, pack)
             return {"path": None, "metadata": metadata, "previous": previous, "tests_skipped": False, "test_result": None,
                     "install_status": exc.install_status or "pending", "install_id": exc.install_id}
-        except _api.ApiTestsFailed:
+        except _api_errors.ApiTestsFailed:
             raise  # Attune rolled the upload back (the previous version, or none, is active again)
-        except _api.ApiError as exc:
+        except _api_errors.ApiError as exc:
             if getattr(exc, "accepted", None) is not None:
                 # accepted, then the wait failed (a malformed answer, ...): Attune was changed
                 self.previous = previous
                 backend.uploads.append(self.ref)
-            if not isinstance(exc, _api.ApiConflict):
+            if not isinstance(exc, _api_errors.ApiConflict):
                 raise
             # the plan saw no such pack (GET answered 404, or the listing had none) and Attune has one now: installed
             # meanwhile, or not visible to this identity (get_pack hides packs it may not Read)
-            raise _api.ApiConflict("%s; Attune has %s now although it had none when this task looked (installed "
-                                   "meanwhile, or the token's identity lacks Packs:Read on it): run the task again"
-                                   % (exc.message, self.ref), api_url=api.api_url, pack=self.ref, status=409,
-                                   attune_message=exc.attune_message)
+            raise _api_errors.ApiConflict("%s; Attune has %s now although it had none when this task looked (installed "
+                                          "meanwhile, or the token's identity lacks Packs:Read on it): run the task again"
+                                          % (exc.message, self.ref), api_url=api.api_url, pack=self.ref, status=409,
+                                          attune_message=exc.attune_message)
         pack = data.get("pack") or {}
         self.previous = previous
         backend.uploads.append(self.ref)
         if pack.get("ref") not in (None, self.ref) or (metadata.get("version") and pack.get("version") not in (None, metadata["version"])):
-            raise _api.ApiError("Attune registered %s %s for the upload of %s %s" % (
+            raise _api_errors.ApiError("Attune registered %s %s for the upload of %s %s" % (
                 pack.get("ref"), pack.get("version"), self.ref, metadata.get("version")), api_url=api.api_url, pack=self.ref)
         metadata = dict(metadata, archive_checksum=digest)
         backend.remember(self.ref, metadata, pack)
@@ -343,8 +346,8 @@ class ApiStage(object):
             self.backend.remove(self.ref)
             self.backend.pending.pop(self.ref, None)
             return True
-        raise _api.ApiError("Attune keeps the uploaded version (the API cannot restore %s %s)"
-                            % (self.ref, self.previous.get("version")), api_url=self.backend.location, pack=self.ref)
+        raise _api_errors.ApiError("Attune keeps the uploaded version (the API cannot restore %s %s)"
+                                   % (self.ref, self.previous.get("version")), api_url=self.backend.location, pack=self.ref)
 
 
 # ---------------------------------------------------------------------------

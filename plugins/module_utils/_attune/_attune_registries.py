@@ -15,7 +15,10 @@ Attune's registry ids:
 * info   = ``GET /api/v1/pack-indices/packs/{ref}`` (``get_indexed_pack``): the entry Attune would install.
 
 Also the position plan of the ``registry_config`` role's API target
-(:func:`position_plan`, :func:`removal_plan`).  No Ansible imports here.
+(:func:`position_plan`, :func:`removal_plan`), and the one pack index the
+``attune_registry`` module manages (:func:`check_index_options`,
+:func:`ensure_index`: ``POST``/``PUT``/``DELETE /api/v1/pack-indices``).
+No Ansible imports here.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from __future__ import annotations
 import re
 
 from ansible_collections.attune.packs.plugins.module_utils._attune import _api
+from ansible_collections.attune.packs.plugins.module_utils._attune._api_errors import ApiConflict, ApiError, ApiNotFound
+from ansible_collections.attune.packs.plugins.module_utils._registry import _config, _outbound
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError, PackNotFound
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError, InvalidArguments, OutboundRefused, PackNotFound
 from ansible_collections.attune.packs.plugins.module_utils._registry._index import fallback_source, preferred_source
 from ansible_collections.attune.packs.plugins.module_utils._registry._version import PackSpec, try_parse_version
 
@@ -299,3 +304,152 @@ def _kept_id(item):
         return int(item)
     except (TypeError, ValueError):
         raise ConfigError("kept: expected Attune ids or attune_registry results, got %r" % (item,))
+
+
+# ---------------------------------------------------------------------------
+# One managed pack index (the attune_registry module)
+
+
+def index_view(row):
+    """A pack-index row as the module returns it: header values are never shown (Attune returns them redacted)."""
+    if row is None:
+        return None
+    return {"id": row.get("id"), "name": row.get("name"), "url": row.get("url"), "position": row.get("position"),
+            "enabled": row.get("enabled"), "headers": dict((name, _api.REDACTED) for name in sorted(row.get("headers") or {}))}
+
+
+def find_index(rows, url=None, name=None):
+    """The row of ``rows`` (Attune's order) with the same URL (Attune's URL identity) or, without ``url``, ``name``."""
+    if url:
+        key = _api.registry_url_key(url)
+        matches = [row for row in rows if _api.registry_url_key(row.get("url")) == key]
+    else:
+        matches = [row for row in rows if row.get("name") == name]
+        if len(matches) > 1:
+            raise ApiError("%d pack indices are named %r; identify the registry by url" % (len(matches), name))
+    return matches[0] if matches else None
+
+
+# Attune's CreatePackRegistryIndexRequest / UpdatePackRegistryIndexRequest (routes/packs.rs): position is an i32.
+INDEX_POSITION_MAX = 2 ** 31 - 1
+
+
+def check_index_options(url=None, name=None, state="present", position=None, enabled=None, headers=None,
+                        index_id=None, allow_http=False):
+    """Refuse option values of one pack index before any request (``InvalidArguments``, kind invalid_arguments).
+
+    The rules are attune_registry_config's (``_config``: check_registry_url, check_registry_name, check_header,
+    the integer check) and the outbound policy's structural URL checks (``_outbound.parse_target``, what Attune's
+    ``validate_managed_registry_url`` applies): https, or http:// only with ``allow_http``; no credentials, query
+    string or fragment; header names HTTP tokens not managed by the client, values strings without CR/LF/NUL or
+    other controls, latin-1; a name without control or invisible formatting characters; 0 <= position <= i32.
+    Header values are secret and never appear in the message.
+    """
+    def refuse(message):
+        raise InvalidArguments(message)
+
+    try:
+        if index_id is not None:
+            _config._check_type("id", index_id, int, _config.I64_MAX)  # pylint: disable=protected-access
+        if not url and not name and index_id is None:
+            refuse("give the registry's url, name or id")
+        if url is not None and not isinstance(url, str):
+            refuse("url must be a string")
+        if state == "absent":
+            return  # nothing is sent but the id of the row found
+        if url:
+            _config.check_registry_url("url", url, allow_http)
+            if url.lower().startswith("file:"):
+                refuse("url: a registry of a running Attune is fetched by Attune over https (or http:// with "
+                       "allow_http); file:// is only for the config file (%s)" % _config.redact_url(url))
+            _outbound.parse_target(url, allow_http=allow_http)
+        if name is not None:
+            _config.check_registry_name("name", name)
+        if position is not None:
+            _config._check_type("position", position, int, INDEX_POSITION_MAX)  # pylint: disable=protected-access
+        if enabled is not None and not isinstance(enabled, bool):
+            refuse("enabled: expected a boolean (true/false)")
+        if headers is not None:
+            if not isinstance(headers, dict):
+                refuse("headers: expected a mapping of header names to values")
+            seen = set()
+            for header, value in headers.items():
+                _config.check_header("headers", header, value)
+                if header.lower() in seen:
+                    refuse("headers: header %r given twice" % header)
+                seen.add(header.lower())
+    except (ConfigError, OutboundRefused) as exc:
+        raise InvalidArguments(str(exc))
+
+
+def ensure_index(api, url=None, name=None, state="present", position=None, enabled=None, headers=None,
+                 update_headers="on_create", check_mode=False, index_id=None, allow_http=False):
+    """Make one pack index of Attune match; returns ``dict(changed, before, after, action)`` (views, no secrets).
+
+    The index is found by ``index_id`` (Attune's id), else by ``url`` (Attune's URL identity), else by ``name``.
+    Only what is given changes: ``name``, ``position``, ``enabled`` and ``headers`` left at None keep the stored
+    values (on create, Attune's defaults apply: enabled, appended at the end, no name, no headers).
+
+    Header values cannot be read back from Attune, so they are compared by name only: with
+    ``update_headers='on_create'`` they are sent when the index is created or when the set of header names
+    differs; with ``'always'`` they are sent on every run (and the result is always changed).
+    """
+    check_index_options(url=url, name=name, state=state, position=position, enabled=enabled, headers=headers,
+                        index_id=index_id, allow_http=allow_http)
+    for value in (headers or {}).values():
+        api.add_secret(value)
+    rows = api.list_indices()
+    if index_id is not None:
+        matches = [row for row in rows if row.get("id") == index_id]
+        current = matches[0] if matches else None
+        label = "id %d" % index_id
+    else:
+        current = find_index(rows, url=url, name=name)
+        label = url or name
+    before = index_view(current)
+    if state == "absent":
+        if current is None:
+            return dict(changed=False, before=None, after=None, action="none")
+        if not check_mode:
+            try:
+                api.delete_index(current["id"])
+            except ApiConflict as exc:
+                raise ApiConflict("cannot remove pack index %s: %s (Attune refuses to delete the last non-standard index "
+                                  "while the config file's pack_registry.indices would come back into force)"
+                                  % (label, exc.attune_message), api_url=api.api_url, status=409,
+                                  attune_message=exc.attune_message)
+        return dict(changed=True, before=before, after=None, action="delete")
+    if current is None:
+        if index_id is not None:
+            raise ApiNotFound("Attune has no pack index with id %d; give url (without id) to create one" % index_id,
+                              api_url=api.api_url, status=404)
+        if not url:
+            raise ApiError("no pack index is named %r; url is required to create it" % name, api_url=api.api_url)
+        after = {"id": None, "name": name, "url": url,
+                 "position": position if position is not None else max([r.get("position", 0) for r in rows] + [-1]) + 1,
+                 "enabled": bool(enabled) if enabled is not None else True,
+                 "headers": dict((k, _api.REDACTED) for k in sorted(headers or {}))}
+        if not check_mode:
+            after = index_view(api.create_index(url, name=name, position=position, enabled=enabled, headers=headers))
+        return dict(changed=True, before=None, after=after, action="create")
+    changes = {}
+    if url and current.get("url") != url and _api.registry_url_key(current.get("url")) != _api.registry_url_key(url):
+        changes["url"] = url
+    if name is not None and current.get("name") != name:
+        changes["name"] = name
+    if position is not None and current.get("position") != position:
+        changes["position"] = position
+    if enabled is not None and bool(current.get("enabled")) != bool(enabled):
+        changes["enabled"] = bool(enabled)
+    if headers is not None:
+        if update_headers == "always" or sorted(headers) != sorted(current.get("headers") or {}):
+            changes["headers"] = headers
+    if not changes:
+        return dict(changed=False, before=before, after=before, action="none")
+    after = dict(before)
+    after.update((k, v) for k, v in changes.items() if k != "headers")
+    if "headers" in changes:
+        after["headers"] = dict((k, _api.REDACTED) for k in sorted(headers))
+    if not check_mode:
+        after = index_view(api.update_index(current["id"], **changes))
+    return dict(changed=True, before=before, after=after, action="update", changed_fields=sorted(changes))

@@ -9,7 +9,7 @@ the controller, can read it; Attune refuses non-https sources)::
 
     <dest>/index.json                                   the mirror's index (format 1.0, written by _publish)
     <dest>/packs/<ref>/<sha256>.<tar.gz|zip|tar>        an upstream archive, byte-identical, named by its sha256
-    <dest>/packs/<ref>/git-<commit>-<tree16>.tar.gz     a git source turned into an archive (_api.build_archive:
+    <dest>/packs/<ref>/git-<commit>-<tree16>.tar.gz     a git source turned into an archive (_archive.build_archive:
                                                         deterministic), named by commit and framed tree checksum
 
 Every pack is verified against its upstream checksum before it enters the mirror: archives are hashed while they
@@ -194,7 +194,7 @@ class Mirror(object):
         checkout = _git.clone(source["url"], os.path.join(scratch, "git"), version=commit, expected_checksum=source["checksum"],
                               allow_local_git=opts.allow_local_git, allow_http=opts.allow_http, validate_certs=opts.validate_certs,
                               ca_path=opts.ca_path, timeout=opts.timeout, pack=ref)
-        from ansible_collections.attune.packs.plugins.module_utils._attune._api import build_archive  # pylint: disable=import-outside-toplevel
+        from ansible_collections.attune.packs.plugins.module_utils._pack._archive import build_archive  # pylint: disable=import-outside-toplevel
 
         data, checksum = build_archive(checkout.tree, excludes=(".attune", ".git"), max_bytes=opts.archive_max_bytes)
         name = _git_name(checkout.commit, source["checksum"])

@@ -1,5 +1,4 @@
-"""plugins/module_utils/_attune/_api.py against the test Attune API (a real HTTPS server, tests/support/attune_server.py)."""
-import hashlib
+"""plugins/module_utils/_attune/_api.py (and its errors, _api_errors.py) against the test Attune API (a real HTTPS server, tests/support/attune_server.py)."""
 import os
 
 import pytest
@@ -9,7 +8,9 @@ from support.registry_server import RegistryServer
 from support.synth import make_pack_tree
 from testdata import make_entry, make_index
 
-from ansible_collections.attune.packs.plugins.module_utils._attune import _api
+from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _api_errors
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidArguments
+from ansible_collections.attune.packs.plugins.module_utils._pack._archive import build_archive
 
 PASSWORD = "s3cret-pass-word"
 
@@ -55,7 +56,7 @@ def test_password_login(api):
     client = client_for(api, token=None, username="deploy", password=PASSWORD)
     assert client.list_indices()[0]["position"] == 0
     assert api.count("/auth/login", "POST") == 1
-    with pytest.raises(_api.ApiUnauthorized) as err:
+    with pytest.raises(_api_errors.ApiUnauthorized) as err:
         client_for(api, token=None, username="deploy", password="wrong-pass-1").list_packs()
     assert api.url() in str(err.value)
     assert "wrong-pass-1" not in str(err.value)
@@ -70,7 +71,7 @@ def test_expired_access_token_refreshes_once(api):
     assert api.count("/auth/refresh", "POST") == 1 and api.count("/auth/token-login") == 1
     # both tokens dead: one refresh attempt, then a clear error naming the API; never a second login
     api.revoke_all_tokens()
-    with pytest.raises(_api.ApiUnauthorized) as err:
+    with pytest.raises(_api_errors.ApiUnauthorized) as err:
         client.list_packs()
     assert err.value.kind == "api_unauthorized" and api.url() in str(err.value)
     assert "after one token refresh" in str(err.value)
@@ -79,7 +80,7 @@ def test_expired_access_token_refreshes_once(api):
 
 
 def test_bad_token(api):
-    with pytest.raises(_api.ApiUnauthorized) as err:
+    with pytest.raises(_api_errors.ApiUnauthorized) as err:
         client_for(api, token="attune_it_not-a-real-token").list_packs()
     assert err.value.kind == "api_unauthorized" and err.value.status == 401
     assert api.url() in str(err.value) and "api_token" in str(err.value)
@@ -89,8 +90,8 @@ def test_bad_token(api):
 def test_forbidden_names_permission_and_token_rule(api, tmp_path):
     reader = api.add_integration_token("reader", grants=("read",))
     tree = make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0")
-    blob, _unused = _api.build_archive(tree)
-    with pytest.raises(_api.ApiForbidden) as err:
+    blob, _unused = build_archive(tree)
+    with pytest.raises(_api_errors.ApiForbidden) as err:
         client_for(api, token=reader).upload_pack(blob, ref="demo")
     msg = str(err.value)
     assert err.value.kind == "api_forbidden" and "Packs:Install" in msg and "Access tokens" in msg
@@ -99,24 +100,24 @@ def test_forbidden_names_permission_and_token_rule(api, tmp_path):
     client = client_for(api)
     client._login()
     client._access = api.issue_token("worker", "execution")
-    with pytest.raises(_api.ApiForbidden) as err:
+    with pytest.raises(_api_errors.ApiForbidden) as err:
         client.list_indices()
     assert "requires an access token" in str(err.value)
 
 
 def test_upload_conflict_force_and_test_failures(api, tmp_path):
     tree = make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0")
-    blob, digest = _api.build_archive(tree)
+    blob, digest = build_archive(tree)
     client = client_for(api)
     data = client.upload_pack(blob, ref="demo")
     assert data["pack"]["version"] == "1.0.0"
     assert api.pack("demo")["sha256"] == digest  # the bytes Attune received are the archive we built
-    with pytest.raises(_api.ApiConflict) as err:
+    with pytest.raises(_api_errors.ApiConflict) as err:
         client.upload_pack(blob, ref="demo")
     assert err.value.kind == "api_conflict" and "already exists" in str(err.value) and "pack demo" in str(err.value)
     # force replaces the pack; the previous bytes are gone, the new ones stored
     make_pack_tree(str(tmp_path / "demo"), "demo", "2.0.0")
-    blob2, digest2 = _api.build_archive(str(tmp_path / "demo"))
+    blob2, digest2 = build_archive(str(tmp_path / "demo"))
     assert client.upload_pack(blob2, ref="demo", force=True)["pack"]["version"] == "2.0.0"
     assert api.pack("demo")["sha256"] == digest2
     assert client.logins == 1
@@ -129,11 +130,11 @@ def test_failing_tests_report_message_and_counts(tmp_path, mode):
     with AttuneServer(tests_mode=mode) as api:
         api.token = api.add_integration_token("ci")
         client = client_for(api)
-        keep, keep_digest = _api.build_archive(make_pack_tree(str(tmp_path / "keep"), "keep", "1.0.0"))
+        keep, keep_digest = build_archive(make_pack_tree(str(tmp_path / "keep"), "keep", "1.0.0"))
         client.upload_pack(keep, ref="keep")
         api.set_test_result("other", passed=3, failed=2)
-        new, _unused = _api.build_archive(make_pack_tree(str(tmp_path / "v2"), "other", "2.0.0"))
-        with pytest.raises(_api.ApiTestsFailed) as err:
+        new, _unused = build_archive(make_pack_tree(str(tmp_path / "v2"), "other", "2.0.0"))
+        with pytest.raises(_api_errors.ApiTestsFailed) as err:
             client.upload_pack(new, ref="other")
         msg = str(err.value)
         assert err.value.kind == "api_tests_failed" and "pack other" in msg and api.url() in msg
@@ -153,8 +154,8 @@ def test_failing_tests_report_message_and_counts(tmp_path, mode):
 
 def test_bad_request_keeps_attune_message(api, tmp_path):
     tree = make_pack_tree(str(tmp_path / "bad"), "bad", "1.0.0", pack_yaml_extra={"ref": "Bad.Ref"})
-    blob, _unused = _api.build_archive(tree)
-    with pytest.raises(_api.ApiBadRequest) as err:
+    blob, _unused = build_archive(tree)
+    with pytest.raises(_api_errors.ApiBadRequest) as err:
         client_for(api).upload_pack(blob, ref="bad")
     assert err.value.kind == "api_bad_request" and "Invalid pack ref" in err.value.attune_message
     assert "Invalid pack ref" in str(err.value)
@@ -162,11 +163,11 @@ def test_bad_request_keeps_attune_message(api, tmp_path):
 
 def test_install_from_registry_and_502(api, tmp_path):
     with RegistryServer() as reg:
-        blob, digest = _api.build_archive(make_pack_tree(str(tmp_path / "slack"), "slack", "2.1.0"))
+        blob, digest = build_archive(make_pack_tree(str(tmp_path / "slack"), "slack", "2.1.0"))
         reg.add_bytes("/slack.tar.gz", blob)
         entry = make_entry("slack", "2.1.0")
         entry["install_sources"][1].update(url=reg.url("slack.tar.gz"), checksum=digest)
-        jira_blob, jira_digest = _api.build_archive(make_pack_tree(str(tmp_path / "jira"), "jira", "1.0.0"))
+        jira_blob, jira_digest = build_archive(make_pack_tree(str(tmp_path / "jira"), "jira", "1.0.0"))
         reg.add_bytes("/jira.tar.gz", jira_blob)
         jira = make_entry("jira", "1.0.0")
         jira["install_sources"][1].update(url=reg.url("jira.tar.gz"), checksum=jira_digest)
@@ -182,12 +183,12 @@ def test_install_from_registry_and_502(api, tmp_path):
         assert data["provenance"]["checksum"] == digest and api.pack("slack")["sha256"] == digest
         # Attune waits for the candidate's tests on /packs/install: a failure is a 400 with its message and counts
         api.set_test_result("jira", passed=2, failed=1)
-        with pytest.raises(_api.ApiTestsFailed) as err:
+        with pytest.raises(_api_errors.ApiTestsFailed) as err:
             client.install_pack("jira")
         assert "Candidate pack tests failed" in str(err.value) and "(1 of 3 tests failed" in str(err.value)
         assert api.pack("jira") is None
         reg.add_status("/index.json", 503)
-        with pytest.raises(_api.ApiBadGateway) as err:
+        with pytest.raises(_api_errors.ApiBadGateway) as err:
             client.install_pack("slack", force=True)
         assert err.value.kind == "api_bad_gateway" and reg.url("index.json") in str(err.value)
         assert "pack slack" in str(err.value)
@@ -195,83 +196,36 @@ def test_install_from_registry_and_502(api, tmp_path):
 
 
 def test_unreachable_tls_timeout(api):
-    with pytest.raises(_api.ApiUnreachable) as err:
+    with pytest.raises(_api_errors.ApiUnreachable) as err:
         _api.AttuneApi("https://127.0.0.1:1", token="attune_it_x1234").list_packs()
     assert err.value.kind == "api_unreachable" and "https://127.0.0.1:1" in str(err.value)
-    with pytest.raises(_api.ApiTLSError) as err:
+    with pytest.raises(_api_errors.ApiTLSError) as err:
         _api.AttuneApi(api.url(), token=api.token).list_packs()  # system trust store does not know the test CA
     assert err.value.kind == "api_tls_error" and "ca_path" in str(err.value)
     assert_clean(err.value, api)
     with RegistryServer() as slow:
         # a deadline test: the API never answers; the client must give up after api_timeout (no timing assertion)
         slow.add_slow("/auth/token-login", 30, mode="headers")
-        with pytest.raises(_api.ApiTimeout) as err:
+        with pytest.raises(_api_errors.ApiTimeout) as err:
             _api.AttuneApi(slow.base_url, token="attune_it_x1234", ca_path=slow.ca_path, timeout=1).list_packs()
         assert err.value.kind == "api_timeout" and "api_timeout=1" in str(err.value)
 
 
 def test_credentials_required_and_exclusive():
-    with pytest.raises(_api.ApiError, match="no credentials"):
+    with pytest.raises(_api_errors.ApiError, match="no credentials"):
         _api.AttuneApi("https://a.example")
-    with pytest.raises(_api.ApiError, match="either api_token"):
+    with pytest.raises(_api_errors.ApiError, match="either api_token"):
         _api.AttuneApi("https://a.example", token="t", username="u", password="p")
-    with pytest.raises(_api.ApiError, match="api_url is required"):
+    with pytest.raises(_api_errors.ApiError, match="api_url is required"):
         _api.AttuneApi(None, token="t")
     assert _api.AttuneApi("https://a.example/api/v1/", token="t").api_url == "https://a.example"
 
 
-def test_build_archive_is_deterministic(tmp_path):
-    a = make_pack_tree(str(tmp_path / "a"), "demo", "1.0.0", files={"actions/run.sh": "#!/bin/sh\necho hi\n"})
-    os.chmod(os.path.join(a, "actions", "run.sh"), 0o750)
-    os.makedirs(os.path.join(a, ".git"))  # not part of the verified tree (the framed checksum leaves it out)
-    with open(os.path.join(a, ".git", "HEAD"), "w") as handle:
-        handle.write("ref: refs/heads/main\n")
-    first, digest = _api.build_archive(a)
-    b = make_pack_tree(str(tmp_path / "b"), "demo", "1.0.0", files={"actions/run.sh": "#!/bin/sh\necho hi\n"})
-    os.chmod(os.path.join(b, "actions", "run.sh"), 0o700)
-    os.utime(os.path.join(b, "pack.yaml"), (1, 1))
-    second, digest2 = _api.build_archive(b)
-    assert first == second and digest == digest2 == "sha256:" + hashlib.sha256(first).hexdigest()
-    import io
-    import tarfile
-    with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as tar:
-        names = tar.getnames()
-        modes = dict((m.name, m.mode) for m in tar.getmembers())
-    assert "pack.yaml" in names and not any(n.startswith(".git") for n in names)
-    assert modes["actions/run.sh"] == 0o755 and modes["pack.yaml"] == 0o644
+def test_the_clients_upload_limit_is_the_archives_default_cap():
+    """Attune's PACK_UPLOAD_MAX_BYTES, checked by the client before an upload and by _pack._archive when it builds one."""
+    from ansible_collections.attune.packs.plugins.module_utils._pack import _archive
 
-
-def test_build_archive_keeps_the_packs_dot_attune(tmp_path):
-    # issue 16 item 10: the upload is exactly the verified tree, a top-level .attune/ included
-    tree = make_pack_tree(str(tmp_path / "d"), "demo", "1.0.0", files={".attune/config.json": "{}", ".attune/metadata.json": "{}"})
-    import io
-    import tarfile
-    with tarfile.open(fileobj=io.BytesIO(_api.build_archive(tree)[0]), mode="r:gz") as tar:
-        names = tar.getnames()
-    assert ".attune/config.json" in names and ".attune/metadata.json" in names
-
-
-def test_build_archive_refuses_links(tmp_path):
-    tree = make_pack_tree(str(tmp_path / "l"), "demo", "1.0.0")
-    os.symlink("/etc/passwd", os.path.join(tree, "passwd"))
-    with pytest.raises(_api.ApiInvalidArchive, match="symbolic link"):
-        _api.build_archive(tree)
-    with pytest.raises(_api.ApiInvalidArchive, match="no pack.yaml"):
-        _api.build_archive(str(tmp_path))
-
-
-def test_ensure_index_plans_without_writing_in_check_mode(api):
-    client = client_for(api)
-    out = _api.ensure_index(client, url="https://packs.example/index.json", name="x", headers={"A": "v-secret"},
-                            check_mode=True)
-    assert out["changed"] and out["action"] == "create" and out["after"]["headers"] == {"A": "[REDACTED]"}
-    assert api.count("/api/v1/pack-indices", "POST") == 0
-    out = _api.ensure_index(client, url="https://PACKS.example:443/index.json", name="x", headers={"A": "v-secret"})
-    assert out["action"] == "create"
-    out = _api.ensure_index(client, url="https://packs.example/index.json", name="x", headers={"A": "other"})
-    assert not out["changed"]
-    with pytest.raises(_api.ApiError, match="url is required"):
-        _api.ensure_index(client, name="unknown")
+    assert _api.UPLOAD_MAX_BYTES == _archive.UPLOAD_MAX_BYTES == 100 * 1024 * 1024
 
 
 def test_server_as_a_subprocess(tmp_path):
@@ -284,7 +238,7 @@ def test_server_as_a_subprocess(tmp_path):
         assert oct(os.stat(proc.tokens_path).st_mode & 0o777) == "0o600"
         client = _api.AttuneApi(proc.url(), token=proc.tokens["ci"], ca_path=proc.ca_path)
         assert [p["ref"] for p in client.list_packs()] == ["core"]
-        blob, digest = _api.build_archive(make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0"))
+        blob, digest = build_archive(make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0"))
         client.upload_pack(blob, ref="demo")
         log = proc.read_log()
     assert [(e["method"], e["path"], e["status"]) for e in log] == [
@@ -319,7 +273,7 @@ def test_api_timeout_is_the_total_time_of_a_request():
     with hostile_attune.hostile_attune() as server:
         hostile_attune.trickle(server, "/api/v1/packs", seconds_per_byte=0.3)
         started = time.monotonic()
-        with pytest.raises(_api.ApiTimeout) as err:
+        with pytest.raises(_api_errors.ApiTimeout) as err:
             hostile_client(server, timeout=2).list_packs()
         elapsed = time.monotonic() - started
     assert elapsed < 10, elapsed  # the body alone takes > 30 s at this pace
@@ -334,7 +288,7 @@ def test_api_timeout_bounds_a_reused_keep_alive_connection():
         hostile_attune.trickle(server, "/api/v1/pack-indices", seconds_per_byte=0.3, body=b'{"data": []}' + b" " * 200)
         client = hostile_client(server, timeout=2)
         client._login()  # the connection of the login is reused for the next request
-        with pytest.raises(_api.ApiTimeout):
+        with pytest.raises(_api_errors.ApiTimeout):
             client.list_indices()
         assert server.count("/auth/token-login", "POST") == 1
 
@@ -346,7 +300,7 @@ def test_answers_are_read_within_a_named_limit(status):
 
     with hostile_attune.hostile_attune() as server:
         hostile_attune.huge_body(server, "/api/v1/packs/demo", status=status, total_bytes=400 * 1024 * 1024)
-        with pytest.raises(_api.ApiError) as err:
+        with pytest.raises(_api_errors.ApiError) as err:
             hostile_client(server).get_pack("demo")
         msg = str(err.value)
         assert err.value.kind == "api_error" and err.value.status == status
@@ -362,7 +316,7 @@ def test_a_declared_huge_answer_is_not_read():
 
     with hostile_attune.hostile_attune() as server:
         hostile_attune.huge_body(server, "/api/v1/pack-indices", status=200, total_bytes=10 ** 9, content_length=True)
-        with pytest.raises(_api.ApiError, match="ANSWER_MAX_BYTES"):
+        with pytest.raises(_api_errors.ApiError, match="ANSWER_MAX_BYTES"):
             hostile_client(server).list_indices()
 
 
@@ -374,7 +328,7 @@ def test_paging_stops_on_a_repeated_page_or_beyond_total_pages(mode, words):
 
     with hostile_attune.hostile_attune() as server:
         counter = hostile_attune.endless_pages(server, mode=mode)
-        with pytest.raises(_api.ApiError) as err:
+        with pytest.raises(_api_errors.ApiError) as err:
             hostile_client(server).list_packs()
     assert words in str(err.value) and err.value.kind == "api_error"
     assert counter["n"] <= 2
@@ -385,7 +339,7 @@ def test_paging_has_a_time_budget():
 
     with hostile_attune.hostile_attune() as server:
         counter = hostile_attune.endless_pages(server, mode="fresh")
-        with pytest.raises(_api.ApiTimeout) as err:
+        with pytest.raises(_api_errors.ApiTimeout) as err:
             hostile_client(server, timeout=1).list_packs()
     assert "listing packs" in str(err.value) and "api_timeout=1" in str(err.value)
     assert counter["n"] < _api.MAX_PAGES
@@ -415,7 +369,7 @@ def test_malformed_answers_are_api_errors(path, text, words):
         call = {"/api/v1/packs/demo": lambda: client.get_pack("demo"), "/api/v1/pack-indices": client.list_indices,
                 "/api/v1/pack-indices/packs": client.browse, "/api/v1/packs": client.list_packs,
                 "/api/v1/pack-indices/packs/demo": lambda: client.get_indexed_pack("demo")}[path]
-        with pytest.raises(_api.ApiError) as err:
+        with pytest.raises(_api_errors.ApiError) as err:
             call()
     assert err.value.kind == "api_error" and server.base_url in str(err.value)
     if words:
@@ -429,7 +383,7 @@ def test_hostile_error_bodies_give_clean_messages():
     with hostile_attune.hostile_attune() as server:
         for body in (hostile_attune.deep_json(), '["x"]', '{"error": {"message": [1]}}', '{"error": 5}'):
             hostile_attune.answer(server, "/api/v1/packs/demo", body, status=500)
-            with pytest.raises(_api.ApiError) as err:
+            with pytest.raises(_api_errors.ApiError) as err:
                 hostile_client(server).get_pack("demo")
             assert "HTTP 500" in str(err.value) and len(str(err.value)) < 600
 
@@ -440,7 +394,7 @@ def test_login_answer_with_a_bad_shape_is_an_api_error():
     with hostile_attune.hostile_attune() as server:
         for body in ("[]", '{"data": "x"}', '{"data": {"access_token": 5}}', hostile_attune.deep_json()):
             hostile_attune.answer(server, "/auth/token-login", body)
-            with pytest.raises(_api.ApiError) as err:
+            with pytest.raises(_api_errors.ApiError) as err:
                 hostile_client(server).list_indices()
             assert "access_token" in str(err.value) or "JSON" in str(err.value)
 
@@ -448,19 +402,19 @@ def test_login_answer_with_a_bad_shape_is_an_api_error():
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/", "HTTP://attune.example"])
 def test_http_api_url_is_refused_without_the_opt_in(url):
     """Item 4: an http:// api_url sent the token and the password in clear text."""
-    with pytest.raises(_api.ApiInvalidArguments) as err:
+    with pytest.raises(_api_errors.ApiInvalidArguments) as err:
         _api.AttuneApi(url, token="attune_it_x1234")
     assert err.value.kind == "invalid_arguments" and "api_allow_http" in str(err.value)
-    assert isinstance(err.value, _api.InvalidArguments)
+    assert isinstance(err.value, InvalidArguments)
 
 
 def test_http_with_the_opt_in_reaches_a_plain_listener_and_without_it_nothing_is_sent():
     from support import hostile_attune
 
     with hostile_attune.hostile_attune(tls=False) as server:
-        with pytest.raises(_api.ApiInvalidArguments):
+        with pytest.raises(_api_errors.ApiInvalidArguments):
             _api.client_from_params({"api_url": server.base_url, "api_token": hostile_attune.TOKEN}).list_indices()
-        with pytest.raises(_api.ApiInvalidArguments):
+        with pytest.raises(_api_errors.ApiInvalidArguments):
             _api.client_from_params({"api_url": server.base_url, "api_username": "u", "api_password": PASSWORD})
         assert server.requests == []
         hostile_attune.answer(server, "/api/v1/pack-indices", '{"data": []}')
@@ -475,7 +429,7 @@ def test_http_with_the_opt_in_reaches_a_plain_listener_and_without_it_nothing_is
     "https://attune.example/?token=" + PASSWORD, "https://attune.example/#" + PASSWORD,
 ])
 def test_credentials_in_api_url_are_refused_redacted(url):
-    with pytest.raises(_api.ApiInvalidArguments) as err:
+    with pytest.raises(_api_errors.ApiInvalidArguments) as err:
         _api.client_from_params({"api_url": url, "api_token": "attune_it_x1234"})
     text = str(err.value) + repr(err.value.to_dict()) + repr(err.value.api_url)
     assert PASSWORD not in text and "admin" not in text
@@ -487,14 +441,14 @@ def test_credentials_in_api_url_are_refused_redacted(url):
                                          (float("nan"), "a number"), ("5", "a number"), (True, "a number")])
 def test_api_timeout_values_are_checked_before_any_request(value, words):
     """Item 9: -1 and 1e20 raised (OverflowError), 0 silently meant 600."""
-    with pytest.raises(_api.ApiInvalidArguments) as err:
+    with pytest.raises(_api_errors.ApiInvalidArguments) as err:
         _api.client_from_params({"api_url": "https://127.0.0.1:1", "api_token": "attune_it_x1234", "api_timeout": value})
     assert words in str(err.value) and err.value.kind == "invalid_arguments"
     assert _api.client_from_params({"api_url": "https://a.example", "api_token": "t", "api_timeout": None}).timeout == 600
 
 
 def test_a_missing_ca_path_is_refused_before_any_request(tmp_path):
-    with pytest.raises(_api.ApiInvalidArguments) as err:
+    with pytest.raises(_api_errors.ApiInvalidArguments) as err:
         _api.AttuneApi("https://127.0.0.1:1", token="attune_it_x1234", ca_path=str(tmp_path / "nope.pem"))
     assert "nope.pem does not exist" in str(err.value)
     # without verification ca_path plays no part
@@ -504,11 +458,11 @@ def test_a_missing_ca_path_is_refused_before_any_request(tmp_path):
 def test_connection_errors_never_show_urllib3_text(api):
     for url, words in (("https://127.0.0.1:1", "connection refused"),
                        ("https://nonexistent.invalid", "host name does not resolve")):
-        with pytest.raises(_api.ApiUnreachable) as err:
+        with pytest.raises(_api_errors.ApiUnreachable) as err:
             _api.AttuneApi(url, token="attune_it_x1234").list_packs()
         msg = str(err.value)
         assert words in msg and "Max retries" not in msg and "HTTPSConnectionPool" not in msg and "Caused by" not in msg, msg
-    with pytest.raises(_api.ApiTLSError) as err:
+    with pytest.raises(_api_errors.ApiTLSError) as err:
         _api.AttuneApi(api.url(), token=api.token).list_packs()
     msg = str(err.value)
     assert "certificate verify failed" in msg and "Max retries" not in msg and "HTTPSConnectionPool" not in msg, msg

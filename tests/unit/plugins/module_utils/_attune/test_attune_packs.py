@@ -80,3 +80,29 @@ def test_both_backends_implement_the_declared_contract():
         Incomplete()  # pylint: disable=abstract-class-instantiated
     for method in ("recover", "managed_refs", "staging", "remove"):
         assert method in str(info.value), info.value
+
+
+def test_a_tree_that_cannot_be_archived_fails_the_upload_as_api_invalid_archive(tmp_path):
+    """_pack._archive refuses the tree (InvalidArchive); the upload reports it as the API error it always was."""
+    import pytest
+    from support.synth import make_pack_tree
+    from ansible_collections.attune.packs.plugins.module_utils._attune import _api_errors
+
+    class NoAttune(object):
+        api = None  # nothing may be sent: the archive is refused first
+
+        def installed(self, ref):
+            return None
+
+    tree = make_pack_tree(str(tmp_path / "demo"), "demo", "1.0.0")
+    os.symlink("/etc/passwd", os.path.join(tree, "passwd"))
+    stage = _attune_packs.ApiStage(NoAttune(), "demo")
+    try:
+        with pytest.raises(_api_errors.ApiInvalidArchive) as err:
+            stage.activate(tree, {"version": "1.0.0"})
+    finally:
+        stage.close()
+    message = "passwd is a symbolic link; Attune refuses links in pack archives"
+    assert str(err.value) == message and stage.previous is False
+    assert err.value.to_dict() == {"kind": "api_invalid_archive", "registry": None, "pack": None, "message": message,
+                                   "api_url": None, "status": None}
