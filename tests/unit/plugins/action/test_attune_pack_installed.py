@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.attune.packs.plugins.action.attune_pack_installed import ActionModule
 from ansible_collections.attune.packs.plugins.module_utils._attune import _api, _attune_packs
-from ansible_collections.attune.packs.plugins.module_utils._pack import _drift, _lockfile
+from ansible_collections.attune.packs.plugins.module_utils._pack import _archive, _drift, _lockfile
 from ansible_collections.attune.packs.plugins.plugin_utils._action import RegistryActionBase
 from support.attune_server import AttuneServer
 from support.synth import make_pack_tree
@@ -46,7 +46,7 @@ def attune(tmp_path):
         api = _api.AttuneApi(server.url(), token=server.token, ca_path=server.ca_path)
         for ref, version in (("slack", "1.0.0"), ("aws", "0.9.0")):
             tree = make_pack_tree(str(tmp_path / "src" / ref), ref, version)
-            api.upload_pack(_api.build_archive(tree)[0], ref=ref, skip_tests=True)
+            api.upload_pack(_archive.build_archive(tree)[0], ref=ref, skip_tests=True)
         slack = api.get_pack("slack")
         server.cache = str(tmp_path / "cache")
         _attune_packs.UploadRecords(server.cache, server.url()).update(
