@@ -215,4 +215,3 @@ class ActionModule(RegistryActionBase):
                 shutil.rmtree(scratch, ignore_errors=True)
             raise
         return local, scratch
-
