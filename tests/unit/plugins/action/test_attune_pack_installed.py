@@ -27,7 +27,7 @@ def action(args, executed=None):
     """The action plugin for one task with ``args``; the module run (host path) is recorded in ``executed``."""
     task = SimpleNamespace(args=args, async_val=0, check_mode=False, diff=False, action="attune.packs.attune_pack_installed")
     connection = SimpleNamespace(_shell=SimpleNamespace(tmpdir="/nonexistent-remote-tmp"))
-    plugin = ActionModule(task, connection, None, None, None)
+    plugin = ActionModule(task, connection, None, None, None, None)  # shared_loader_obj: required on ansible-core 2.17
 
     def execute_module(module_name, module_args, task_vars):
         executed.append((module_name, module_args))
