@@ -209,18 +209,20 @@ class PacksDirListing(Listing):
 
 
 def lock_drift(listing, lock, packs, verify):
-    """Drift from ``lock``; the locked packs that are installed are verified here unless ``verify`` already did."""
+    """Drift from ``lock``; the locked packs that are installed are verified here unless ``verify`` already did (it
+    verifies the packs the task names: a locked pack it does not name is verified here too)."""
     by_ref = dict((item["ref"], item) for item in packs)
     items = list(packs)
     verified = {}
     for ref in lock.refs():
         item = by_ref.get(ref)
+        named = item is not None
         if item is None:
             item = listing.item(ref)
             items.append(item)
         if item["installed"]:
-            if verify:
-                verified[ref] = item["verified"]
+            if verify and named:
+                verified[ref] = item["verified"]  # verified with the named packs
             else:
                 check = listing.verify(ref)
                 verified[ref] = check["ok"] if check is not None else None

@@ -187,3 +187,12 @@ def test_host_report_failures_name_the_packs_dir(fleet_host, tmp_path):
     result = _drift.on_host(host_params(packs_dir, lock_file=str(bad_lock)), Warnings())
     assert result["failed"] is True and result["packs_dir"] == packs_dir and str(bad_lock) in result["msg"], result
     assert result["error"]["kind"] == "lock_file_error" and "'packs' must be a list" in result["msg"], result
+
+
+def test_verify_with_a_lock_verifies_the_locked_packs_the_task_does_not_name(fleet_host):
+    """verify=true and name=[a]: e is locked but not named; its modified files must still show as drift."""
+    packs_dir, lock_file = fleet_host
+    result = _drift.on_host(host_params(packs_dir, lock_file=lock_file, name=["a"], verify=True), Warnings())
+    statuses = dict((pack["ref"], pack["status"]) for pack in result["drift"]["packs"])
+    assert statuses["e"] == "modified" and statuses["a"] == "in-sync", result["drift"]
+    assert result["modified"] == [] and [pack["ref"] for pack in result["packs"]] == ["a"]
