@@ -111,7 +111,9 @@ class ActionModule(RegistryActionBase):
         api = _api.client_from_params(params)  # one client per task and Attune: at most one login
         backend = None
         try:
-            settings = settings_from_params(params, require_registries=False)
+            run_params = params if params["fetch_on"] == "attune" else dict(params, fetch_on="controller")
+            # the task's settings, read once (config file included) for the records, the run and the fetches
+            settings = settings_from_params(params, require_registries=_install.needs_registry(run_params))
             records = _attune_packs.UploadRecords(settings.cache_dir, api.api_url)
             # more than one pack (or remove_unlisted): one paged GET /api/v1/packs, not one GET per pack (issue 17)
             list_all = bool(params["remove_unlisted"]) or len(normalise_names(params["name"])) != 1
@@ -119,16 +121,14 @@ class ActionModule(RegistryActionBase):
                 # Attune installs from its own registries: nothing is fetched here
                 backend = _attune_packs.AttuneInstallBackend(api, records, skip_tests=params["skip_tests"], force=params["force"],
                                                              list_all=list_all, skip_deps=params["skip_deps"])
-                run_params = params
             else:
                 backend = _attune_packs.AttuneApiBackend(api, records, skip_tests=params["skip_tests"], force=params["force"],
                                                          list_all=list_all)
-                run_params = dict(params, fetch_on="controller")
             _attune_packs.refuse_standard_removals(backend, params)
-            with self.archive_fetcher(params) as fetch:
+            with self.archive_fetcher(params, settings) as fetch:
                 # one run: planned once; the archives it needs are fetched between planning and applying, each once per
                 # controller (content-addressed cache shared by the forks) and verified again by the core (issue 17)
-                outcome = _install.run(run_params, lambda required: settings_from_params(params, require_registries=required),
+                outcome = _install.run(run_params, lambda required: settings,
                                        check_mode=check_mode, warn=self.warn, backend=backend, fetch=fetch)
             result = outcome.result(check_mode, diff)
         except _api_errors.ApiError as exc:
@@ -169,13 +169,13 @@ class ActionModule(RegistryActionBase):
         return out
 
     @contextlib.contextmanager
-    def archive_fetcher(self, params):
+    def archive_fetcher(self, params, settings=None):
         """A ``fetch(fetch_requests)`` → ``{ref: local path}`` callback for ``_install.run`` on the controller; the
         private scratch directories it makes (``cache_enabled: false``) are removed on exit."""
         scratches = []
 
         def fetch(wanted):
-            local, scratch = self.fetch_archives(params, wanted)
+            local, scratch = self.fetch_archives(params, wanted, settings)
             if scratch:
                 scratches.append(scratch)
             return local
@@ -186,7 +186,7 @@ class ActionModule(RegistryActionBase):
             for scratch in scratches:
                 shutil.rmtree(scratch, ignore_errors=True)
 
-    def fetch_archives(self, params, wanted):
+    def fetch_archives(self, params, wanted, settings=None):
         """Download each wanted archive once: ``({ref: local path}, scratch directory or None)``.
 
         With the cache on, into the controller's content-addressed archive cache (shared by the forks); with
@@ -196,7 +196,8 @@ class ActionModule(RegistryActionBase):
         from ansible_collections.attune.packs.plugins.module_utils._pack._install import Options
         from ansible_collections.attune.packs.plugins.plugin_utils._archive_cache import ArchiveCache, local_archive
 
-        settings = settings_from_params(params, require_registries=False)
+        if settings is None:
+            settings = settings_from_params(params, require_registries=False)
         options = Options(None, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
                           connect_timeout=settings.connect_timeout,
                           archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes)
