@@ -244,7 +244,7 @@ def test_installed_git_pack_has_the_registrys_framed_checksum(outcome, case_id):
 
 def test_pack_yaml_is_read_with_yaml_1_2_scalars(tmp_path):
     """serde_yaml_ng (Attune) keeps ``on``/``yes`` and dates as strings where PyYAML's YAML 1.1 makes bools and dates."""
-    from ansible_collections.attune.packs.plugins.module_utils._pack._packdir import load_pack_yaml
+    from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import load_pack_yaml
 
     (tmp_path / "pack.yaml").write_text("ref: on\nversion: 2024-01-01\nname: yes\ndescription: 12\n")
     content = load_pack_yaml(str(tmp_path))

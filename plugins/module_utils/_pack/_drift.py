@@ -181,8 +181,10 @@ class PacksDirListing(Listing):
         self.exists = os.path.isdir(packs_dir)
 
     def check_names(self, names):
+        from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import validate_ref  # pylint: disable=import-outside-toplevel
+
         for ref in names:
-            self.store.validate_ref(ref)
+            validate_ref(ref)
 
     def holding(self, reads_trees):
         # verification holds the packs_dir lock, so that no tree is compared while attune_pack replaces it

@@ -38,7 +38,7 @@ import hashlib
 import os
 
 # _fetch and _git are imported where a download or a clone happens: a converged host never needs them
-from ansible_collections.attune.packs.plugins.module_utils._pack import _packdir
+from ansible_collections.attune.packs.plugins.module_utils._pack import _pack_yaml, _packdir
 from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names
 from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import framed_dir_checksum, parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import SECTION_KEYS, redact_url, tls_verify
@@ -149,7 +149,7 @@ def src_target(ref, src, version=None, checksum=None, options=None):
             raise ChecksumError(exc.message, pack=ref)
     if source["type"] == "dir" and not version:
         # a local tree tells its version up front, so the plan can say install/upgrade/reinstall
-        version = _packdir.load_pack_yaml(source["path"], pack=ref).get("version")
+        version = _pack_yaml.load_pack_yaml(source["path"], pack=ref).get("version")
     return Target(ref, None if source["type"] == "git" else version, [source], origin="src")
 
 
@@ -410,7 +410,7 @@ def _step_from_record(target, current, force):
 
 
 def plan_absent(where, ref):
-    _packdir.validate_ref(ref)
+    _pack_yaml.validate_ref(ref)
     current = backend_of(where).installed(ref)
     if current is None:
         return Step(ref, "none", reason="not installed")
@@ -509,19 +509,19 @@ def _prepare(stage, target, options, warn):
                                       allow_http=options.allow_http, validate_certs=options.validate_certs, ca_path=options.ca_path,
                                       timeout=options.timeout, pack=ref)
                 tree, commit, verified = checkout.tree, checkout.commit, str(checkout.checksum)
-                pack_yaml = _packdir.read_pack_yaml(tree, ref, target.version, pack=ref)
+                pack_yaml = _pack_yaml.read_pack_yaml(tree, ref, target.version, pack=ref)
             elif source["type"] == "archive":
                 archive, verified = _fetch_archive(stage, source, checksum, options, ref, "archive%d" % position,
                                                    local_ok=target.origin == "src" or from_local_registry(target),
                                                    local_copy=target.local_copy if source is target.primary else None)
-                tree, pack_yaml, _stats = _packdir.prepare_archive(
+                tree, pack_yaml, _stats = _pack_yaml.prepare_archive(
                     archive, stage.workdir("extract%d" % position), ref, target.version, pack=ref, **options.limits)
                 os.unlink(archive)
             elif source["type"] == "dir":
                 # copy first, then read and checksum the copy: what is verified is what gets activated
                 tree = stage.workdir("copy%d" % position)
                 _packdir.copy_tree(source["path"], tree, checkpoint=stage.checkpoint, pack=ref)
-                pack_yaml = _packdir.read_pack_yaml(tree, ref, target.version, pack=ref)
+                pack_yaml = _pack_yaml.read_pack_yaml(tree, ref, target.version, pack=ref)
                 verified = "sha256:" + framed_dir_checksum(tree)
                 if checksum:
                     digest = framed_dir_checksum(tree, checksum.algorithm)

@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, attune.packs contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private to this collection: pack.yaml validation and atomic activation in packs_dir (may change without notice).
+"""Private to this collection: the packs_dir store: layout, provenance records, locking, recovery, activation, removal (may change without notice).
+
+The on-disk install target of ``attune_pack`` (``_install.PacksDirBackend``) and what ``attune_pack_installed``
+lists and verifies on a host.  What makes a tree a valid pack (ref, pack.yaml, archive preparation) is not
+decided here: those rules are ``_pack_yaml``'s, shared with the upload to a running Attune.
 
 Layout of ``packs_dir``::
 
@@ -60,8 +64,8 @@ Typical use by a module (archive source; a git source clones into
         with open(stage.workdir('download'), 'wb') as f:  # same file system as packs_dir
             download(url, f, hashers=[hasher], ...)
         checksum.verify(hasher.hexdigest(), ...)
-        root, pack_yaml, _stats = prepare_archive(stage.workdir('download'), stage.workdir('extract'),
-                                                  ref, version, pack=ref)
+        root, pack_yaml, _stats = _pack_yaml.prepare_archive(stage.workdir('download'), stage.workdir('extract'),
+                                                             ref, version, pack=ref)
         result = stage.activate(root, build_metadata(ref, version, source, checksum, ...))
     # result: {'path', 'metadata', 'previous'}; nothing is left in packs_dir but <ref>
 
@@ -92,21 +96,16 @@ from ansible_collections.attune.packs.plugins.module_utils._pack._checksum impor
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidPackStructure, UnsafeArchive
 from ansible_collections.attune.packs.plugins.module_utils._base._fs import atomic_write, fsync_dir, is_temp_of, remove_tree
-from ansible_collections.attune.packs.plugins.module_utils._base._lazy import YAML
+from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import load_pack_yaml, read_small_file, validate_ref
 from ansible_collections.attune.packs.plugins.module_utils._registry._version import REF_PATTERN
 
-# PyYAML is imported when a pack.yaml is read (an install), not by a converged run (_lazy.YAML)
-
-PACK_FILE = "pack.yaml"
 META_DIR = ".attune"  # packs_dir/.attune/<ref>.json; in a tree installed by 0.1.0: <ref>/.attune/metadata.json
 METADATA_FILE = "metadata.json"  # name of the 0.1.0 record inside the tree
 RECORD_SUFFIX = ".json"
 PENDING_SUFFIX = ".json.new"
 MIGRATED_FROM = "0.1.0 (inside the pack tree)"
 METADATA_FORMAT = 1
-PACK_YAML_MAX_BYTES = 1024 * 1024
 METADATA_MAX_BYTES = 1024 * 1024
-REQUIRED_PACK_FIELDS = ("ref", "version")  # Attune: packs.rs register_pack_internal
 DEFAULT_LOCK_TIMEOUT = 600
 DIR_MODE = 0o755
 FILE_MODE = 0o644
@@ -124,161 +123,6 @@ USE_RENAME_EXCHANGE = True
 
 def _noop(_name):
     return None
-
-
-# --------------------------------------------------------------------------
-# refs, pack.yaml
-
-
-def validate_ref(ref, pack=None):
-    """Return ``ref`` if it is a valid pack ref (which also rules out any path traversal)."""
-    if not isinstance(ref, str) or not REF_PATTERN.fullmatch(ref) or len(ref) > 200:
-        raise InvalidPackStructure("invalid pack ref %r: expected lowercase letters, digits, '_' and '-', starting with a letter" % (ref,), pack=pack)
-    return ref
-
-
-def _read_small_file(path, limit, what, pack):
-    try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InvalidPackStructure("%s is a symlink" % what, pack=pack)
-        raise AttuneError("cannot read %s: %s" % (what, exc.strerror or exc), pack=pack, cause=exc)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise InvalidPackStructure("%s is not a regular file" % what, pack=pack)
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise InvalidPackStructure("%s is larger than %d bytes" % (what, limit), pack=pack)
-    return data
-
-
-def _describe_value(value):
-    if value is None:
-        return "null"
-    return "%s %r" % (type(value).__name__, value)
-
-
-# pack.yaml is parsed the way Attune's serde_yaml_ng does (YAML 1.2 core schema) where PyYAML's YAML 1.1 rules would
-# change the verdict on a ref or version: ``yes``/``no``/``on``/``off``/``y``/``n`` stay strings, dates stay strings,
-# and a key given twice is an error (serde_yaml_ng refuses duplicate mapping keys; PyYAML keeps the last silently).
-_YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_pack_yaml_loader = None
-
-
-def _loader():
-    global _pack_yaml_loader  # pylint: disable=global-statement
-    if _pack_yaml_loader is not None:
-        return _pack_yaml_loader
-    yaml = YAML.load()
-    base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
-
-    class PackYamlLoader(base):  # pylint: disable=too-many-ancestors
-        pass
-
-    resolvers = {}
-    for first, items in base.yaml_implicit_resolvers.items():
-        kept = [(tag, regexp) for tag, regexp in items if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
-        if kept:
-            resolvers[first] = kept
-    PackYamlLoader.yaml_implicit_resolvers = resolvers
-    PackYamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML12_BOOL, list("tTfF"))
-
-    def construct_mapping(loader, node, deep=False):
-        seen = set()
-        for key_node, _value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # unhashable key: PyYAML refuses it below
-                duplicate = False
-            if duplicate:
-                raise yaml.constructor.ConstructorError(None, None, "duplicate key %r" % (key,), key_node.start_mark)
-        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-    PackYamlLoader.add_constructor("tag:yaml.org,2002:map", construct_mapping)
-    _pack_yaml_loader = PackYamlLoader
-    return PackYamlLoader
-
-
-def load_pack_yaml(tree, pack=None):
-    """Read and validate ``tree/pack.yaml`` as Attune's registration does; return the mapping.
-
-    Attune: crates/api/src/routes/packs.rs ``register_pack_internal`` (and ``install_pack``): ``ref`` must be a
-    string (``as_str``) accepted by schema.rs ``RefValidator::validate_pack_ref`` (``^[a-z][a-z0-9_-]*$``) and
-    ``version`` must be a string; nothing else is required.  The label is ``name`` when it is a string, else the
-    ref; ``description`` is used when it is a string and ignored otherwise; other fields (keywords, runtime_deps,
-    dependencies, config_schema, metadata, ...) never make registration fail (non-strings in lists are skipped).
-    Returns the mapping as written.
-    Raises :class:`InvalidPackStructure` with a message naming the problem.
-    """
-    yaml = YAML.load()
-    if yaml is None:
-        raise AttuneError("PyYAML is required to read pack.yaml", pack=pack)
-    data = _read_small_file(os.path.join(tree, PACK_FILE), PACK_YAML_MAX_BYTES, PACK_FILE, pack)
-    if data is None:
-        raise InvalidPackStructure("no %s at the top of the pack tree" % PACK_FILE, pack=pack)
-    try:
-        text = data.decode("utf-8")  # Attune reads it with fs::read_to_string: UTF-8 only
-    except UnicodeDecodeError as exc:
-        raise InvalidPackStructure("%s is not UTF-8 text (byte %d)" % (PACK_FILE, exc.start), pack=pack, cause=exc)
-    try:
-        content = yaml.load(text, Loader=_loader())  # nosec - safe loader
-    except yaml.YAMLError as exc:
-        raise InvalidPackStructure("%s is not valid YAML: %s" % (PACK_FILE, exc), pack=pack, cause=exc)
-    if not isinstance(content, dict):
-        raise InvalidPackStructure("%s must be a mapping with 'ref' and 'version', not %s" % (PACK_FILE, _describe_value(content)), pack=pack)
-    for field in REQUIRED_PACK_FIELDS:
-        if field not in content:
-            raise InvalidPackStructure("%s is missing required field '%s'" % (PACK_FILE, field), pack=pack)
-        value = content[field]
-        if not isinstance(value, str):
-            hint = " (quote it in YAML)" if isinstance(value, (int, float, bool)) else ""
-            raise InvalidPackStructure("%s field '%s' must be a string, got %s%s" % (PACK_FILE, field, _describe_value(value), hint), pack=pack)
-    if not REF_PATTERN.fullmatch(content["ref"]):
-        raise InvalidPackStructure(
-            "%s ref %r is invalid: expected lowercase letters, digits, '_' and '-', starting with a letter" % (PACK_FILE, content["ref"]), pack=pack
-        )
-    return content
-
-
-def check_pack_identity(content, expected_ref=None, expected_version=None, pack=None):
-    """Raise unless pack.yaml's ``ref``/``version`` equal the resolved entry's."""
-    if expected_ref is not None and content.get("ref") != expected_ref:
-        raise InvalidPackStructure("%s ref '%s' does not match the resolved entry '%s'" % (PACK_FILE, content.get("ref"), expected_ref), pack=pack)
-    if expected_version is not None and content.get("version") != expected_version:
-        raise InvalidPackStructure(
-            "%s version '%s' does not match the resolved entry version '%s'" % (PACK_FILE, content.get("version"), expected_version), pack=pack
-        )
-    return content
-
-
-def read_pack_yaml(tree, expected_ref=None, expected_version=None, pack=None):
-    """:func:`load_pack_yaml` then :func:`check_pack_identity`."""
-    return check_pack_identity(load_pack_yaml(tree, pack=pack), expected_ref, expected_version, pack=pack)
-
-
-def prepare_archive(archive, dest, expected_ref=None, expected_version=None, pack=None, **limits):
-    """Extract ``archive`` into the new directory ``dest``, find the pack root and validate its pack.yaml.
-
-    Returns ``(root, pack_yaml, stats)``.  ``limits`` are passed to
-    ``_extract.extract_archive`` (max_entries, max_entry_bytes,
-    max_total_bytes).  On any failure ``dest`` is removed.
-    """
-    # imported here: tarfile/zipfile/gzip and the extractor are needed only when something is installed
-    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import extract_archive, find_pack_root  # pylint: disable=import-outside-toplevel
-
-    stats = extract_archive(archive, dest, pack=pack, **limits)
-    try:
-        root = find_pack_root(dest, pack=pack)
-        content = read_pack_yaml(root, expected_ref, expected_version, pack=pack)
-    except BaseException:
-        remove_tree(dest)
-        raise
-    return root, content, stats
 
 
 # --------------------------------------------------------------------------
@@ -567,7 +411,7 @@ def legacy_metadata_path(packs_dir, ref):
 
 
 def _read_record(path, shown, ref):
-    data = _read_small_file(path, METADATA_MAX_BYTES, shown, ref)
+    data = read_small_file(path, METADATA_MAX_BYTES, shown, ref)
     if data is None:
         return None
     try:
