@@ -17,7 +17,9 @@ LATEST_PYTHON ?= $(shell .ci/find-python 3.13 3.12 2>/dev/null)
 # Python versions given to ansible-test (--python); "all" = compile/import on every Python found.
 SANITY_PYTHON ?= all
 LATEST_SANITY_PYTHON ?= $(shell $(LATEST_PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
-PYTEST_ARGS ?= -n 2
+# -n auto: one worker per CPU; worksteal: an idle worker takes queued tests from a busy one (the functional tests
+# range from 0.1 s to 70 s, so a fixed split leaves one worker alone with the last slow file).
+PYTEST_ARGS ?= -n auto --dist worksteal
 LINT_PATHS ?= $(wildcard playbooks roles)
 # Extra ansible-playbook arguments for `make demo`.
 DEMO_ARGS ?=
@@ -261,7 +263,8 @@ galaxy-importer: venv-publish collection
 publish-check: changelog-lint galaxy-importer
 
 # `make test` runs every step even when one fails, then prints a summary (exit 1 if any failed).
-TEST_STEPS ?= pytest+compat+lint+docs-lint+changelog-lint sanity-stable sanity-latest demo-from-build matrix-2.17 matrix-latest targets \
+# The first group also creates the venvs of later steps (pip downloads overlap the CPU-bound tests).
+TEST_STEPS ?= pytest+compat+lint+docs-lint+changelog-lint+venv-2.17+venv-publish sanity-stable sanity-latest demo-from-build matrix-2.17 matrix-latest targets \
               ee-check docs-check galaxy-importer
 # In `make test` the targets step covers the target Pythons that no other step runs modules on: pytest runs every
 # module with the 2.19 venv's Python (3.11) as the target, matrix-2.17 with 3.10 and matrix-latest with 3.13.

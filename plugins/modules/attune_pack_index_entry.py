@@ -220,7 +220,7 @@ def main():
     )
     check_libraries(module, ["PyYAML"])
     from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish  # after the library check
-    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import find_pack_root
+    from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import find_pack_root
 
     params = module.params
     defaults = dict((key, value) for key, value in (params["defaults"] or {}).items() if value is not None)

@@ -163,8 +163,8 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._base._common import controller_argument_spec, refuse_api_url, run
-from ansible_collections.attune.packs.plugins.module_utils._registry._queries import search, search_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._base._common import controller_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._registry._queries import search, search_argument_spec, refuse_api_url, run
 
 
 def main():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ansible_collections.attune.packs.plugins.module_utils._base import _lazy
 from ansible_collections.attune.packs.plugins.module_utils._registry import _config
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidArguments
 
 REQUIRED_LIBRARIES = (
     # (distribution name, import error, minimum version); requests and voluptuous are looked up, not imported
@@ -107,8 +107,6 @@ def check_target_options(params):
     files": files in ``packs_dir`` are not read by Attune v0.6, so the task would report success while the
     deployment holds nothing.  Omit the option (``default(omit)``) to mean "no Attune".
     """
-    from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidArguments  # pylint: disable=import-outside-toplevel
-
     value = params.get("api_url")
     if value is not None and not str(value).strip():
         raise InvalidArguments(
@@ -159,21 +157,6 @@ def settings_from_params(params, require_registries=True):
     return _config.load_settings(registry_options(params), require_registries=require_registries)
 
 
-def refuse_api_url(module):
-    """Fail a query module that received ``api_url``: Attune's registries are asked by the action plugin (issue 17).
-
-    ``attune_pack_registries``, ``attune_pack_search`` and ``attune_pack_info`` answer ``api_url`` on the controller,
-    in their action plugin, so that the module's payload does not carry the API client (``module_utils._attune``).
-    The module sees ``api_url`` only when it runs without its action plugin.
-    """
-    from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidArguments  # pylint: disable=import-outside-toplevel
-
-    fail(module, InvalidArguments(
-        "api_url is answered by the action plugin of this module on the controller, not by the module on the host: "
-        "run the module as a task or ad hoc (ansible -m attune.packs.<module>) so that its action plugin runs, or leave "
-        "api_url out to query the host's registries"), changed=False)
-
-
 def redact_strings(value, redact):
     """``value`` with every string in it (in dicts, lists and tuples too) passed through ``redact``."""
     if isinstance(value, dict):
@@ -204,19 +187,6 @@ def fail(module, exc, **result):
     module.fail_json(**error_result(exc, **result))
 
 
-def run(module, body):
-    """Run ``body(client)``; core errors become a failed result."""
-    check_libraries(module)
-    from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # after the library check
-
-    try:
-        client = RegistryClient(settings_from_params(module.params))
-        result = body(client)
-    except AttuneError as exc:
-        fail(module, exc, changed=False)
-    module.exit_json(**result)
-
-
 def normalise_names(value):
     """``name`` accepts one spec or a list; a string is never split on commas (ranges contain commas).
 
@@ -227,8 +197,6 @@ def normalise_names(value):
     if isinstance(value, str):
         return [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
-        from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidArguments  # pylint: disable=import-outside-toplevel
-
         shown = type(value).__name__ if not isinstance(value, (list, tuple)) else "a list holding %s" % ", ".join(
             sorted(set(type(item).__name__ for item in value if not isinstance(item, str))))
         raise InvalidArguments("name must be a pack spec (a string such as slack@^2.1) or a list of them, got %s" % shown)

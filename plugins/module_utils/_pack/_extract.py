@@ -42,19 +42,8 @@ On any failure ``dest`` is removed completely, so nothing is left behind.
 Data is streamed in 1 MiB blocks; gzip integrity (CRC and length of every
 member) is checked by reading the compressed stream to its end.
 
-``find_pack_root(directory)`` returns the directory that holds ``pack.yaml``,
-in Attune's order (``installer.rs`` ``PackInstaller::find_pack_directory``):
-
-1. ``directory`` itself when it has ``pack.yaml``;
-2. else ``directory/pack`` when it has ``pack.yaml``;
-3. else the first subdirectory (one level down) that has ``pack.yaml``.
-   Attune takes the first in ``read_dir`` order, which the file system
-   decides; here the subdirectories are visited in byte order of their
-   names, so the choice is deterministic (it equals Attune's whenever only
-   one subdirectory has a ``pack.yaml``, the normal case of a code-host
-   archive with its single top-level directory).
-
-The same order applies to git checkouts (``_git.clone``) and archives.
+:func:`prepare_archive` extracts an archive, finds the pack root (``_pack_yaml.find_pack_root``, Attune's
+order) and reads its pack.yaml (``_pack_yaml.read_pack_yaml``); nothing is left behind on failure.
 """
 
 from __future__ import annotations
@@ -69,8 +58,9 @@ import zipfile
 import zlib
 
 from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import BLOCK_SIZE
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidPackStructure, UnsafeArchive
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, UnsafeArchive
 from ansible_collections.attune.packs.plugins.module_utils._base._fs import remove_tree
+from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import find_pack_root, read_pack_yaml
 
 # Extraction limits: the single source of their defaults (the module options and the docs name these).
 # Attune: archive.rs SafeExtractionLimits::default() = PackUploadConfig::DEFAULT_MAX_FILE_COUNT (10,000 entries) and
@@ -83,12 +73,10 @@ DEFAULT_MAX_TOTAL_BYTES = DEFAULT_ARCHIVE_MAX_BYTES  # = archive_max_bytes when 
 MAX_TRAILING_BYTES = 1024 * 1024
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4000
-PACK_FILE = "pack.yaml"
 
 FORMAT_ZIP = "zip"
 FORMAT_TAR_GZ = "tar.gz"
 FORMAT_TAR = "tar"
-PACK_SUBDIR = "pack"
 _COMMIT_SEGMENT = re.compile(r"^[0-9A-Fa-f]{40}$")
 
 DIR_MODE = 0o755
@@ -557,36 +545,18 @@ def extract_archive(archive, dest, max_entries=DEFAULT_MAX_ENTRIES, max_entry_by
     return stats
 
 
-def _is_real_dir(path):
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
+def prepare_archive(archive, dest, expected_ref=None, expected_version=None, pack=None, **limits):
+    """Extract ``archive`` into the new directory ``dest``, find the pack root and validate its pack.yaml.
 
-
-def _is_real_file(path):
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def find_pack_root(directory, pack=None, what="the archive"):
-    """Return the directory holding ``pack.yaml``: root, then ``pack/``, then the first subdirectory (byte order) that has one.
-
-    Attune: installer.rs ``PackInstaller::find_pack_directory`` (root, ``pack/``, first subdirectory in ``read_dir``
-    order; here sorted, see the module docstring).  Symlinks are never followed (they are refused anyway).
+    Returns ``(root, pack_yaml, stats)``.  ``limits`` are passed to
+    ``_extract.extract_archive`` (max_entries, max_entry_bytes,
+    max_total_bytes).  On any failure ``dest`` is removed.
     """
-    if _is_real_file(os.path.join(directory, PACK_FILE)):
-        return directory
-    subdir = os.path.join(directory, PACK_SUBDIR)
-    if _is_real_dir(subdir) and _is_real_file(os.path.join(subdir, PACK_FILE)):
-        return subdir
-    names = sorted(os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape"))
-    for name in names:
-        candidate = os.path.join(directory, name)
-        if name != ".git" and _is_real_dir(candidate) and _is_real_file(os.path.join(candidate, PACK_FILE)):
-            return candidate
-    if not names:
-        raise InvalidPackStructure("%s is empty (no %s)" % (what, PACK_FILE), pack=pack)
-    raise InvalidPackStructure("no %s in %s: looked at its root, %s/ and each top-level directory" % (PACK_FILE, what, PACK_SUBDIR), pack=pack)
+    stats = extract_archive(archive, dest, pack=pack, **limits)
+    try:
+        root = find_pack_root(dest, pack=pack)
+        content = read_pack_yaml(root, expected_ref, expected_version, pack=pack)
+    except BaseException:
+        remove_tree(dest)
+        raise
+    return root, content, stats

@@ -408,7 +408,7 @@ def _clone(runner, url, dest, version, expected, pack):
     if is_commit(version) and commit != version:
         raise SourceError("checked out commit %s instead of %s from %s" % (commit, version, redact_url(url)), pack=pack)
     # imported here: the extractor module is only needed once something is installed
-    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import find_pack_root  # pylint: disable=import-outside-toplevel
+    from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import find_pack_root  # pylint: disable=import-outside-toplevel
 
     tree = find_pack_root(dest, pack=pack, what="the git checkout of %s at %s" % (redact_url(url), commit))
     subdir = os.path.relpath(tree, dest) if tree != dest else ""

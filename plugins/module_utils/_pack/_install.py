@@ -37,7 +37,8 @@ import contextlib
 import hashlib
 import os
 
-# _fetch and _git are imported where a download or a clone happens: a converged host never needs them
+# _fetch, _git and _extract are imported where a download, a clone or an extraction happens: a converged host never
+# needs them
 from ansible_collections.attune.packs.plugins.module_utils._pack import _pack_yaml, _packdir
 from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names
 from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import framed_dir_checksum, parse_checksum
@@ -514,7 +515,9 @@ def _prepare(stage, target, options, warn):
                 archive, verified = _fetch_archive(stage, source, checksum, options, ref, "archive%d" % position,
                                                    local_ok=target.origin == "src" or from_local_registry(target),
                                                    local_copy=target.local_copy if source is target.primary else None)
-                tree, pack_yaml, _stats = _pack_yaml.prepare_archive(
+                from ansible_collections.attune.packs.plugins.module_utils._pack import _extract  # pylint: disable=import-outside-toplevel
+
+                tree, pack_yaml, _stats = _extract.prepare_archive(
                     archive, stage.workdir("extract%d" % position), ref, target.version, pack=ref, **options.limits)
                 os.unlink(archive)
             elif source["type"] == "dir":

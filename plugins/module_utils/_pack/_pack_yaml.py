@@ -13,12 +13,25 @@ What makes a tree a pack Attune registers, independent of the install target (th
   :data:`PACK_YAML_MAX_BYTES`, a regular file (no symlink), parsed with YAML 1.2 scalars and duplicate keys
   refused as serde_yaml_ng does, ``ref`` and ``version`` required strings (:data:`REQUIRED_PACK_FIELDS`);
 * :func:`check_pack_identity`: its ``ref``/``version`` are the resolved entry's (:func:`read_pack_yaml` does both);
-* :func:`prepare_archive`: extraction (``_extract.extract_archive``), the pack root in Attune's order
-  (installer.rs ``PackInstaller::find_pack_directory``, ``_extract.find_pack_root``), then
-  :func:`read_pack_yaml`; nothing is left behind on failure.
+* :func:`find_pack_root`: the directory of an extracted archive or a git checkout that holds the pack (below).
 
-PyYAML is imported when a pack.yaml is read (an install), not by a converged run (``_lazy.YAML``); the
-extractor only when an archive is prepared.
+:func:`find_pack_root` returns the directory that holds ``pack.yaml``,
+in Attune's order (``installer.rs`` ``PackInstaller::find_pack_directory``):
+
+1. ``directory`` itself when it has ``pack.yaml``;
+2. else ``directory/pack`` when it has ``pack.yaml``;
+3. else the first subdirectory (one level down) that has ``pack.yaml``.
+   Attune takes the first in ``read_dir`` order, which the file system
+   decides; here the subdirectories are visited in byte order of their
+   names, so the choice is deterministic (it equals Attune's whenever only
+   one subdirectory has a ``pack.yaml``, the normal case of a code-host
+   archive with its single top-level directory).
+
+The same order applies to git checkouts (``_git.clone``) and archives.
+
+PyYAML is imported when a pack.yaml is read (an install), not by a converged run (``_lazy.YAML``).  Extraction
+(``_extract.prepare_archive``) builds on these rules; this file imports nothing of it, so a module that only reads
+installed packs does not carry the extractor.
 """
 
 from __future__ import annotations
@@ -29,11 +42,11 @@ import re
 import stat
 
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidPackStructure
-from ansible_collections.attune.packs.plugins.module_utils._base._fs import remove_tree
 from ansible_collections.attune.packs.plugins.module_utils._base._lazy import YAML
 from ansible_collections.attune.packs.plugins.module_utils._registry._version import REF_PATTERN
 
 PACK_FILE = "pack.yaml"
+PACK_SUBDIR = "pack"
 PACK_YAML_MAX_BYTES = 1024 * 1024
 REQUIRED_PACK_FIELDS = ("ref", "version")  # Attune: packs.rs register_pack_internal
 
@@ -176,21 +189,36 @@ def read_pack_yaml(tree, expected_ref=None, expected_version=None, pack=None):
     return check_pack_identity(load_pack_yaml(tree, pack=pack), expected_ref, expected_version, pack=pack)
 
 
-def prepare_archive(archive, dest, expected_ref=None, expected_version=None, pack=None, **limits):
-    """Extract ``archive`` into the new directory ``dest``, find the pack root and validate its pack.yaml.
-
-    Returns ``(root, pack_yaml, stats)``.  ``limits`` are passed to
-    ``_extract.extract_archive`` (max_entries, max_entry_bytes,
-    max_total_bytes).  On any failure ``dest`` is removed.
-    """
-    # imported here: tarfile/zipfile/gzip and the extractor are needed only when something is installed
-    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import extract_archive, find_pack_root  # pylint: disable=import-outside-toplevel
-
-    stats = extract_archive(archive, dest, pack=pack, **limits)
+def _is_real_dir(path):
     try:
-        root = find_pack_root(dest, pack=pack)
-        content = read_pack_yaml(root, expected_ref, expected_version, pack=pack)
-    except BaseException:
-        remove_tree(dest)
-        raise
-    return root, content, stats
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_real_file(path):
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def find_pack_root(directory, pack=None, what="the archive"):
+    """Return the directory holding ``pack.yaml``: root, then ``pack/``, then the first subdirectory (byte order) that has one.
+
+    Attune: installer.rs ``PackInstaller::find_pack_directory`` (root, ``pack/``, first subdirectory in ``read_dir``
+    order; here sorted, see the module docstring).  Symlinks are never followed (they are refused anyway).
+    """
+    if _is_real_file(os.path.join(directory, PACK_FILE)):
+        return directory
+    subdir = os.path.join(directory, PACK_SUBDIR)
+    if _is_real_dir(subdir) and _is_real_file(os.path.join(subdir, PACK_FILE)):
+        return subdir
+    names = sorted(os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape"))
+    for name in names:
+        candidate = os.path.join(directory, name)
+        if name != ".git" and _is_real_dir(candidate) and _is_real_file(os.path.join(candidate, PACK_FILE)):
+            return candidate
+    if not names:
+        raise InvalidPackStructure("%s is empty (no %s)" % (what, PACK_FILE), pack=pack)
+    raise InvalidPackStructure("no %s in %s: looked at its root, %s/ and each top-level directory" % (PACK_FILE, what, PACK_SUBDIR), pack=pack)

@@ -64,8 +64,8 @@ Typical use by a module (archive source; a git source clones into
         with open(stage.workdir('download'), 'wb') as f:  # same file system as packs_dir
             download(url, f, hashers=[hasher], ...)
         checksum.verify(hasher.hexdigest(), ...)
-        root, pack_yaml, _stats = _pack_yaml.prepare_archive(stage.workdir('download'), stage.workdir('extract'),
-                                                             ref, version, pack=ref)
+        root, pack_yaml, _stats = _extract.prepare_archive(stage.workdir('download'), stage.workdir('extract'),
+                                                           ref, version, pack=ref)
         result = stage.activate(root, build_metadata(ref, version, source, checksum, ...))
     # result: {'path', 'metadata', 'previous'}; nothing is left in packs_dir but <ref>
 

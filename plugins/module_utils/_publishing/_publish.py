@@ -768,7 +768,8 @@ def _is_index_shaped(data):
 def archive_tree_checksum(archive_path, workdir, pack=None):
     """``sha256:`` framed checksum of the pack root inside ``archive_path`` (extracted with the installer's rules into
     the new directory ``workdir``) -- the tree Attune installs from that archive."""
-    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import extract_archive, find_pack_root  # pylint: disable=import-outside-toplevel
+    from ansible_collections.attune.packs.plugins.module_utils._pack._extract import extract_archive  # pylint: disable=import-outside-toplevel
+    from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import find_pack_root  # pylint: disable=import-outside-toplevel
 
     extract_archive(archive_path, workdir, pack=pack)
     root = find_pack_root(workdir, pack=pack, what="the archive %s" % os.path.basename(archive_path))

@@ -16,9 +16,10 @@ from __future__ import annotations
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.attune.packs.plugins.module_utils._base._common import (
-    api_argument_spec, controller_argument_spec, normalise_names, registry_argument_spec, resolve_argument_spec,
+    api_argument_spec, check_libraries, controller_argument_spec, fail, normalise_names, registry_argument_spec,
+    resolve_argument_spec, settings_from_params,
 )
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import ConfigError, RegistryUnreachable
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, ConfigError, InvalidArguments, RegistryUnreachable
 
 
 def _query_api_argument_spec():
@@ -170,3 +171,32 @@ def skipped_registries_of(packs):
                 seen.add((item.get("name"), item.get("url")))
                 skipped.append(item)
     return skipped
+
+
+# -- the query modules' main (on the host) --------------------------------------------------------------------
+
+
+def refuse_api_url(module):
+    """Fail a query module that received ``api_url``: Attune's registries are asked by the action plugin (issue 17).
+
+    ``attune_pack_registries``, ``attune_pack_search`` and ``attune_pack_info`` answer ``api_url`` on the controller,
+    in their action plugin, so that the module's payload does not carry the API client (``module_utils._attune``).
+    The module sees ``api_url`` only when it runs without its action plugin.
+    """
+    fail(module, InvalidArguments(
+        "api_url is answered by the action plugin of this module on the controller, not by the module on the host: "
+        "run the module as a task or ad hoc (ansible -m attune.packs.<module>) so that its action plugin runs, or leave "
+        "api_url out to query the host's registries"), changed=False)
+
+
+def run(module, body):
+    """Run ``body(client)``; core errors become a failed result."""
+    check_libraries(module)
+    from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # pylint: disable=import-outside-toplevel
+
+    try:
+        client = RegistryClient(settings_from_params(module.params))
+        result = body(client)
+    except AttuneError as exc:
+        fail(module, exc, changed=False)
+    module.exit_json(**result)

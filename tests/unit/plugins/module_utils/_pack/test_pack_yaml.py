@@ -1,4 +1,4 @@
-"""The pack.yaml rules (plugins/module_utils/_pack/_pack_yaml.py): refs, pack.yaml, identity, archive preparation."""
+"""The pack.yaml rules (plugins/module_utils/_pack/_pack_yaml.py): refs, pack.yaml, identity, the pack root."""
 
 from __future__ import annotations
 
@@ -6,16 +6,9 @@ import os
 
 import pytest
 
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidPackStructure, UnsafeArchive
-from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import (check_pack_identity, load_pack_yaml, prepare_archive,
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import InvalidPackStructure
+from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import (check_pack_identity, find_pack_root, load_pack_yaml,
                                                                                     read_pack_yaml, validate_ref)
-from support import hostile_archives as hostile
-from support.synth import make_archive, make_pack_tree
-
-
-def _src(tmp_path, version, ref="demo", files=None, name=None):
-    return make_pack_tree(str(tmp_path / (name or "%s-%s.src" % (ref, version))), ref, version,
-                          files=dict({"data/version.txt": version}, **(files or {})))
 
 
 # ---------------------------------------------------------------------------
@@ -96,42 +89,54 @@ def test_valid_refs(ref):
 
 
 # ---------------------------------------------------------------------------
-# prepare_archive: extraction + root + pack.yaml, nothing left on failure
+# find_pack_root: Attune's order
 
 
-@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
-def test_prepare_archive(tmp_path, fmt):
-    src = _src(tmp_path, "1.0.0")
-    archive = make_archive(src, str(tmp_path / ("p." + fmt)), fmt=fmt, top_dir="demo-abc")
-    parent = tmp_path / "parent"
-    parent.mkdir()
-    root, content, stats = prepare_archive(archive, str(parent / "x"), "demo", "1.0.0", pack="demo")
-    assert root == str(parent / "x" / "demo-abc")
-    assert content["version"] == "1.0.0"
-    assert stats.files == 5
+def test_find_pack_root_errors(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InvalidPackStructure, match="the archive is empty"):
+        find_pack_root(str(empty))
+    single = tmp_path / "single"
+    (single / "top").mkdir(parents=True)
+    (single / "top" / "README.md").write_text("x")
+    with pytest.raises(InvalidPackStructure, match=r"no pack.yaml in the archive: looked at its root, pack/ and each top-level directory"):
+        find_pack_root(str(single))
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.symlink(str(single / "top"), str(linked / "top"))
+    (single / "top" / "pack.yaml").write_text("ref: x\n")
+    with pytest.raises(InvalidPackStructure):
+        find_pack_root(str(linked))
+    nested = tmp_path / "nested"
+    (nested / "top" / "inner").mkdir(parents=True)
+    (nested / "top" / "inner" / "pack.yaml").write_text("x")
+    with pytest.raises(InvalidPackStructure, match="each top-level directory"):  # one level down only, as Attune
+        find_pack_root(str(nested))
 
 
-@pytest.mark.parametrize("files, expected, message", [
-    ({"pack.yaml": None}, ("demo", "1.0.0"), r"no pack.yaml in the archive: looked at its root, pack/ and each top-level directory"),
-    ({}, ("other", "1.0.0"), r"pack.yaml ref 'demo' does not match the resolved entry 'other'"),
-    ({}, ("demo", "2.0.0"), r"pack.yaml version '1.0.0' does not match the resolved entry version '2.0.0'"),
-    ({"pack.yaml": "ref: demo\nlabel: Demo\n"}, ("demo", "1.0.0"), r"missing required field 'version'"),
+# Attune: installer.rs PackInstaller::find_pack_directory -- root pack.yaml, then pack/pack.yaml, then the first
+# subdirectory (read_dir order there; byte order of names here) that has one.
+@pytest.mark.parametrize("layout, expected", [
+    ({"pack.yaml": "r", "pack/pack.yaml": "p", "a/pack.yaml": "a"}, "."),
+    ({"pack/pack.yaml": "p", "a/pack.yaml": "a"}, "pack"),
+    ({"pack/README": "p", "b/pack.yaml": "b", "a/pack.yaml": "a", "A/x": ""}, "a"),
+    ({"__MACOSX/._x": "", "demo-1.0.0/pack.yaml": "d"}, "demo-1.0.0"),
+    ({"docs/x": "", "z/pack.yaml": "z"}, "z"),
 ])
-def test_prepare_archive_refuses_bad_packs_and_leaves_nothing(tmp_path, files, expected, message):
-    src = _src(tmp_path, "1.0.0", files=files)
-    archive = make_archive(src, str(tmp_path / "p.tgz"), fmt="tar.gz", top_dir="top")
-    parent = tmp_path / "parent"
-    parent.mkdir()
-    with pytest.raises(InvalidPackStructure, match=message):
-        prepare_archive(archive, str(parent / "x"), expected[0], expected[1], pack=expected[0])
-    assert os.listdir(str(parent)) == []
+def test_find_pack_root_follows_attunes_order(tmp_path, layout, expected):
+    for rel, text in layout.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    root = find_pack_root(str(tmp_path))
+    assert os.path.relpath(root, str(tmp_path)) == expected
 
 
-def test_prepare_archive_unsafe_leaves_nothing(tmp_path):
-    archive = str(tmp_path / "a.tgz")
-    hostile.tar_gz(archive, [hostile.member("pack.yaml", data=hostile.PACK_YAML), hostile.member("../x", data=b"x")])
-    parent = tmp_path / "parent"
-    parent.mkdir()
-    with pytest.raises(UnsafeArchive, match="path traversal"):
-        prepare_archive(archive, str(parent / "x"), "demo", "1.0.0")
-    assert os.listdir(str(parent)) == []
+def test_pack_yaml_symlink_at_root_is_not_a_pack_file(tmp_path):
+    root = tmp_path / "r"
+    root.mkdir()
+    (tmp_path / "real.yaml").write_text("ref: x\n")
+    os.symlink(str(tmp_path / "real.yaml"), str(root / "pack.yaml"))
+    with pytest.raises(InvalidPackStructure):
+        find_pack_root(str(root))

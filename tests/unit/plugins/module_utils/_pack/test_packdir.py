@@ -17,7 +17,7 @@ import pytest
 
 from ansible_collections.attune.packs.plugins.module_utils._pack import _packdir
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidPackStructure, UnsafeArchive
-from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import prepare_archive
+from ansible_collections.attune.packs.plugins.module_utils._pack._extract import prepare_archive
 from ansible_collections.attune.packs.plugins.module_utils._pack._packdir import (build_metadata, installed, list_installed, locked,
                                                                                   read_metadata, recover, remove, staging, tree_checksum,
                                                                                   verify_installed)
