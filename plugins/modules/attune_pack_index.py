@@ -191,50 +191,10 @@ msg:
   sample: "index /srv/packs/index.json: added network; removed legacy_network (3 packs)"
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, registry_argument_spec, registry_options
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, registry_argument_spec
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
-
-
-def _is_url(item):
-    return "://" in item
-
-
-def _load_inputs(params, items):
-    """``[(label, decoded index)]`` of the merge inputs: files read here, URLs and registry names fetched."""
-    from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish
-    from ansible_collections.attune.packs.plugins.module_utils._registry import _config, _fetch
-    from ansible_collections.attune.packs.plugins.module_utils._registry._index import decode_index
-    from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient
-
-    client = None
-    inputs = []
-    for item in items:
-        if not _is_url(item) and os.path.exists(item):
-            data, _text = _publish.read_index_file(item, missing_ok=False)
-            inputs.append((item, data))
-            continue
-        if client is None:
-            # URLs and registry names: fetched as registries, with the registry options (a URL of O(registries)
-            # keeps its headers and CA)
-            options = registry_options(params)
-            registries = [dict(r) for r in (params["registries"] or [])]
-            configured = set(r["url"] for r in registries)
-            registries.extend({"url": url} for url in items if _is_url(url) and url not in configured)
-            options["registries"] = registries or None
-            client = RegistryClient(_config.load_settings(options, require_registries=False))
-        try:
-            registry = client.select(item)[0]
-        except AttuneError as exc:
-            if not _is_url(item):
-                raise _publish.PublishError("merge input %s is neither a file nor a configured registry (%s)" % (item, exc.message))
-            raise
-        result = _fetch.fetch_index(registry.url, **client._fetch_kwargs(registry))  # pylint: disable=protected-access
-        inputs.append((registry.label, decode_index(result.body, registry=registry.label)))
-    return inputs
 
 
 def main():
@@ -250,44 +210,14 @@ def main():
         allow_branch_refs=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    params = module.params
-    path = params["path"]
-    result = dict(changed=False, path=path)
-    check_libraries(module, ["voluptuous"] + (["requests"] if any(_is_url(i) for i in params["merge"] or []) else []))
-    from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish  # after the library check
+    from ansible_collections.attune.packs.plugins.module_utils._publishing import _index_task  # imports no library yet
 
+    check_libraries(module, _index_task.required_libraries(module.params))
     try:
-        current, _text = _publish.read_index_file(path, missing_ok=True)
-        merged = None
-        if params["merge"] is not None:
-            merged = _publish.merge_indices(_load_inputs(params, params["merge"]), allow_branch=params["allow_branch_refs"])
-        change = _publish.update_index(current, params["registry_name"], params["registry_url"], params["entries"],
-                                       params["remove"], merged=merged, replace=params["replace"],
-                                       allow_branch=params["allow_branch_refs"], label=path)
-        if change.changed and not module.check_mode:
-            _publish.write_text(path, change.text)
+        result = _index_task.run_index(module.params, check_mode=module.check_mode,
+                                       diff=module._diff, warn=module.warn)  # pylint: disable=protected-access
     except AttuneError as exc:
-        fail(module, exc, **result)
-
-    parts = []
-    for name, refs in (("added", change.added), ("replaced", change.replaced), ("removed", change.removed),
-                       ("collapsed to one entry", change.collapsed)):
-        if refs:
-            parts.append("%s %s" % (name, ", ".join(refs)))
-    if merged is not None:
-        parts.append("merged %d inputs" % len(params["merge"]))
-    summary = "; ".join(parts) or "no change to the packs"
-    msg = "index %s: %s (%d packs)%s" % (path, summary, len(change.index["packs"]), "" if change.changed else ", up to date")
-    if module.check_mode and change.changed:
-        msg = "check mode, not written: " + msg
-    if change.collapsed:
-        module.warn("index %s had several entries for %s; Attune installs the first entry of a ref, so only the highest "
-                    "version of each is kept" % (path, ", ".join(change.collapsed)))
-    result.update(changed=change.changed, index=change.index, added=change.added, replaced=change.replaced,
-                  unchanged=change.unchanged, removed=change.removed, collapsed=change.collapsed,
-                  duplicates_resolved=change.duplicates, msg=msg)
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = dict(before=change.old_text or "", after=change.text, before_header=path, after_header=path)
+        fail(module, exc, changed=False, path=module.params["path"])
     module.exit_json(**result)
 
 

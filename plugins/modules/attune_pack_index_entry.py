@@ -185,10 +185,6 @@ pack_dir:
   sample: /builds/network
 """
 
-import os
-import shutil
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail
@@ -220,38 +216,12 @@ def main():
     )
     check_libraries(module, ["PyYAML"])
     from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish  # after the library check
-    from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import find_pack_root
 
-    params = module.params
-    defaults = dict((key, value) for key, value in (params["defaults"] or {}).items() if value is not None)
-    scratch = tempfile.mkdtemp(prefix="attune-entry-")
     try:
-        pack_dir = None
-        if params["path"]:
-            if not os.path.isdir(params["path"]):
-                raise _publish.PublishError("path %s is not a directory" % params["path"])
-            pack_dir = find_pack_root(params["path"], what="path %s" % params["path"])
-            root = pack_dir
-        else:
-            root, _tree = _publish.archive_tree_checksum(params["archive_path"], os.path.join(scratch, "archive"))
-        entry, tree_checksum = _publish.build_entry(
-            root, git_url=params["git_url"], git_ref=params["git_ref"], archive_url=params["archive_url"],
-            archive_checksum=params["archive_checksum"], archive_path=params["archive_path"],
-            allow_branch=params["allow_branch_refs"], defaults=defaults)
-        if pack_dir and params["archive_path"] and params["verify_archive_tree"]:
-            _root, archive_tree = _publish.archive_tree_checksum(params["archive_path"], os.path.join(scratch, "archive"),
-                                                                 pack=entry["ref"])
-            if archive_tree != tree_checksum:
-                raise _publish.PublishError(
-                    "the pack inside archive_path %s (%s) is not the tree at path %s (%s): the entry's git and archive "
-                    "sources would install different packs" % (params["archive_path"], archive_tree, pack_dir, tree_checksum),
-                    pack=entry["ref"])
+        result = _publish.run_index_entry(module.params)
     except AttuneError as exc:
         fail(module, exc, changed=False)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    module.exit_json(changed=False, entry=entry, ref=entry["ref"], version=entry["version"], tree_checksum=tree_checksum,
-                     pack_dir=pack_dir)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -248,14 +248,12 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
+from ansible_collections.attune.packs.plugins.module_utils._pack import _lock_task
 from ansible_collections.attune.packs.plugins.module_utils._base._common import (
     check_libraries,
     fail,
-    normalise_names,
     registry_argument_spec,
     resolve_argument_spec,
-    settings_from_params,
 )
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
@@ -269,51 +267,12 @@ def main():
         update=dict(type="raw"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    check_libraries(module, ["PyYAML"])
-    params = module.params
-    path = params["path"]
-    result = dict(changed=False, path=path)
-    clients = []
-    resolved = []
-
-    def resolve(spec):
-        # the registries are only configured and contacted when a spec has to be resolved
-        if not clients:
-            check_libraries(module)
-            from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # after the library check
-
-            clients.append(RegistryClient(settings_from_params(params)))
-        from ansible_collections.attune.packs.plugins.module_utils._registry._queries import resolve_one
-
-        resolution = resolve_one(clients[0], spec, params, module.warn)
-        resolved.append(resolution["ref"])
-        # a git branch or tag is locked as the commit it points to now, once its checksum is verified
-        return _lockfile.pin_git_commits(resolution, clients[0].settings)
-
+    check_libraries(module, ["PyYAML"])  # the registry libraries are checked when a spec has to be resolved
     try:
-        current = _lockfile.load(path, missing_ok=True)
-        outcome = _lockfile.relock(current, normalise_names(params["name"]), params["update"], resolve)
-        if outcome.changed and not module.check_mode:
-            _lockfile.write(path, outcome.text)
+        result = _lock_task.run_lock(module.params, check_mode=module.check_mode, diff=module._diff,  # pylint: disable=protected-access
+                                     warn=module.warn, require_libraries=lambda: check_libraries(module))
     except AttuneError as exc:
-        fail(module, exc, **result)
-
-    msg = outcome.summary()
-    if module.check_mode and outcome.changed:
-        msg = "check mode, not written: " + msg
-    result.update(
-        changed=outcome.changed,
-        lock=outcome.lock.entries(),
-        added=outcome.added,
-        updated=outcome.updated,
-        removed=outcome.removed,
-        kept=outcome.kept,
-        respecified=outcome.respecified,
-        resolved=sorted(resolved),
-        msg=msg,
-    )
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = dict(before=current.text or "", after=outcome.text, before_header=path, after_header=path)
+        fail(module, exc, changed=False, path=module.params["path"])
     module.exit_json(**result)
 
 

@@ -206,44 +206,10 @@ msg:
   sample: "mirror /srv/mirror: added slack; kept aws; fetched 2 sources"
 """
 
-import os
-from urllib.parse import urlsplit
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.attune.packs.plugins.module_utils._base._common import (
-    check_libraries,
-    fail,
-    normalise_names,
-    registry_argument_spec,
-    settings_from_params,
-)
-from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidArguments
-
-DEFAULT_NAME = "Attune pack mirror"
-
-
-def _wanted(module, client):
-    from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
-    from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror
-    from ansible_collections.attune.packs.plugins.module_utils._registry._queries import resolve_one
-    from ansible_collections.attune.packs.plugins.module_utils._registry._version import PackSpec
-
-    params = dict(module.params, prefer_source="git")
-    wanted = []
-    if params["lock_file"]:
-        for entry in _lockfile.load(params["lock_file"]).entries():
-            resolution = resolve_one(client, "%s@%s" % (entry["ref"], entry["version"]), params, module.warn)
-            wanted.append(_mirror.wanted_from_lock(entry, resolution))
-        return wanted
-    seen = set()
-    for spec in normalise_names(params["name"]):
-        ref = PackSpec.parse(spec).ref
-        if ref in seen:
-            raise InvalidArguments("pack %r is listed twice in name (a mirror holds one version per ref)" % ref, pack=ref)
-        seen.add(ref)
-        wanted.append(_mirror.wanted_from_resolution(resolve_one(client, spec, params, module.warn)))
-    return wanted
+from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, registry_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
 
 
 def main():
@@ -261,69 +227,13 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=[("name", "lock_file")],
                            mutually_exclusive=[("name", "lock_file")])
     check_libraries(module)
-    from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror, _publish
-    from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient
+    from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror  # after the library check
 
-    params = module.params
-    dest = params["dest"]
-    index_path = os.path.join(dest, _mirror.INDEX_FILE)
-    result = dict(changed=False, index_path=index_path)
     try:
-        settings = settings_from_params(params)
-        client = RegistryClient(settings)
-        options = _mirror.MirrorOptions(
-            verify=settings.verify_for(None), validate_certs=params["validate_certs"], ca_path=params["ca_path"],
-            timeout=settings.timeout, connect_timeout=settings.connect_timeout,
-            archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes, allow_http=settings.allow_http)
-        mirror = _mirror.Mirror(dest, params["base_url"], options, check_mode=module.check_mode, warn=module.warn)
-        wanted = _wanted(module, client)
-        entries = [mirror.mirror_pack(item) for item in wanted]
-        wanted_refs = set(item.ref for item in wanted)
-        current = mirror.current
-        remove = []
-        if params["prune"] and current is not None:
-            remove = sorted(pack["ref"] for pack in current["packs"] if pack["ref"] not in wanted_refs)
-        registry_name = params["registry_name"] or (current or {}).get("registry_name") or DEFAULT_NAME
-        registry_url = mirror.base_url + "/" + _mirror.INDEX_FILE
-        pending = [item.ref for item, entry in zip(wanted, entries) if entry is None]
-        change = None
-        files_removed = []
-        if not pending:
-            change = _publish.update_index(current, registry_name, registry_url, entries=entries, remove=remove,
-                                           label=index_path, allow_file=mirror.local)
-            if change.changed and not module.check_mode:
-                _publish.write_text(index_path, change.text)  # after every archive it names was published
-            if params["prune"] and not module.check_mode:
-                files_removed = _mirror.prune_files(dest, change.index)
+        result = _mirror.run_mirror(module.params, check_mode=module.check_mode,
+                                    diff=module._diff, warn=module.warn)  # pylint: disable=protected-access
     except AttuneError as exc:
-        fail(module, exc, **result)
-
-    current_refs = set(pack["ref"] for pack in (current or {}).get("packs", []))
-    if change is not None:
-        added, updated, kept, removed = change.added, change.replaced, change.unchanged, change.removed
-    else:
-        added = sorted(item.ref for item in wanted if item.ref not in current_refs)
-        updated = sorted(ref for ref in pending if ref in current_refs)
-        kept = sorted(wanted_refs - set(added) - set(updated))
-        removed = remove
-    changed = bool(mirror.written_files or files_removed or pending or removed or (change is not None and change.changed))
-    parts = []
-    for label, refs in (("added", added), ("updated", updated), ("removed", removed)):
-        if refs:
-            parts.append("%s %s" % (label, ", ".join(refs)))
-    if kept:
-        parts.append("kept %d" % len(kept))
-    parts.append("%s %d sources" % ("would fetch" if module.check_mode else "fetched", len(mirror.fetched)))
-    msg = "mirror %s: %s" % (dest, "; ".join(parts))
-    if module.check_mode and changed:
-        msg = "check mode, nothing written: " + msg
-    result.update(changed=changed, added=added, updated=updated, kept=kept, removed=removed, fetched=mirror.fetched,
-                  files_removed=files_removed, approved_host=None if mirror.local else urlsplit(mirror.base_url).hostname,
-                  msg=msg)
-    if change is not None:
-        result["index"] = change.index
-        if module._diff:  # pylint: disable=protected-access
-            result["diff"] = dict(before=change.old_text or "", after=change.text, before_header=index_path, after_header=index_path)
+        fail(module, exc, changed=False, index_path=_mirror.index_path_of(module.params["dest"]))
     module.exit_json(**result)
 
 

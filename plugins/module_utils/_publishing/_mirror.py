@@ -23,6 +23,9 @@ archive is kept when the current mirror index lists it with the checksum the fil
 published (written, synced, renamed) before the index that names them; ``prune`` drops the refs no longer asked
 for from the index, then deletes the files the new index no longer names.
 
+:func:`run_mirror` is the ``attune_pack_mirror`` task: the packs wanted (specs resolved, or a lock), each mirrored,
+the index updated and written, files pruned, and the task's result.
+
 No Ansible imports.
 """
 
@@ -33,16 +36,26 @@ import hashlib
 import os
 import shutil
 import tempfile
+from urllib.parse import urlsplit
 
 from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish
+from ansible_collections.attune.packs.plugins.module_utils._base._common import normalise_names, settings_from_params
+from ansible_collections.attune.packs.plugins.module_utils._pack import _lockfile
 from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import file_digest, parse_checksum
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
+from ansible_collections.attune.packs.plugins.module_utils._registry._version import PackSpec
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError, InvalidArguments, SourceError
 from ansible_collections.attune.packs.plugins.module_utils._base._fs import atomic_write, fsync_dir, remove_tree
 
 PACKS_DIR = "packs"
 INDEX_FILE = "index.json"
+DEFAULT_NAME = "Attune pack mirror"
 EXTENSIONS = {"tar.gz": ".tar.gz", "zip": ".zip", "tar": ".tar"}
+
+
+def index_path_of(dest):
+    """The mirror's index file in ``dest``."""
+    return os.path.join(dest, INDEX_FILE)
 
 
 def is_file_url(url):
@@ -127,7 +140,7 @@ class Mirror(object):
         self.options = options
         self.check_mode = check_mode
         self.warn = warn
-        self.index_path = os.path.join(dest, INDEX_FILE)
+        self.index_path = index_path_of(dest)
         self.current, _text = _publish.read_index_file(self.index_path, missing_ok=True)
         current_urls = {}
         if self.current is not None:
@@ -266,3 +279,95 @@ def prune_files(dest, index):
             os.rmdir(directory)
         fsync_dir(root)
     return removed
+
+
+# -- the attune_pack_mirror task ---------------------------------------------------------------------------------
+
+def wanted_packs(client, params, warn):
+    """The :class:`Wanted` packs of the task: each locked pack of ``lock_file`` (at its locked version), else each
+    spec of ``name`` (resolved preferring git sources; a ref listed twice is refused)."""
+    from ansible_collections.attune.packs.plugins.module_utils._registry._queries import resolve_one  # pylint: disable=import-outside-toplevel
+
+    params = dict(params, prefer_source="git")
+    wanted = []
+    if params["lock_file"]:
+        for entry in _lockfile.load(params["lock_file"]).entries():
+            resolution = resolve_one(client, "%s@%s" % (entry["ref"], entry["version"]), params, warn)
+            wanted.append(wanted_from_lock(entry, resolution))
+        return wanted
+    seen = set()
+    for spec in normalise_names(params["name"]):
+        ref = PackSpec.parse(spec).ref
+        if ref in seen:
+            raise InvalidArguments("pack %r is listed twice in name (a mirror holds one version per ref)" % ref, pack=ref)
+        seen.add(ref)
+        wanted.append(wanted_from_resolution(resolve_one(client, spec, params, warn)))
+    return wanted
+
+
+def run_mirror(params, check_mode=False, diff=False, warn=lambda message: None):
+    """The ``attune_pack_mirror`` task on ``params`` (the module's parameters): its result; raises core errors.
+
+    Every wanted pack is mirrored (archives published first); the index is updated, validated and written only when
+    no pack is pending (in check mode, a pack that would be fetched), then the files it no longer names are pruned
+    (``prune``).  A failure leaves the index as it was (the caller's failed result has ``changed`` false and
+    ``index_path``, :func:`index_path_of`).
+    """
+    from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # pylint: disable=import-outside-toplevel
+
+    dest = params["dest"]
+    index_path = index_path_of(dest)
+    settings = settings_from_params(params)
+    client = RegistryClient(settings)
+    options = MirrorOptions(
+        verify=settings.verify_for(None), validate_certs=params["validate_certs"], ca_path=params["ca_path"],
+        timeout=settings.timeout, connect_timeout=settings.connect_timeout,
+        archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes, allow_http=settings.allow_http)
+    mirror = Mirror(dest, params["base_url"], options, check_mode=check_mode, warn=warn)
+    wanted = wanted_packs(client, params, warn)
+    entries = [mirror.mirror_pack(item) for item in wanted]
+    wanted_refs = set(item.ref for item in wanted)
+    current = mirror.current
+    remove = []
+    if params["prune"] and current is not None:
+        remove = sorted(pack["ref"] for pack in current["packs"] if pack["ref"] not in wanted_refs)
+    registry_name = params["registry_name"] or (current or {}).get("registry_name") or DEFAULT_NAME
+    registry_url = mirror.base_url + "/" + INDEX_FILE
+    pending = [item.ref for item, entry in zip(wanted, entries) if entry is None]
+    change = None
+    files_removed = []
+    if not pending:
+        change = _publish.update_index(current, registry_name, registry_url, entries=entries, remove=remove,
+                                       label=index_path, allow_file=mirror.local)
+        if change.changed and not check_mode:
+            _publish.write_text(index_path, change.text)  # after every archive it names was published
+        if params["prune"] and not check_mode:
+            files_removed = prune_files(dest, change.index)
+
+    current_refs = set(pack["ref"] for pack in (current or {}).get("packs", []))
+    if change is not None:
+        added, updated, kept, removed = change.added, change.replaced, change.unchanged, change.removed
+    else:
+        added = sorted(item.ref for item in wanted if item.ref not in current_refs)
+        updated = sorted(ref for ref in pending if ref in current_refs)
+        kept = sorted(wanted_refs - set(added) - set(updated))
+        removed = remove
+    changed = bool(mirror.written_files or files_removed or pending or removed or (change is not None and change.changed))
+    parts = []
+    for label, refs in (("added", added), ("updated", updated), ("removed", removed)):
+        if refs:
+            parts.append("%s %s" % (label, ", ".join(refs)))
+    if kept:
+        parts.append("kept %d" % len(kept))
+    parts.append("%s %d sources" % ("would fetch" if check_mode else "fetched", len(mirror.fetched)))
+    msg = "mirror %s: %s" % (dest, "; ".join(parts))
+    if check_mode and changed:
+        msg = "check mode, nothing written: " + msg
+    result = dict(changed=changed, index_path=index_path, added=added, updated=updated, kept=kept, removed=removed,
+                  fetched=mirror.fetched, files_removed=files_removed,
+                  approved_host=None if mirror.local else urlsplit(mirror.base_url).hostname, msg=msg)
+    if change is not None:
+        result["index"] = change.index
+        if diff:
+            result["diff"] = dict(before=change.old_text or "", after=change.text, before_header=index_path, after_header=index_path)
+    return result

@@ -23,6 +23,9 @@ Where the two differ the builder wins (attune-format.md section 7); each differe
 * git checksum: the builder orders whole path strings, Attune's verifier component by component; we use
   ``_checksum.framed_dir_checksum`` (the verifier's order), which differs only in the case documented there.
 
+:func:`run_index_entry` is the ``attune_pack_index_entry`` task (``_index_task.run_index``, apart because it reads
+registries, is ``attune_pack_index``'s).
+
 Pure core: no Ansible imports; PyYAML for pack.yaml.
 """
 
@@ -34,7 +37,9 @@ import json
 import math
 import os
 import re
+import shutil
 import stat
+import tempfile
 
 from ansible_collections.attune.packs.plugins.module_utils._pack._checksum import file_digest, framed_dir_checksum
 from ansible_collections.attune.packs.plugins.module_utils._registry._config import redact_url
@@ -774,3 +779,42 @@ def archive_tree_checksum(archive_path, workdir, pack=None):
     extract_archive(archive_path, workdir, pack=pack)
     root = find_pack_root(workdir, pack=pack, what="the archive %s" % os.path.basename(archive_path))
     return root, "sha256:" + framed_dir_checksum(root)
+
+
+# -- the attune_pack_index_entry task ---------------------------------------------------------------------------
+
+def run_index_entry(params):
+    """The ``attune_pack_index_entry`` task on ``params`` (the module's parameters): its result; raises core errors.
+
+    The entry is built from the pack directory ``path`` (its pack root), else from the pack inside ``archive_path``.
+    With both (and ``verify_archive_tree``), the archive's pack tree must be the directory's tree.  Nothing is written
+    (the caller's failed result has ``changed`` false).
+    """
+    from ansible_collections.attune.packs.plugins.module_utils._pack._pack_yaml import find_pack_root  # pylint: disable=import-outside-toplevel
+
+    defaults = dict((key, value) for key, value in (params["defaults"] or {}).items() if value is not None)
+    scratch = tempfile.mkdtemp(prefix="attune-entry-")
+    try:
+        pack_dir = None
+        if params["path"]:
+            if not os.path.isdir(params["path"]):
+                raise PublishError("path %s is not a directory" % params["path"])
+            pack_dir = find_pack_root(params["path"], what="path %s" % params["path"])
+            root = pack_dir
+        else:
+            root, _tree = archive_tree_checksum(params["archive_path"], os.path.join(scratch, "archive"))
+        entry, tree_checksum = build_entry(
+            root, git_url=params["git_url"], git_ref=params["git_ref"], archive_url=params["archive_url"],
+            archive_checksum=params["archive_checksum"], archive_path=params["archive_path"],
+            allow_branch=params["allow_branch_refs"], defaults=defaults)
+        if pack_dir and params["archive_path"] and params["verify_archive_tree"]:
+            _root, archive_tree = archive_tree_checksum(params["archive_path"], os.path.join(scratch, "archive"), pack=entry["ref"])
+            if archive_tree != tree_checksum:
+                raise PublishError(
+                    "the pack inside archive_path %s (%s) is not the tree at path %s (%s): the entry's git and archive "
+                    "sources would install different packs" % (params["archive_path"], archive_tree, pack_dir, tree_checksum),
+                    pack=entry["ref"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dict(changed=False, entry=entry, ref=entry["ref"], version=entry["version"], tree_checksum=tree_checksum,
+                pack_dir=pack_dir)
