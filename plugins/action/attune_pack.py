@@ -35,12 +35,12 @@ class ActionModule(RegistryActionBase):
     MODULE = "attune.packs.attune_pack"
 
     def argument_spec(self):
-        from ansible_collections.attune.packs.plugins.module_utils._registry._queries import pack_argument_spec
+        from ansible_collections.attune.packs.plugins.module_utils._pack._pack_spec import pack_argument_spec
 
         return pack_argument_spec()
 
     def validator_kwargs(self):
-        from ansible_collections.attune.packs.plugins.module_utils._registry._queries import PACK_CONSTRAINTS
+        from ansible_collections.attune.packs.plugins.module_utils._pack._pack_spec import PACK_CONSTRAINTS
 
         return PACK_CONSTRAINTS
 

@@ -400,7 +400,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, settings_from_params
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
-from ansible_collections.attune.packs.plugins.module_utils._registry._queries import PACK_CONSTRAINTS, pack_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._pack._pack_spec import PACK_CONSTRAINTS, pack_argument_spec
 
 
 def main():

@@ -233,7 +233,7 @@ def main():
         result = _mirror.run_mirror(module.params, check_mode=module.check_mode,
                                     diff=module._diff, warn=module.warn)  # pylint: disable=protected-access
     except AttuneError as exc:
-        fail(module, exc, changed=False, index_path=_mirror.index_path_of(module.params["dest"]))
+        fail(module, exc, changed=getattr(exc, "changed", False), index_path=_mirror.index_path_of(module.params["dest"]))
     module.exit_json(**result)
 
 

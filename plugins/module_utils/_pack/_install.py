@@ -60,12 +60,14 @@ def default_of(key, value=None):
 class Options(object):
     """Install settings (from the module options and the host's pack_registry section)."""
 
-    def __init__(self, packs_dir, validate_certs=True, ca_path=None, timeout=None, connect_timeout=None,
+    def __init__(self, location, validate_certs=True, ca_path=None, timeout=None, connect_timeout=None,
                  archive_max_bytes=None, verify_checksums=True, allow_unverified=False, allow_http=False,
                  allow_local_git=False, max_entries=None, max_entry_bytes=None, max_total_bytes=None, durable=True):
-        """Values left at None are the defaults: ``pack_registry``'s (``_config.SECTION_KEYS``) for the network,
-        ``extract_archive``'s own for the extraction limits."""
-        self.packs_dir = packs_dir
+        """``location``: where the packs go, the backend's (a packs_dir, or the API URL of a running Attune); it is the
+        packs_dir of the :class:`PacksDirBackend` that :func:`apply` uses when it is given no backend.  Values left at
+        None are the defaults: ``pack_registry``'s (``_config.SECTION_KEYS``) for the network, ``extract_archive``'s
+        own for the extraction limits."""
+        self.location = location
         self.validate_certs = validate_certs
         self.ca_path = ca_path
         self.timeout = default_of("timeout", timeout)
@@ -608,7 +610,7 @@ def apply(steps, options, warn=lambda message: None, checkpoint=None, backend=No
     All or nothing for the installs: when an activation fails, the packs this run already activated are put
     back as they were (their previous trees are still in their staging areas) before the error is raised.
     """
-    backend = backend or PacksDirBackend(options.packs_dir)
+    backend = backend or PacksDirBackend(options.location)
     installs = [step for step in steps if step.action in INSTALL_ACTIONS]
     with contextlib.ExitStack() as stack:
         prepared = []
@@ -726,14 +728,14 @@ def needs_registry(params):
                 or params["state"] == "absent" or params.get("fetch_on") == "attune")
 
 
-def options_of(params, settings, packs_dir):
+def options_of(params, settings, location):
     """:class:`Options` from the task parameters, falling back to the host's ``pack_registry`` section."""
     verify_checksums = settings.verify_checksums if params["verify_checksums"] is None else params["verify_checksums"]
     allow_unverified = params["allow_unverified"]
     if allow_unverified is None:
         allow_unverified = settings.allow_unverified_direct_remote_installs
     return Options(
-        packs_dir, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
+        location, validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=settings.timeout,
         connect_timeout=settings.connect_timeout, archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes,
         verify_checksums=verify_checksums, allow_unverified=allow_unverified, allow_http=settings.allow_http,
         allow_local_git=params["allow_local_git"], max_entries=params["max_entries"], max_entry_bytes=params["max_entry_bytes"],
@@ -848,7 +850,7 @@ def run(params, settings_for, check_mode=False, warn=lambda message: None, backe
     """The ``attune_pack`` task, planned once and applied through ``backend``; returns an :class:`Outcome`, raises core
     errors.
 
-    ``params``: the validated parameters of ``attune_pack`` (``_queries.pack_argument_spec``), including the private
+    ``params``: the validated parameters of ``attune_pack`` (``_pack_spec.pack_argument_spec``), including the private
     hand-off arguments of the action plugin: ``_resolved`` (the controller's resolutions of the specs in ``name``,
     used instead of asking a registry here) and ``_local_copies`` (``{ref: path}`` of archives the controller copied
     to this host).  ``settings_for(require_registries)`` returns the registry :class:`_config.Settings`.

@@ -310,8 +310,9 @@ def run_mirror(params, check_mode=False, diff=False, warn=lambda message: None):
 
     Every wanted pack is mirrored (archives published first); the index is updated, validated and written only when
     no pack is pending (in check mode, a pack that would be fetched), then the files it no longer names are pruned
-    (``prune``).  A failure leaves the index as it was (the caller's failed result has ``changed`` false and
-    ``index_path``, :func:`index_path_of`).
+    (``prune``).  A failure leaves the index as it was; the core error it raises has ``changed`` true when files
+    were already written into ``dest`` (archives of the packs mirrored before the failure, which the index does not
+    name yet), so the caller's failed result says so (with ``index_path``, :func:`index_path_of`).
     """
     from ansible_collections.attune.packs.plugins.module_utils._registry._resolver import RegistryClient  # pylint: disable=import-outside-toplevel
 
@@ -324,6 +325,15 @@ def run_mirror(params, check_mode=False, diff=False, warn=lambda message: None):
         timeout=settings.timeout, connect_timeout=settings.connect_timeout,
         archive_max_bytes=params["archive_max_bytes"] or settings.archive_max_bytes, allow_http=settings.allow_http)
     mirror = Mirror(dest, params["base_url"], options, check_mode=check_mode, warn=warn)
+    try:
+        return _run_mirror(mirror, client, params, index_path, check_mode, diff, warn)
+    except AttuneError as exc:
+        exc.changed = bool(mirror.written_files)  # changed is exact in a failed result too
+        raise
+
+
+def _run_mirror(mirror, client, params, index_path, check_mode, diff, warn):
+    dest = params["dest"]
     wanted = wanted_packs(client, params, warn)
     entries = [mirror.mirror_pack(item) for item in wanted]
     wanted_refs = set(item.ref for item in wanted)
@@ -341,6 +351,7 @@ def run_mirror(params, check_mode=False, diff=False, warn=lambda message: None):
                                        label=index_path, allow_file=mirror.local)
         if change.changed and not check_mode:
             _publish.write_text(index_path, change.text)  # after every archive it names was published
+            mirror.written_files.append(index_path)
         if params["prune"] and not check_mode:
             files_removed = prune_files(dest, change.index)
 

@@ -7,7 +7,7 @@ import yaml
 
 from ansible_collections.attune.packs.plugins.module_utils._pack import _extract
 from ansible_collections.attune.packs.plugins.module_utils._registry import _config
-from ansible_collections.attune.packs.plugins.module_utils._registry._queries import pack_argument_spec
+from ansible_collections.attune.packs.plugins.module_utils._pack._pack_spec import pack_argument_spec
 from ansible_collections.attune.packs.plugins.modules import attune_pack
 
 

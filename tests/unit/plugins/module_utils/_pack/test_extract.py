@@ -430,9 +430,9 @@ def test_extraction_limits_default_to_attunes(tmp_path, parent):
 def test_module_defaults_are_the_extractors(tmp_path):
     """One source of the limits' defaults (issue 10 item 4): the attune_pack argument spec and _install.Options agree with _extract."""
     from ansible_collections.attune.packs.plugins.module_utils._pack import _install
-    from ansible_collections.attune.packs.plugins.module_utils._registry import _queries
+    from ansible_collections.attune.packs.plugins.module_utils._pack import _pack_spec
 
-    spec = _queries.pack_argument_spec()
+    spec = _pack_spec.pack_argument_spec()
     # unset options are not passed: extract_archive's own defaults apply (the numbers are only documented)
     assert [spec[name].get("default") for name in ("max_entries", "max_entry_bytes", "max_total_bytes")] == [None] * 3
     assert "max_entries" not in _install.Options(str(tmp_path)).limits

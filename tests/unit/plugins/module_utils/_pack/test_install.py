@@ -256,7 +256,7 @@ def test_a_directory_that_contains_packs_dir_is_refused(tmp_path):
 
 
 def params(**given):
-    from ansible_collections.attune.packs.plugins.module_utils._registry._queries import pack_argument_spec
+    from ansible_collections.attune.packs.plugins.module_utils._pack._pack_spec import pack_argument_spec
 
     result = dict((name, option.get("default")) for name, option in pack_argument_spec().items())
     result.update(given)
