@@ -195,6 +195,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, registry_argument_spec
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._publishing import _index_task  # imports no library itself
 
 
 def main():
@@ -210,8 +211,6 @@ def main():
         allow_branch_refs=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    from ansible_collections.attune.packs.plugins.module_utils._publishing import _index_task  # imports no library yet
-
     check_libraries(module, _index_task.required_libraries(module.params))
     try:
         result = _index_task.run_index(module.params, check_mode=module.check_mode,

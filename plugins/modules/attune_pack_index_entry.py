@@ -189,6 +189,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish
 
 
 def main():
@@ -215,7 +216,6 @@ def main():
         supports_check_mode=True,
     )
     check_libraries(module, ["PyYAML"])
-    from ansible_collections.attune.packs.plugins.module_utils._publishing import _publish  # after the library check
 
     try:
         result = _publish.run_index_entry(module.params)

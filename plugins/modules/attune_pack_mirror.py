@@ -210,6 +210,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.attune.packs.plugins.module_utils._base._common import check_libraries, fail, registry_argument_spec
 from ansible_collections.attune.packs.plugins.module_utils._base._errors import AttuneError
+from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror
 
 
 def main():
@@ -227,7 +228,6 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=[("name", "lock_file")],
                            mutually_exclusive=[("name", "lock_file")])
     check_libraries(module)
-    from ansible_collections.attune.packs.plugins.module_utils._publishing import _mirror  # after the library check
 
     try:
         result = _mirror.run_mirror(module.params, check_mode=module.check_mode,
