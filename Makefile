@@ -264,7 +264,8 @@ publish-check: changelog-lint galaxy-importer
 
 # `make test` runs every step even when one fails, then prints a summary (exit 1 if any failed).
 # The first group also creates the venvs of later steps (pip downloads overlap the CPU-bound tests).
-TEST_STEPS ?= pytest+compat+lint+docs-lint+changelog-lint+venv-2.17+venv-publish sanity-stable sanity-latest demo-from-build matrix-2.17 matrix-latest targets \
+# The two sanity runs go together: ansible-test keeps to one CPU, and each run has its own files (.ci/ansible-test).
+TEST_STEPS ?= pytest+compat+lint+docs-lint+changelog-lint+venv-2.17+venv-publish sanity-stable+sanity-latest demo-from-build matrix-2.17 matrix-latest targets \
               ee-check docs-check galaxy-importer
 # In `make test` the targets step covers the target Pythons that no other step runs modules on: pytest runs every
 # module with the 2.19 venv's Python (3.11) as the target, matrix-2.17 with 3.10 and matrix-latest with 3.13.

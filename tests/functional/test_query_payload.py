@@ -85,3 +85,25 @@ def test_module_without_its_action_plugin_refuses_api_url(tmp_path, name):
     assert result["error"]["kind"] == "invalid_arguments", result
     assert "api_url" in result["msg"] and "action plugin" in result["msg"], result
     assert "ATTUNE_MODULES=[]" in proc.stderr, proc.stderr
+
+
+# What a module's payload must not carry (issue 17: ansible parses every file a module can import on every run, about
+# 1 ms per KB on the benchmark machine, docs/performance.md).  A module that only reads installed packs carries no
+# extractor and no registry client; one that edits a config file carries no pack code at all; the lock carries no
+# extractor (a git pin needs the pack-root rule only, _pack_yaml).
+NOT_CARRIED = {
+    "attune_pack_installed": ["_pack/_extract.py", "_pack/_install.py", "_registry/_resolver.py", "_registry/_fetch.py",
+                              "_registry/_cache.py", "_registry/_index.py", "/_attune/"],
+    "attune_registry_config": ["/_pack/", "_registry/_resolver.py", "_registry/_fetch.py", "_registry/_cache.py", "/_attune/"],
+    "attune_pack_lock": ["_pack/_extract.py", "_pack/_install.py", "_pack/_packdir.py", "/_attune/"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_CARRIED))
+def test_payload_carries_only_what_the_module_runs(name):
+    files = payload_files("attune.packs." + name)
+    ours = [f for f in files if "ansible_collections/attune/packs/" in f]
+    assert any(f.endswith("plugins/modules/%s.py" % name) for f in ours), ours
+    assert any(f.endswith("module_utils/_base/_common.py") for f in ours), ours  # the graph was followed
+    carried = sorted(f for f in ours for part in NOT_CARRIED[name] if part in f)
+    assert carried == [], "%s carries %s" % (name, carried)
